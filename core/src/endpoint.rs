@@ -1,0 +1,255 @@
+//! Where requests go: the base URL of the CloudDC service.
+//!
+//! Owns URL validation (scheme, host, optional path prefix), the https-only
+//! rule with its loopback exception, and the known regions. Must not read the
+//! environment (see `config`) nor build requests (see `request`).
+
+use std::fmt;
+use std::net::IpAddr;
+
+use http::Uri;
+use http::uri::{Authority, Scheme};
+
+use crate::error::Error;
+use crate::ids::{InstanceId, ProjectId};
+
+/// The regions the vendor SDK knows for CloudDC.
+pub const KNOWN_REGIONS: &[&str] = &[
+    "cn-east-3",
+    "cn-southwest-2",
+    "cn-south-1",
+    "ap-southeast-3",
+];
+
+/// The base URL of the service: scheme, host, optional port and path prefix.
+///
+/// `https` is required unless the host is loopback (`127.0.0.0/8`, `::1`,
+/// `localhost`) or [`Endpoint::parse_allow_insecure`] is used.
+///
+/// ```
+/// use clouddc_core::Endpoint;
+/// let e = Endpoint::from_region("cn-east-3").unwrap();
+/// assert_eq!(e.to_string(), "https://clouddc.cn-east-3.myhuaweicloud.com");
+/// assert!(Endpoint::parse("http://127.0.0.1:8080").is_ok());
+/// assert!(Endpoint::parse("http://example.com").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    scheme: Scheme,
+    authority: Authority,
+    prefix: String,
+}
+
+impl Endpoint {
+    /// Parses a base URL, refusing plain `http` to a non-loopback host.
+    pub fn parse(url: &str) -> Result<Self, Error> {
+        Self::parse_inner(url, false)
+    }
+
+    /// Parses a base URL, allowing plain `http` to any host. Requests and
+    /// tokens then travel unencrypted.
+    pub fn parse_allow_insecure(url: &str) -> Result<Self, Error> {
+        Self::parse_inner(url, true)
+    }
+
+    /// The public endpoint of a known region.
+    pub fn from_region(region: &str) -> Result<Self, Error> {
+        if !KNOWN_REGIONS.contains(&region) {
+            return Err(Error::invalid_input(format!(
+                "unknown region {region:?}: use one of {} or pass an endpoint URL",
+                KNOWN_REGIONS.join(", ")
+            )));
+        }
+        Self::parse(&format!("https://clouddc.{region}.myhuaweicloud.com"))
+    }
+
+    /// The environment variable the vendor SDKs read to override a region's
+    /// endpoint, e.g. `HUAWEICLOUD_SDK_REGION_CLOUDDC_CN_EAST_3`.
+    pub fn region_override_var(region: &str) -> String {
+        format!(
+            "HUAWEICLOUD_SDK_REGION_CLOUDDC_{}",
+            region.to_ascii_uppercase().replace('-', "_")
+        )
+    }
+
+    fn parse_inner(url: &str, allow_insecure: bool) -> Result<Self, Error> {
+        let url = url.trim();
+        let bad = |why: &str| {
+            Error::invalid_input(format!(
+                "endpoint {url:?} {why}: expected scheme://host[:port][/prefix], e.g. https://clouddc.cn-east-3.myhuaweicloud.com"
+            ))
+        };
+        let uri: Uri = url.parse().map_err(|_| bad("is not a valid URL"))?;
+        let scheme = uri.scheme().cloned().ok_or_else(|| bad("has no scheme"))?;
+        let authority = uri.authority().cloned().ok_or_else(|| bad("has no host"))?;
+        if authority.as_str().contains('@') {
+            return Err(bad("contains user info; pass credentials separately"));
+        }
+        if authority.host().is_empty() {
+            return Err(bad("has no host"));
+        }
+        if uri.query().is_some() || url.contains('#') {
+            return Err(bad("has a query or fragment"));
+        }
+        if scheme == Scheme::HTTP {
+            if !allow_insecure && !is_loopback_host(authority.host()) {
+                return Err(Error::invalid_input(format!(
+                    "endpoint {url:?} uses plain http to a non-loopback host: use https, or allow insecure http explicitly (--insecure-http)"
+                )));
+            }
+        } else if scheme != Scheme::HTTPS {
+            return Err(bad("must use https (or http to a loopback host)"));
+        }
+        let prefix = uri.path().trim_end_matches('/').to_owned();
+        Ok(Self {
+            scheme,
+            authority,
+            prefix,
+        })
+    }
+
+    /// `https` or `http`.
+    pub fn scheme(&self) -> &str {
+        self.scheme.as_str()
+    }
+
+    /// The value of the `Host` header: host and, when given, port.
+    pub fn host_header(&self) -> &str {
+        self.authority.as_str()
+    }
+
+    /// The path prefix, empty or starting with `/`, no trailing `/`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Whether the host is loopback.
+    pub fn is_loopback(&self) -> bool {
+        is_loopback_host(self.authority.host())
+    }
+
+    /// The path of the status call, each id one percent-encoded segment.
+    pub fn status_path(&self, project: &ProjectId, id: &InstanceId) -> String {
+        format!(
+            "{}/v1/{}/instances/{}/status",
+            self.prefix,
+            project.to_path_segment(),
+            id.to_path_segment()
+        )
+    }
+
+    /// The full URI of the status call.
+    pub fn status_uri(&self, project: &ProjectId, id: &InstanceId) -> Result<Uri, Error> {
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(self.status_path(project, id))
+            .build()
+            .map_err(|e| Error::invalid_input(format!("cannot build the request URI: {e}")))
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}{}", self.scheme, self.authority, self.prefix)
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Endpoint({self})")
+    }
+}
+
+impl std::str::FromStr for Endpoint {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Self::parse(s)
+    }
+}
+
+/// Loopback means `127.0.0.0/8`, `::1` and `localhost`; `0.0.0.0` is not.
+pub fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    if h.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions() {
+        for r in KNOWN_REGIONS {
+            let e = Endpoint::from_region(r).unwrap();
+            assert_eq!(e.host_header(), format!("clouddc.{r}.myhuaweicloud.com"));
+            assert_eq!(e.scheme(), "https");
+        }
+        let err = Endpoint::from_region("eu-west-0").unwrap_err().to_string();
+        assert!(
+            err.contains("cn-east-3") && err.contains("ap-southeast-3"),
+            "{err}"
+        );
+        assert_eq!(
+            Endpoint::region_override_var("cn-east-3"),
+            "HUAWEICLOUD_SDK_REGION_CLOUDDC_CN_EAST_3"
+        );
+    }
+
+    #[test]
+    fn loopback_rule() {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "http://localhost:1",
+            "http://LOCALHOST",
+            "http://[::1]:9000",
+            "https://example.com",
+        ] {
+            assert!(Endpoint::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://0.0.0.0:80",
+            "http://10.0.0.1",
+            "http://example.com",
+            "http://[::2]",
+        ] {
+            let e = Endpoint::parse(bad).unwrap_err();
+            assert!(e.to_string().contains("--insecure-http"), "{e}");
+            assert!(Endpoint::parse_allow_insecure(bad).is_ok());
+        }
+    }
+
+    #[test]
+    fn malformed() {
+        for bad in [
+            "",
+            "example.com",
+            "ftp://example.com",
+            "https://user:pw@example.com",
+            "https://example.com/?q=1",
+            "https://example.com/#x",
+            "https:///path",
+            "not a url",
+        ] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn prefix_and_path() {
+        let e = Endpoint::parse("https://gw.example.com:8443/proxy/clouddc/").unwrap();
+        assert_eq!(e.prefix(), "/proxy/clouddc");
+        assert_eq!(e.host_header(), "gw.example.com:8443");
+        let p = ProjectId::new("p 1").unwrap();
+        let i = InstanceId::new("i/1").unwrap();
+        assert_eq!(
+            e.status_uri(&p, &i).unwrap().to_string(),
+            "https://gw.example.com:8443/proxy/clouddc/v1/p%201/instances/i%2F1/status"
+        );
+        assert_eq!(e.to_string(), "https://gw.example.com:8443/proxy/clouddc");
+    }
+}

@@ -1,0 +1,154 @@
+//! Sans-IO protocol core for the Huawei Cloud CloudDC "Query Instance Status"
+//! API (`GET /v1/{project_id}/instances/{id}/status`).
+//!
+//! This crate builds `http::Request` values (endpoint, path encoding, token
+//! or AK/SK signing with the time passed in), parses responses into a typed
+//! [`InstanceStatus`] or a typed [`Error`], and owns every decision: retries,
+//! backoff, `Retry-After`, and waiting for a state.
+//!
+//! **In scope:** the data model, request building and signing, response
+//! parsing, the retry policy, and the [`Call`] and [`Waiter`] state machines
+//! with blocking and async drivers over a one-method [`Transport`].
+//! **Out of scope:** sockets, TLS, sleeping, clocks, randomness sources and
+//! global state. The adapter crates `clouddc-ureq` (blocking) and
+//! `clouddc-reqwest` (async) supply those; so can your own code.
+//!
+//! # Contents
+//! - [By hand: build, sign, parse](#by-hand-build-sign-parse)
+//! - [Driving a call](#driving-a-call)
+//! - [Bring your own transport](#bring-your-own-transport)
+//! - [Security notes](#security-notes)
+//! - [Why sans-IO, and what it asks of you](#why-sans-io-and-what-it-asks-of-you)
+//!
+//! # By hand: build, sign, parse
+//!
+//! ```
+//! use clouddc_core::{build_status_request, parse_status_response, Config, Credentials,
+//!     Endpoint, InstanceId, InstanceState, ProjectId};
+//! use std::time::{Duration, SystemTime};
+//!
+//! let config = Config::builder()
+//!     .endpoint(Endpoint::from_region("cn-east-3")?)
+//!     .project_id(ProjectId::new("0a1b2c3d4e5f60718293a4b5c6d7e8f9")?)
+//!     .credentials(Credentials::ak_sk("HPUAEXAMPLEAK000001", "exampleSecretKey")?)
+//!     .build()?;
+//! let id = InstanceId::new("ins-7f3c2a10")?;
+//!
+//! // 1. Build and sign, with the time passed in.
+//! let signed_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_860_900);
+//! let request = build_status_request(&config, &id, signed_at)?;
+//! assert_eq!(request.uri().to_string(),
+//!     "https://clouddc.cn-east-3.myhuaweicloud.com/v1/0a1b2c3d4e5f60718293a4b5c6d7e8f9/instances/ins-7f3c2a10/status");
+//! assert_eq!(request.headers()["x-sdk-date"], "20261128T101500Z");
+//! assert!(request.headers()["authorization"].to_str().unwrap()
+//!     .starts_with("SDK-HMAC-SHA256 Access=HPUAEXAMPLEAK000001, SignedHeaders="));
+//!
+//! // 2. Send it with any HTTP client; then parse what came back.
+//! let status = parse_status_response(
+//!     http::StatusCode::OK,
+//!     &http::HeaderMap::new(),
+//!     br#"{"state": "shutting_down", "operation_state": "uninstall-processing"}"#,
+//!     config.body_limit(),
+//!     signed_at,
+//! )?;
+//! assert_eq!(status.state, InstanceState::ShuttingDown);
+//! # Ok::<(), clouddc_core::Error>(())
+//! ```
+//!
+//! # Driving a call
+//!
+//! A [`Call`] (one query with retries) and a [`Waiter`] (poll until a
+//! state) are [`Machine`]s. The loop that drives them:
+//!
+//! 1. `machine.poll(now)` returns a [`Step`].
+//! 2. [`Step::Send`]: send the [`Attempt`] (honouring its `timeout` and
+//!    `body_limit`), then feed the result to `handle_response(now, resp)` or
+//!    `handle_transport_error(now, err)`. Back to 1.
+//! 3. [`Step::Wait`]: sleep until the instant given. Back to 1.
+//! 4. [`Step::Done`]: the output.
+//!
+//! [`transport::run`] and [`transport::run_async`] are that loop.
+//!
+//! # Bring your own transport
+//!
+//! A transport is one method, and closures qualify, so a test double is one
+//! line. `core/examples/tcp_transport.rs` drives a real query over a
+//! hand-written HTTP/1.1 client on `std::net::TcpStream`.
+//!
+//! ```
+//! use clouddc_core::{transport::{run, Clock}, Attempt, Call, Config, Credentials, Endpoint,
+//!     Error, ErrorKind, InstanceId, Now, ProjectId};
+//! use std::time::{Instant, SystemTime};
+//!
+//! struct SystemClock;
+//! impl Clock for SystemClock {
+//!     fn now(&self) -> Now { Now::new(SystemTime::now(), Instant::now()) }
+//!     fn sleep_until(&self, until: Instant) {
+//!         std::thread::sleep(until.saturating_duration_since(Instant::now()))
+//!     }
+//! }
+//! let config = Config::builder()
+//!     .endpoint(Endpoint::parse("http://127.0.0.1:8080")?)
+//!     .project_id(ProjectId::new("p1")?)
+//!     .credentials(Credentials::token("t")?)
+//!     .max_attempts(1)
+//!     .build()?;
+//! let always_401 = |_: Attempt| Ok(http::Response::builder().status(401)
+//!     .header("X-Request-Id", "req-1")
+//!     .body(br#"{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information"}"#.to_vec())
+//!     .unwrap());
+//! let mut call = Call::new(&config, InstanceId::new("ins-1")?, SystemClock.now(), 1);
+//! let err = run(&mut call, &always_401, &SystemClock).unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::Unauthorized);
+//! assert_eq!(err.request_id(), Some("req-1"));
+//! # Ok::<(), clouddc_core::Error>(())
+//! ```
+//!
+//! # Security notes
+//! - [`Endpoint`] refuses plain `http` unless the host is loopback or you
+//!   opt in with [`Endpoint::parse_allow_insecure`].
+//! - Transports must not follow redirects: a redirect would carry a token
+//!   or a signature to another host. A 3xx ends the call as kind `api`.
+//! - Tokens, secret keys and signatures are never in `Debug`, `Display` or
+//!   error text; secret headers are marked sensitive.
+//! - Bodies are capped (64 KiB by default) and a longer one is an error.
+//!
+//! # Why sans-IO, and what it asks of you
+//! Every decision is a pure function of its inputs, so it is tested with a
+//! fake clock and reused by any transport, blocking, async, or hand-written
+//! on a small device. The price: you (or an adapter crate) supply the clock,
+//! the sleep and the socket, and feed the machine in the loop above.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod call;
+pub mod config;
+pub mod credentials;
+pub mod endpoint;
+pub mod error;
+pub mod ids;
+pub mod machine;
+pub mod model;
+pub mod request;
+pub mod response;
+pub mod retry;
+pub mod signing;
+pub mod transport;
+pub mod waiter;
+
+pub use http;
+
+pub use call::{Call, CallResult};
+pub use config::{Config, ConfigBuilder};
+pub use credentials::{Credentials, Secret};
+pub use endpoint::{Endpoint, KNOWN_REGIONS};
+pub use error::{Error, ErrorKind};
+pub use ids::{InstanceId, ProjectId};
+pub use machine::{Attempt, Machine, Now, Step};
+pub use model::{ErrorStatus, ErrorType, InstanceState, InstanceStatus, OperationState};
+pub use request::build_status_request;
+pub use response::parse_status_response;
+pub use retry::RetryPolicy;
+pub use transport::{AsyncClock, AsyncTransport, Clock, Transport};
+pub use waiter::{WaitOptions, WaitOutcome, WaitReport, Waiter};

@@ -1,0 +1,95 @@
+//! The vocabulary every state machine of the core is driven with.
+//!
+//! Owns [`Now`] (both clocks, passed in), [`Attempt`] (one request to send
+//! with its limits), [`Step`] (what the machine wants next) and the
+//! [`Machine`] trait that drivers loop over. Must not contain logic of any
+//! particular machine.
+//!
+//! # The driving loop
+//!
+//! 1. `step = machine.poll(now)`.
+//! 2. `Step::Send(attempt)`: send `attempt.request`, giving up after
+//!    `attempt.timeout` and reading at most `attempt.body_limit + 1` body
+//!    bytes; feed the outcome to `handle_response` or
+//!    `handle_transport_error` with the time it arrived. Go to 1.
+//! 3. `Step::Wait(until)`: sleep until `until`. Go to 1.
+//! 4. `Step::Done(output)`: finished.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use http::{Request, Response};
+
+use crate::error::Error;
+
+/// The current time on both clocks: wall time only for `X-Sdk-Date` and
+/// HTTP dates, monotonic time for every deadline and delay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// Wall-clock time.
+    pub wall: SystemTime,
+    /// Monotonic time.
+    pub mono: Instant,
+}
+
+impl Now {
+    /// Both clocks.
+    pub fn new(wall: SystemTime, mono: Instant) -> Self {
+        Self { wall, mono }
+    }
+
+    /// Both clocks moved forward by `d` (for simulated time).
+    pub fn advance(self, d: Duration) -> Self {
+        Self {
+            wall: self.wall + d,
+            mono: self.mono + d,
+        }
+    }
+
+    /// Both clocks moved forward to monotonic time `to` (no-op if earlier).
+    pub fn advance_to(self, to: Instant) -> Self {
+        self.advance(to.saturating_duration_since(self.mono))
+    }
+}
+
+/// One request to send.
+#[derive(Debug)]
+pub struct Attempt {
+    /// The request, fully built and authenticated.
+    pub request: Request<Vec<u8>>,
+    /// Give up on this attempt after this long (connect to last body byte).
+    pub timeout: Duration,
+    /// Read at most `body_limit + 1` body bytes and hand them all over; the
+    /// core decides what a longer body means.
+    pub body_limit: usize,
+    /// 1 for the first attempt of a call.
+    pub number: u32,
+}
+
+/// What a machine wants next.
+#[must_use]
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // moved once per step; boxing buys nothing
+pub enum Step<T> {
+    /// Send this request, then feed back the response or transport error.
+    Send(Attempt),
+    /// Poll again at (or after) this monotonic time.
+    Wait(Instant),
+    /// Finished with this output. Further polls keep answering `Done`-like
+    /// outputs without sending anything.
+    Done(T),
+}
+
+/// A sans-IO state machine driven by the loop in this module's docs.
+pub trait Machine {
+    /// What the machine ends with.
+    type Output;
+
+    /// What to do next at `now`.
+    fn poll(&mut self, now: Now) -> Step<Self::Output>;
+
+    /// Feeds the response to the last `Send`.
+    fn handle_response(&mut self, now: Now, response: Response<Vec<u8>>);
+
+    /// Feeds the failure of the last `Send` (kind `transport` or `timeout`).
+    fn handle_transport_error(&mut self, now: Now, error: Error);
+}

@@ -1,0 +1,307 @@
+//! The API's data model: instance states, operation states, error types and the
+//! status record a 200 response carries.
+//!
+//! Owns spelling: the canonical name of every known value, the aliases the
+//! vendor's documents and SDKs disagree on, and keeping unknown values exactly
+//! as they came. Must not know about HTTP, JSON framing or errors of the call.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Declares a string enum whose unknown values are kept verbatim.
+///
+/// Each known variant has one canonical spelling and any number of accepted
+/// aliases. `Display` writes the canonical spelling (or the unknown value),
+/// `FromStr` never fails, and serde goes through the same two functions.
+macro_rules! string_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident => $canon:literal $(| $alias:literal)* ,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )+
+            /// A value this version does not know, kept exactly as received.
+            Unknown(String),
+        }
+
+        impl $name {
+            /// Every known value, in declaration order.
+            pub const KNOWN: &'static [$name] = &[$($name::$variant),+];
+
+            /// The canonical spelling (for `Unknown`, the value as received).
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $( $name::$variant => $canon, )+
+                    $name::Unknown(s) => s.as_str(),
+                }
+            }
+
+            /// Parses a value; aliases map to their canonical variant and
+            /// anything else becomes `Unknown`.
+            pub fn parse(s: &str) -> Self {
+                match s {
+                    $( $canon $(| $alias)* => $name::$variant, )+
+                    other => $name::Unknown(other.to_owned()),
+                }
+            }
+
+            /// Whether this is a value this version knows.
+            pub fn is_known(&self) -> bool {
+                !matches!(self, $name::Unknown(_))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Infallible;
+            fn from_str(s: &str) -> Result<Self, Infallible> {
+                Ok(Self::parse(s))
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                Ok(Self::parse(&s))
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// The state of an instance.
+    ///
+    /// Covers the current API reference and the older vendor Go model.
+    /// `shutting_down` (as the diagrams write it) is read as
+    /// [`InstanceState::ShuttingDown`] and the Go model's `teminated` as
+    /// [`InstanceState::Terminated`].
+    ///
+    /// ```
+    /// use clouddc_core::InstanceState;
+    /// assert_eq!("teminated".parse::<InstanceState>().unwrap(), InstanceState::Terminated);
+    /// assert_eq!(InstanceState::ShuttingDown.to_string(), "shutting-down");
+    /// assert_eq!(InstanceState::parse("hibernating").as_str(), "hibernating");
+    /// ```
+    InstanceState {
+        /// Being created.
+        Pending => "pending",
+        /// Powered on.
+        Running => "running",
+        /// Powering off (Go model).
+        Stopping => "stopping",
+        /// Powered off.
+        Stopped => "stopped",
+        /// Operating system being reinstalled (Go model).
+        Reinstalling => "reinstalling",
+        /// Being deleted.
+        ShuttingDown => "shutting-down" | "shutting_down",
+        /// Deleted.
+        Terminated => "terminated" | "teminated",
+        /// An operation failed (API reference).
+        Error => "error",
+        /// An operation failed (Go model).
+        Failed => "failed",
+    }
+}
+
+string_enum! {
+    /// The progress of the last operation on an instance.
+    OperationState {
+        /// OS installation running.
+        InstallProcessing => "install-processing",
+        /// OS installation done.
+        InstallSucceed => "install-succeed",
+        /// OS installation failed.
+        InstallFailed => "install-failed",
+        /// Reinstallation running.
+        ReinstallProcessing => "reinstall-processing",
+        /// Reinstallation done.
+        ReinstallSucceed => "reinstall-succeed",
+        /// Reinstallation failed.
+        ReinstallFailed => "reinstall-failed",
+        /// Switch-install running.
+        SwitchInstallProcessing => "switch-install-processing",
+        /// Switch-install done.
+        SwitchInstallSucceed => "switch-install-succeed",
+        /// Switch-install failed.
+        SwitchInstallFailed => "switch-install-failed",
+        /// IP change running.
+        ModifyIpProcessing => "modify-ip-processing",
+        /// IP change done.
+        ModifyIpSucceed => "modify-ip-succeed",
+        /// IP change failed.
+        ModifyIpFailed => "modify-ip-failed",
+        /// Uninstallation running.
+        UninstallProcessing => "uninstall-processing",
+        /// Uninstallation done.
+        UninstallSucceed => "uninstall-succeed",
+        /// Uninstallation failed.
+        UninstallFailed => "uninstall-failed",
+    }
+}
+
+string_enum! {
+    /// The kind of failure an [`ErrorStatus`] reports.
+    ErrorType {
+        /// Creating the instance failed.
+        CreateInstanceError => "create_instance_error",
+        /// Deleting the instance failed.
+        DeleteInstanceError => "delete_instance_error",
+        /// Reinstalling failed.
+        ReinstallError => "reinstall_error",
+        /// Changing the IP failed.
+        ModifyIpError => "modify_ip_error",
+        /// Verifying the server failed.
+        VerifyServerError => "verify_server_error",
+        /// Deleting the server failed.
+        DeleteServerError => "delete_server_error",
+    }
+}
+
+/// The `error` object of a 200 response: the query worked, but the instance
+/// reports a failed operation.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ErrorStatus {
+    /// Vendor error code.
+    #[serde(default)]
+    pub error_code: Option<String>,
+    /// Vendor error description.
+    #[serde(default)]
+    pub error_msg: Option<String>,
+    /// What kind of operation failed.
+    #[serde(default)]
+    pub error_type: Option<ErrorType>,
+}
+
+/// The body of a successful status query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    /// The instance state.
+    pub state: InstanceState,
+    /// The progress of the last operation, when the server reports one.
+    #[serde(default)]
+    pub operation_state: Option<OperationState>,
+    /// A failed operation, when the server reports one.
+    #[serde(default)]
+    pub error: Option<ErrorStatus>,
+}
+
+impl InstanceStatus {
+    /// A status with only a state.
+    pub fn new(state: InstanceState) -> Self {
+        Self {
+            state,
+            operation_state: None,
+            error: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn every_known_state_round_trips() {
+        for s in InstanceState::KNOWN {
+            assert_eq!(&InstanceState::parse(s.as_str()), s);
+            assert!(s.is_known());
+        }
+        for s in OperationState::KNOWN {
+            assert_eq!(&OperationState::parse(s.as_str()), s);
+        }
+        for s in ErrorType::KNOWN {
+            assert_eq!(&ErrorType::parse(s.as_str()), s);
+        }
+        assert_eq!(InstanceState::KNOWN.len(), 9);
+        assert_eq!(OperationState::KNOWN.len(), 15);
+        assert_eq!(ErrorType::KNOWN.len(), 6);
+    }
+
+    #[test]
+    fn aliases_map_to_canonical() {
+        assert_eq!(
+            InstanceState::parse("shutting_down"),
+            InstanceState::ShuttingDown
+        );
+        assert_eq!(InstanceState::parse("teminated"), InstanceState::Terminated);
+        assert_eq!(InstanceState::Terminated.to_string(), "terminated");
+        assert_eq!(
+            serde_json::to_string(&InstanceState::parse("shutting_down")).unwrap(),
+            "\"shutting-down\""
+        );
+    }
+
+    #[test]
+    fn unknown_values_are_kept() {
+        let s = InstanceState::parse("Running");
+        assert_eq!(s, InstanceState::Unknown("Running".into()));
+        assert!(!s.is_known());
+        assert_eq!(s.to_string(), "Running");
+        assert_eq!(
+            OperationState::parse("resize-processing").as_str(),
+            "resize-processing"
+        );
+        assert_eq!(ErrorType::parse("x_error").as_str(), "x_error");
+    }
+
+    #[test]
+    fn status_serde_both_ways() {
+        let json = r#"{"state":"stopped","operation_state":"install-failed","error":{"error_code":"CLOUDDC.001","error_msg":"boom","error_type":"create_instance_error"}}"#;
+        let st: InstanceStatus = serde_json::from_str(json).unwrap();
+        assert_eq!(st.state, InstanceState::Stopped);
+        assert_eq!(st.operation_state, Some(OperationState::InstallFailed));
+        let err = st.error.clone().unwrap();
+        assert_eq!(err.error_type, Some(ErrorType::CreateInstanceError));
+        assert_eq!(serde_json::to_string(&st).unwrap(), json);
+        let minimal: InstanceStatus = serde_json::from_str(r#"{"state":"x"}"#).unwrap();
+        assert_eq!(
+            minimal,
+            InstanceStatus::new(InstanceState::Unknown("x".into()))
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn display_from_str_round_trip(s in "\\PC{0,24}") {
+            let st: InstanceState = s.parse().unwrap();
+            // Re-parsing the display form is a fixed point ...
+            prop_assert_eq!(InstanceState::parse(&st.to_string()), st.clone());
+            // ... and only aliases change spelling.
+            if s != "shutting_down" && s != "teminated" {
+                prop_assert_eq!(st.to_string(), s.clone());
+            }
+            let op: OperationState = s.parse().unwrap();
+            prop_assert_eq!(op.to_string(), s.clone());
+            let et: ErrorType = s.parse().unwrap();
+            prop_assert_eq!(et.to_string(), s);
+        }
+
+        #[test]
+        fn known_states_round_trip_through_json(i in 0usize..9) {
+            let st = InstanceState::KNOWN[i].clone();
+            let json = serde_json::to_string(&st).unwrap();
+            prop_assert_eq!(serde_json::from_str::<InstanceState>(&json).unwrap(), st);
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Request building: one `GET …/status` as an `http::Request`, authenticated.
+//!
+//! Owns the URI, the fixed headers (`Host`, `Accept`, `User-Agent`) and the
+//! auth headers: `X-Auth-Token`, or `X-Project-Id` / `X-Security-Token`
+//! signed with SDK-HMAC-SHA256 at the wall time passed in. Must not read a
+//! clock nor send anything.
+
+use std::time::SystemTime;
+
+use http::header::{ACCEPT, HOST, USER_AGENT};
+use http::{HeaderValue, Method, Request};
+
+use crate::config::Config;
+use crate::credentials::Credentials;
+use crate::error::Error;
+use crate::ids::InstanceId;
+use crate::signing::sign_request;
+
+/// Header carrying the IAM token.
+pub const X_AUTH_TOKEN: &str = "x-auth-token";
+/// Header carrying the project id with AK/SK.
+pub const X_PROJECT_ID: &str = "x-project-id";
+/// Header carrying the security token of temporary credentials.
+pub const X_SECURITY_TOKEN: &str = "x-security-token";
+
+fn value(s: &str, what: &str) -> Result<HeaderValue, Error> {
+    HeaderValue::from_str(s)
+        .map_err(|_| Error::invalid_input(format!("{what} is not a valid header value")))
+}
+
+fn secret_value(s: &str, what: &str) -> Result<HeaderValue, Error> {
+    let mut v = value(s, what)?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// Builds the status request for `id`, signed (with AK/SK) at `wall`.
+///
+/// Secret headers (`X-Auth-Token`, `X-Security-Token`, `Authorization`) are
+/// marked sensitive, so `http`'s `Debug` redacts them.
+pub fn build_status_request(
+    config: &Config,
+    id: &InstanceId,
+    wall: SystemTime,
+) -> Result<Request<Vec<u8>>, Error> {
+    let endpoint = config.endpoint();
+    let uri = endpoint.status_uri(config.project_id(), id)?;
+    let mut req = Request::builder()
+        .method(Method::GET)
+        .uri(uri)
+        .body(Vec::new())
+        .map_err(|e| Error::invalid_input(format!("cannot build the request: {e}")))?;
+    let h = req.headers_mut();
+    h.insert(HOST, value(endpoint.host_header(), "host")?);
+    h.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    h.insert(USER_AGENT, value(config.user_agent(), "user agent")?);
+    match config.credentials() {
+        Credentials::Token(token) => {
+            h.insert(X_AUTH_TOKEN, secret_value(token.expose(), "token")?);
+        }
+        Credentials::AkSk {
+            access_key,
+            secret_key,
+            security_token,
+        } => {
+            h.insert(
+                X_PROJECT_ID,
+                value(config.project_id().as_str(), "project id")?,
+            );
+            if let Some(st) = security_token {
+                h.insert(
+                    X_SECURITY_TOKEN,
+                    secret_value(st.expose(), "security token")?,
+                );
+            }
+            sign_request(&mut req, access_key, secret_key.expose(), wall);
+        }
+    }
+    Ok(req)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signing::{parse_sdk_date, verify_request};
+    use crate::{Endpoint, ProjectId};
+    use std::time::Duration;
+
+    const MARK: &str = "MARKER-SECRET-9913";
+
+    fn config(creds: Credentials) -> Config {
+        Config::builder()
+            .endpoint(Endpoint::parse("http://127.0.0.1:8080").unwrap())
+            .project_id(ProjectId::new("project-local").unwrap())
+            .credentials(creds)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn token_request_whole() {
+        let c = config(Credentials::token(MARK).unwrap());
+        let id = InstanceId::new("ins-1").unwrap();
+        let req = build_status_request(&c, &id, SystemTime::UNIX_EPOCH).unwrap();
+        assert_eq!(req.method(), Method::GET);
+        assert_eq!(
+            req.uri().to_string(),
+            "http://127.0.0.1:8080/v1/project-local/instances/ins-1/status"
+        );
+        let mut names: Vec<_> = req.headers().keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["accept", "host", "user-agent", "x-auth-token"]);
+        assert_eq!(req.headers()[HOST], "127.0.0.1:8080");
+        assert_eq!(req.headers()[ACCEPT], "application/json");
+        assert!(req.headers()[X_AUTH_TOKEN].is_sensitive());
+        assert!(req.body().is_empty());
+        assert!(!format!("{req:?}").contains(MARK));
+    }
+
+    #[test]
+    fn aksk_request_verifies() {
+        let c = config(Credentials::temporary("AK9", MARK, "sec-tok").unwrap());
+        let id = InstanceId::new("a/b c%ü").unwrap();
+        let wall = parse_sdk_date("20261128T101500Z").unwrap();
+        let req = build_status_request(&c, &id, wall).unwrap();
+        assert_eq!(
+            req.uri().path(),
+            "/v1/project-local/instances/a%2Fb%20c%25%C3%BC/status"
+        );
+        assert_eq!(req.headers()["x-sdk-date"], "20261128T101500Z");
+        assert_eq!(req.headers()[X_PROJECT_ID], "project-local");
+        assert!(req.headers()[X_SECURITY_TOKEN].is_sensitive());
+        let auth = req.headers()["authorization"].to_str().unwrap();
+        assert!(
+            auth.contains(
+                "SignedHeaders=accept;host;user-agent;x-project-id;x-sdk-date;x-security-token"
+            ),
+            "{auth}"
+        );
+        let ok = verify_request(
+            &req,
+            |ak| (ak == "AK9").then(|| MARK.to_owned()),
+            wall,
+            Duration::from_secs(900),
+        );
+        assert_eq!(ok.as_deref(), Ok("AK9"));
+        assert!(!format!("{req:?}").contains(MARK));
+    }
+}

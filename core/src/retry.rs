@@ -1,0 +1,339 @@
+//! Retry policy as a pure decision, and the seeded jitter source it uses.
+//!
+//! Owns which errors are retried, exponential backoff with full jitter,
+//! `Retry-After` with its cap, and the overall deadline. Must not read a
+//! clock, sleep, or draw randomness from the system: the caller passes the
+//! time, the deadline and a jitter sample.
+
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+
+/// When and how often a failed attempt is tried again.
+///
+/// ```
+/// use clouddc_core::retry::{RetryPolicy, RetryDecision};
+/// use clouddc_core::Error;
+/// use std::time::{Duration, Instant};
+/// let p = RetryPolicy::default();
+/// let err = Error::timeout("attempt timed out", None);
+/// let now = Instant::now();
+/// match p.decide(1, &err, now, None, 0.5) {
+///     RetryDecision::Retry { after } => assert!(after <= p.max_backoff()),
+///     RetryDecision::Stop(why) => panic!("{why:?}"),
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(20),
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What to do after a failed attempt.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryDecision {
+    /// Try again after this delay.
+    Retry {
+        /// The delay before the next attempt.
+        after: Duration,
+    },
+    /// Give up; the error stands.
+    Stop(StopReason),
+}
+
+/// Why a failed call is not retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// The error is not retryable (4xx other than 429, decode, invalid input).
+    NotRetryable,
+    /// `max_attempts` attempts were made.
+    AttemptsExhausted,
+    /// The next attempt would start at or after the deadline.
+    DeadlinePassed,
+    /// The server asked for a longer wait than `max_retry_after`.
+    RetryAfterTooLong,
+}
+
+impl RetryPolicy {
+    /// A policy that never retries.
+    pub fn no_retry() -> Self {
+        Self::default().with_max_attempts(1)
+    }
+
+    /// Total attempts including the first; at least 1.
+    pub fn with_max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n.max(1);
+        self
+    }
+
+    /// The backoff cap of the first retry, doubled at each further one.
+    pub fn with_initial_backoff(mut self, d: Duration) -> Self {
+        self.initial_backoff = d;
+        self
+    }
+
+    /// The largest backoff.
+    pub fn with_max_backoff(mut self, d: Duration) -> Self {
+        self.max_backoff = d;
+        self
+    }
+
+    /// The longest `Retry-After` honoured; a longer one stops retrying and
+    /// leaves the error (with its `retry_after`) to the caller.
+    pub fn with_max_retry_after(mut self, d: Duration) -> Self {
+        self.max_retry_after = d;
+        self
+    }
+
+    /// Total attempts including the first.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+    /// The first backoff cap.
+    pub fn initial_backoff(&self) -> Duration {
+        self.initial_backoff
+    }
+    /// The largest backoff.
+    pub fn max_backoff(&self) -> Duration {
+        self.max_backoff
+    }
+    /// The longest `Retry-After` honoured.
+    pub fn max_retry_after(&self) -> Duration {
+        self.max_retry_after
+    }
+
+    /// The backoff before retry number `attempts_made` (1 after the first
+    /// attempt), with full jitter: `jitter` in `[0, 1]` scales the capped
+    /// exponential delay. Overflow-safe.
+    pub fn backoff(&self, attempts_made: u32, jitter: f64) -> Duration {
+        let exp = attempts_made.saturating_sub(1).min(31);
+        let cap = self
+            .initial_backoff
+            .checked_mul(1u32 << exp)
+            .unwrap_or(self.max_backoff)
+            .min(self.max_backoff);
+        let j = if jitter.is_finite() {
+            jitter.clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
+        cap.mul_f64(j)
+    }
+
+    /// Decides what follows a failed attempt. `attempts_made` counts the
+    /// attempts so far (the failed one included).
+    pub fn decide(
+        &self,
+        attempts_made: u32,
+        error: &Error,
+        now: Instant,
+        deadline: Option<Instant>,
+        jitter: f64,
+    ) -> RetryDecision {
+        if !error.is_retryable() {
+            return RetryDecision::Stop(StopReason::NotRetryable);
+        }
+        if attempts_made >= self.max_attempts {
+            return RetryDecision::Stop(StopReason::AttemptsExhausted);
+        }
+        let after = match error.retry_after() {
+            Some(ra) if ra > self.max_retry_after => {
+                return RetryDecision::Stop(StopReason::RetryAfterTooLong);
+            }
+            Some(ra) => ra,
+            None => self.backoff(attempts_made, jitter),
+        };
+        if let Some(deadline) = deadline {
+            match now.checked_add(after) {
+                Some(at) if at < deadline => {}
+                _ => return RetryDecision::Stop(StopReason::DeadlinePassed),
+            }
+        }
+        RetryDecision::Retry { after }
+    }
+}
+
+/// A small seeded random source (SplitMix64) for jitter. Deterministic for a
+/// seed; the caller chooses the seed.
+#[derive(Debug, Clone)]
+pub struct Jitter(u64);
+
+impl Jitter {
+    /// A source seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A sample in `[0, 1)`.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests pick an arbitrary start instant
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+    use proptest::prelude::*;
+
+    fn api(status: u16, retry_after: Option<u64>) -> Error {
+        let mut h = http::HeaderMap::new();
+        if let Some(s) = retry_after {
+            h.insert("retry-after", s.to_string().parse().unwrap());
+        }
+        crate::response::parse_status_response(
+            http::StatusCode::from_u16(status).unwrap(),
+            &h,
+            b"",
+            100,
+            std::time::SystemTime::UNIX_EPOCH,
+        )
+        .unwrap_err()
+    }
+
+    #[test]
+    fn only_retryable_errors_retry() {
+        let p = RetryPolicy::default();
+        let now = Instant::now();
+        for s in [400, 401, 403, 404, 409, 501, 302] {
+            assert_eq!(
+                p.decide(1, &api(s, None), now, None, 0.5),
+                RetryDecision::Stop(StopReason::NotRetryable),
+                "{s}"
+            );
+        }
+        for s in [429, 500, 502, 503, 504] {
+            assert!(
+                matches!(
+                    p.decide(1, &api(s, None), now, None, 0.5),
+                    RetryDecision::Retry { .. }
+                ),
+                "{s}"
+            );
+        }
+        let inv = Error::invalid_input("x");
+        assert_eq!(inv.kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            p.decide(1, &inv, now, None, 0.5),
+            RetryDecision::Stop(StopReason::NotRetryable)
+        );
+    }
+
+    #[test]
+    fn retry_after_honoured_and_capped() {
+        let p = RetryPolicy::default();
+        let now = Instant::now();
+        assert_eq!(
+            p.decide(1, &api(429, Some(1)), now, None, 0.0),
+            RetryDecision::Retry {
+                after: Duration::from_secs(1)
+            }
+        );
+        assert_eq!(
+            p.decide(1, &api(503, Some(60)), now, None, 0.0),
+            RetryDecision::Retry {
+                after: Duration::from_secs(60)
+            }
+        );
+        assert_eq!(
+            p.decide(1, &api(429, Some(61)), now, None, 0.0),
+            RetryDecision::Stop(StopReason::RetryAfterTooLong)
+        );
+        assert_eq!(
+            p.decide(1, &api(429, Some(315_360_000)), now, None, 0.0),
+            RetryDecision::Stop(StopReason::RetryAfterTooLong)
+        );
+        // Never past the deadline.
+        let deadline = Some(now + Duration::from_secs(2));
+        assert_eq!(
+            p.decide(1, &api(429, Some(2)), now, deadline, 0.0),
+            RetryDecision::Stop(StopReason::DeadlinePassed)
+        );
+        assert!(matches!(
+            p.decide(1, &api(429, Some(1)), now, deadline, 0.0),
+            RetryDecision::Retry { .. }
+        ));
+    }
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.backoff(1, 1.0), Duration::from_millis(200));
+        assert_eq!(p.backoff(2, 1.0), Duration::from_millis(400));
+        assert_eq!(p.backoff(3, 1.0), Duration::from_millis(800));
+        assert_eq!(p.backoff(40, 1.0), Duration::from_secs(20));
+        assert_eq!(p.backoff(u32::MAX, 1.0), Duration::from_secs(20));
+        assert_eq!(p.backoff(3, 0.0), Duration::ZERO);
+        assert_eq!(p.backoff(3, f64::NAN), Duration::from_millis(800));
+        assert_eq!(
+            RetryPolicy::default().with_max_attempts(0).max_attempts(),
+            1
+        );
+    }
+
+    #[test]
+    fn jitter_is_deterministic_and_in_range() {
+        let mut a = Jitter::new(7);
+        let mut b = Jitter::new(7);
+        for _ in 0..1000 {
+            let x = a.next_f64();
+            assert_eq!(x, b.next_f64());
+            assert!((0.0..1.0).contains(&x));
+        }
+        assert_ne!(Jitter::new(1).next_u64(), Jitter::new(2).next_u64());
+    }
+
+    proptest! {
+        #[test]
+        fn never_exceeds_attempts_deadline_or_bounds(
+            max in 1u32..10,
+            made in 1u32..20,
+            status in prop::sample::select(vec![429u16, 500, 502, 503, 504]),
+            ra in prop::option::of(0u64..200),
+            deadline_ms in prop::option::of(0u64..100_000),
+            jitter in 0.0f64..=1.0,
+        ) {
+            let p = RetryPolicy::default().with_max_attempts(max);
+            let now = Instant::now();
+            let deadline = deadline_ms.map(|ms| now + Duration::from_millis(ms));
+            let err = api(status, ra);
+            match p.decide(made, &err, now, deadline, jitter) {
+                RetryDecision::Retry { after } => {
+                    prop_assert!(made < max);
+                    if let Some(d) = deadline { prop_assert!(now + after < d); }
+                    match ra {
+                        Some(s) => prop_assert_eq!(after, Duration::from_secs(s)),
+                        None => prop_assert!(after <= p.max_backoff()),
+                    }
+                    prop_assert!(after <= p.max_retry_after().max(p.max_backoff()));
+                }
+                RetryDecision::Stop(_) => {}
+            }
+        }
+    }
+}

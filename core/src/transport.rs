@@ -1,0 +1,241 @@
+//! The transport seam and the drivers that run a [`Machine`] over it.
+//!
+//! Owns the two small traits a transport implements ([`Transport`],
+//! blocking; [`AsyncTransport`], async), the clocks a driver needs
+//! ([`Clock`], [`AsyncClock`]), and the one driving loop in blocking and
+//! async form. Must not implement any transport, clock or runtime: those
+//! live in the adapter crates (or in your code).
+//!
+//! A transport sends `attempt.request`, gives up after `attempt.timeout`,
+//! reads at most `attempt.body_limit + 1` body bytes, never follows
+//! redirects, and maps its failures onto [`Error::transport`] or
+//! [`Error::timeout`], keeping the cause as `source()`. Closures work:
+//!
+//! ```
+//! use clouddc_core::{transport::{run, Clock}, Attempt, Error, Now};
+//! # use clouddc_core::{Call, Config, Credentials, Endpoint, InstanceId, ProjectId, InstanceState};
+//! # use std::time::{Instant, SystemTime};
+//! struct FakeClock;
+//! impl Clock for FakeClock {
+//!     fn now(&self) -> Now { Now::new(SystemTime::UNIX_EPOCH, Instant::now()) }
+//!     fn sleep_until(&self, _until: Instant) {}
+//! }
+//! let transport = |_attempt: Attempt| -> Result<http::Response<Vec<u8>>, Error> {
+//!     Ok(http::Response::new(br#"{"state":"running"}"#.to_vec()))
+//! };
+//! # let config = Config::builder().endpoint(Endpoint::parse("http://127.0.0.1:1")?)
+//! #     .project_id(ProjectId::new("p")?).credentials(Credentials::token("t")?).build()?;
+//! let mut call = Call::new(&config, InstanceId::new("i-1")?, FakeClock.now(), 1);
+//! let status = run(&mut call, &transport, &FakeClock)?;
+//! assert_eq!(status.state, InstanceState::Running);
+//! # Ok::<(), clouddc_core::Error>(())
+//! ```
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Instant;
+
+use http::Response;
+
+use crate::error::Error;
+use crate::machine::{Attempt, Machine, Now, Step};
+
+/// A blocking transport: one method.
+pub trait Transport {
+    /// Sends one attempt and returns the response (status, headers, at most
+    /// `body_limit + 1` body bytes) or a `transport`/`timeout` error.
+    fn send(&self, attempt: Attempt) -> Result<Response<Vec<u8>>, Error>;
+}
+
+impl<F> Transport for F
+where
+    F: Fn(Attempt) -> Result<Response<Vec<u8>>, Error>,
+{
+    fn send(&self, attempt: Attempt) -> Result<Response<Vec<u8>>, Error> {
+        self(attempt)
+    }
+}
+
+/// An async transport: one method.
+pub trait AsyncTransport {
+    /// Sends one attempt; see [`Transport::send`].
+    fn send(
+        &self,
+        attempt: Attempt,
+    ) -> impl Future<Output = Result<Response<Vec<u8>>, Error>> + Send;
+}
+
+impl<F, Fut> AsyncTransport for F
+where
+    F: Fn(Attempt) -> Fut,
+    Fut: Future<Output = Result<Response<Vec<u8>>, Error>> + Send,
+{
+    fn send(
+        &self,
+        attempt: Attempt,
+    ) -> impl Future<Output = Result<Response<Vec<u8>>, Error>> + Send {
+        self(attempt)
+    }
+}
+
+/// The clocks and the sleep of a blocking driver.
+pub trait Clock {
+    /// The current time on both clocks.
+    fn now(&self) -> Now;
+    /// Blocks until `until` (monotonic).
+    fn sleep_until(&self, until: Instant);
+}
+
+/// The clocks and the sleep of an async driver.
+pub trait AsyncClock {
+    /// The current time on both clocks.
+    fn now(&self) -> Now;
+    /// Completes at `until` (monotonic).
+    fn sleep_until(&self, until: Instant) -> impl Future<Output = ()> + Send;
+}
+
+/// Runs a machine to completion over a blocking transport.
+pub fn run<M: Machine>(
+    machine: &mut M,
+    transport: &impl Transport,
+    clock: &impl Clock,
+) -> M::Output {
+    loop {
+        match machine.poll(clock.now()) {
+            Step::Send(attempt) => match transport.send(attempt) {
+                Ok(response) => machine.handle_response(clock.now(), response),
+                Err(e) => machine.handle_transport_error(clock.now(), e),
+            },
+            Step::Wait(until) => clock.sleep_until(until),
+            Step::Done(out) => return out,
+        }
+    }
+}
+
+/// Runs a machine to completion over an async transport. Each attempt also
+/// races the clock, so a transport that ignores `attempt.timeout` still
+/// cannot hang a call.
+pub async fn run_async<M: Machine>(
+    machine: &mut M,
+    transport: &impl AsyncTransport,
+    clock: &impl AsyncClock,
+) -> M::Output {
+    loop {
+        let now = clock.now();
+        match machine.poll(now) {
+            Step::Send(attempt) => {
+                let deadline = now.mono + attempt.timeout;
+                let number = attempt.number;
+                let mut send = pin!(transport.send(attempt));
+                let mut timer = pin!(clock.sleep_until(deadline));
+                let outcome = std::future::poll_fn(|cx| {
+                    if let Poll::Ready(r) = send.as_mut().poll(cx) {
+                        return Poll::Ready(Some(r));
+                    }
+                    timer.as_mut().poll(cx).map(|()| None)
+                })
+                .await;
+                match outcome {
+                    Some(Ok(response)) => machine.handle_response(clock.now(), response),
+                    Some(Err(e)) => machine.handle_transport_error(clock.now(), e),
+                    None => machine.handle_transport_error(
+                        clock.now(),
+                        Error::timeout(format!("attempt {number} timed out"), None),
+                    ),
+                }
+            }
+            Step::Wait(until) => clock.sleep_until(until).await,
+            Step::Done(out) => return out,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::tests::{config, resp, t0};
+    use crate::{Call, ErrorKind, InstanceId};
+    use std::cell::{Cell, RefCell};
+    use std::sync::Mutex;
+    use std::task::{Context, Waker};
+    use std::time::Duration;
+
+    /// A fake clock: sleeping jumps straight to the deadline.
+    struct Fake(Cell<Now>);
+    impl Clock for Fake {
+        fn now(&self) -> Now {
+            self.0.get()
+        }
+        fn sleep_until(&self, until: Instant) {
+            self.0.set(self.0.get().advance_to(until));
+        }
+    }
+
+    #[test]
+    fn blocking_driver_replays_a_script() {
+        let clock = Fake(Cell::new(t0()));
+        let script = RefCell::new(vec![
+            Ok(resp(200, &[], r#"{"state":"running"}"#)),
+            Ok(resp(429, &[("Retry-After", "2")], "")),
+            Err(Error::transport(
+                "refused",
+                std::io::Error::other("refused"),
+            )),
+        ]);
+        let seen = RefCell::new(Vec::new());
+        let transport = |a: Attempt| {
+            seen.borrow_mut().push((a.number, clock.now().mono));
+            script.borrow_mut().pop().unwrap()
+        };
+        let mut call = Call::new(&config(3), InstanceId::new("i").unwrap(), clock.now(), 1);
+        let status = run(&mut call, &transport, &clock).unwrap();
+        assert_eq!(status.state.as_str(), "running");
+        let seen = seen.into_inner();
+        assert_eq!(seen.len(), 3);
+        assert_eq!(seen[2].1 - seen[1].1, Duration::from_secs(2));
+        assert!(script.into_inner().is_empty());
+    }
+
+    struct FakeAsync(Mutex<Now>);
+    impl AsyncClock for FakeAsync {
+        fn now(&self) -> Now {
+            *self.0.lock().unwrap()
+        }
+        fn sleep_until(&self, until: Instant) -> impl Future<Output = ()> + Send {
+            let mut g = self.0.lock().unwrap();
+            *g = g.advance_to(until);
+            std::future::ready(())
+        }
+    }
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        let mut f = pin!(f);
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+    }
+
+    #[test]
+    fn async_driver_times_out_a_hanging_transport() {
+        let clock = FakeAsync(Mutex::new(t0()));
+        let count = Mutex::new(0);
+        let transport = |_a: Attempt| {
+            *count.lock().unwrap() += 1;
+            std::future::pending::<Result<Response<Vec<u8>>, Error>>()
+        };
+        let mut call = Call::new(&config(2), InstanceId::new("i").unwrap(), clock.now(), 1);
+        let start = clock.now().mono;
+        let err = block_on(run_async(&mut call, &transport, &clock)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert_eq!(*count.lock().unwrap(), 2);
+        let elapsed = clock.now().mono - start;
+        assert!(
+            elapsed >= Duration::from_secs(10) && elapsed <= Duration::from_secs(11),
+            "{elapsed:?}"
+        );
+    }
+}

@@ -1,0 +1,695 @@
+//! The waiter machine: poll an instance until it reaches a target state.
+//!
+//! Owns the acceptors (what counts as success, as failure, as "keep
+//! polling"), the poll interval between a floor and a ceiling, the overall
+//! deadline with one last poll at it, and the outcome report. Each poll is a
+//! [`Call`] with its own retries. Must not do I/O, read a clock or sleep.
+//!
+//! # Default acceptors
+//!
+//! | target | success | failure (fail fast) |
+//! |---|---|---|
+//! | `running`, `stopped` | the target | `terminated`, `shutting-down`, `error`, `failed` |
+//! | `terminated` | the target, or a 404 (the instance is gone) | `error`, `failed` |
+//! | any other | the target | `terminated` |
+//!
+//! Every other state, unknown ones included, keeps polling. Retryable errors
+//! (429, 5xx, transport, timeout) that outlast a poll's own retries keep
+//! polling too, inside the wait's deadline. A 404 for any target other than
+//! `terminated`, and every other non-retryable error, ends the wait with
+//! [`WaitOutcome::Error`]: an instance that does not exist will not reach
+//! the target.
+
+use std::time::{Duration, Instant};
+
+use http::Response;
+
+use crate::call::Call;
+use crate::config::Config;
+use crate::error::{Error, ErrorKind};
+use crate::ids::InstanceId;
+use crate::machine::{Machine, Now, Step};
+use crate::model::{InstanceState, InstanceStatus};
+use crate::retry::Jitter;
+
+/// How an acceptor judges one poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acceptor {
+    /// The target is reached.
+    Success,
+    /// The target will not come.
+    Failure,
+    /// A transient error: poll again.
+    Retry,
+    /// No acceptor matched: poll again.
+    NoMatch,
+}
+
+/// Options of a wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitOptions {
+    min_delay: Duration,
+    max_delay: Duration,
+    max_wait: Duration,
+    failure_states: Option<Vec<InstanceState>>,
+}
+
+impl Default for WaitOptions {
+    fn default() -> Self {
+        Self {
+            min_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(30),
+            max_wait: Duration::from_secs(600),
+            failure_states: None,
+        }
+    }
+}
+
+impl WaitOptions {
+    /// Default options: 2 s floor, 30 s ceiling, 10 min overall.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// The shortest pause between polls (the floor). Raises the ceiling to
+    /// match if needed.
+    pub fn min_delay(mut self, d: Duration) -> Self {
+        self.min_delay = d;
+        self.max_delay = self.max_delay.max(d);
+        self
+    }
+    /// The longest pause between polls (the ceiling). Lowers the floor to
+    /// match if needed.
+    pub fn max_delay(mut self, d: Duration) -> Self {
+        self.max_delay = d;
+        self.min_delay = self.min_delay.min(d);
+        self
+    }
+    /// A fixed pause between polls: floor and ceiling both `d`.
+    pub fn interval(mut self, d: Duration) -> Self {
+        self.min_delay = d;
+        self.max_delay = d;
+        self
+    }
+    /// The overall deadline. A last poll may happen at it; nothing runs past
+    /// it by more than one attempt timeout.
+    pub fn max_wait(mut self, d: Duration) -> Self {
+        self.max_wait = d;
+        self
+    }
+    /// Replaces the default failure states for the target.
+    pub fn failure_states(mut self, states: Vec<InstanceState>) -> Self {
+        self.failure_states = Some(states);
+        self
+    }
+    /// The floor.
+    pub fn get_min_delay(&self) -> Duration {
+        self.min_delay
+    }
+    /// The ceiling.
+    pub fn get_max_delay(&self) -> Duration {
+        self.max_delay
+    }
+    /// The overall deadline.
+    pub fn get_max_wait(&self) -> Duration {
+        self.max_wait
+    }
+
+    /// The pause after poll number `polls` (1-based): the floor doubled per
+    /// poll up to the ceiling, with jitter `j` in `[0, 1]` spreading it
+    /// between the floor and that value.
+    pub fn delay(&self, polls: u32, j: f64) -> Duration {
+        let exp = polls.saturating_sub(1).min(31);
+        let top = self
+            .min_delay
+            .checked_mul(1u32 << exp)
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay)
+            .max(self.min_delay);
+        let j = if j.is_finite() {
+            j.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self.min_delay + (top - self.min_delay).mul_f64(j)
+    }
+}
+
+/// The states from which `target` is not expected to come, by default.
+pub fn default_failure_states(target: &InstanceState) -> Vec<InstanceState> {
+    use InstanceState as S;
+    match target {
+        S::Running | S::Stopped => vec![S::Terminated, S::ShuttingDown, S::Error, S::Failed],
+        S::Terminated => vec![S::Error, S::Failed],
+        _ => vec![S::Terminated],
+    }
+}
+
+/// Judges one poll result against `target` with these failure states.
+pub fn judge(
+    target: &InstanceState,
+    failure_states: &[InstanceState],
+    result: &Result<InstanceStatus, Error>,
+) -> Acceptor {
+    match result {
+        Ok(s) if &s.state == target => Acceptor::Success,
+        Ok(s) if failure_states.contains(&s.state) => Acceptor::Failure,
+        Ok(_) => Acceptor::NoMatch,
+        Err(e) if e.kind() == ErrorKind::NotFound && *target == InstanceState::Terminated => {
+            Acceptor::Success
+        }
+        Err(e) if e.is_retryable() => Acceptor::Retry,
+        Err(_) => Acceptor::Failure,
+    }
+}
+
+/// How a wait ended.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum WaitOutcome {
+    /// The target was reached. `None` when the target is `terminated` and
+    /// the instance is gone (404).
+    Reached(Option<InstanceStatus>),
+    /// The instance entered a state from which the target is not expected.
+    Failed(InstanceStatus),
+    /// The deadline passed; the last status seen, and the last error if the
+    /// last poll failed transiently.
+    TimedOut {
+        /// The last status seen.
+        last: Option<InstanceStatus>,
+        /// The error of the last poll, if it failed.
+        last_error: Option<Error>,
+    },
+    /// A non-retryable error ended the wait.
+    Error(Error),
+}
+
+impl WaitOutcome {
+    /// `reached`, `failed`, `timed_out` or `error`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Reached(_) => "reached",
+            Self::Failed(_) => "failed",
+            Self::TimedOut { .. } => "timed_out",
+            Self::Error(_) => "error",
+        }
+    }
+
+    /// The last status seen, where the outcome has one.
+    pub fn status(&self) -> Option<&InstanceStatus> {
+        match self {
+            Self::Reached(s) => s.as_ref(),
+            Self::Failed(s) => Some(s),
+            Self::TimedOut { last, .. } => last.as_ref(),
+            Self::Error(_) => None,
+        }
+    }
+}
+
+/// The report of a finished wait.
+#[derive(Debug)]
+#[must_use]
+pub struct WaitReport {
+    /// How it ended.
+    pub outcome: WaitOutcome,
+    /// Status queries made (one query may take several attempts).
+    pub polls: u32,
+    /// Time from start to end.
+    pub elapsed: Duration,
+}
+
+/// Waits until an instance reaches a target state.
+///
+/// ```
+/// use clouddc_core::{Config, Credentials, Endpoint, InstanceId, InstanceState, Machine, Now, ProjectId, Step, Waiter, WaitOptions, WaitOutcome};
+/// use std::time::{Duration, Instant, SystemTime};
+/// let config = Config::builder()
+///     .endpoint(Endpoint::parse("http://127.0.0.1:8080")?)
+///     .project_id(ProjectId::new("p1")?)
+///     .credentials(Credentials::token("t")?)
+///     .build()?;
+/// let mut now = Now::new(SystemTime::now(), Instant::now());
+/// let opts = WaitOptions::new().interval(Duration::from_secs(1)).max_wait(Duration::from_secs(30));
+/// let mut w = Waiter::new(&config, InstanceId::new("ins-1")?, InstanceState::Running, opts, now, 7);
+/// let mut states = ["pending", "pending", "running"].into_iter();
+/// let report = loop {
+///     match w.poll(now) {
+///         Step::Send(_) => {
+///             let body = format!(r#"{{"state":"{}"}}"#, states.next().unwrap());
+///             w.handle_response(now, http::Response::new(body.into_bytes()));
+///         }
+///         Step::Wait(until) => now = now.advance_to(until), // a fake clock
+///         Step::Done(report) => break report,
+///     }
+/// };
+/// assert!(matches!(report.outcome, WaitOutcome::Reached(_)));
+/// assert_eq!(report.polls, 3);
+/// assert_eq!(report.elapsed, Duration::from_secs(2));
+/// # Ok::<(), clouddc_core::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Waiter {
+    config: Config,
+    id: InstanceId,
+    target: InstanceState,
+    failure_states: Vec<InstanceState>,
+    options: WaitOptions,
+    jitter: Jitter,
+    started: Instant,
+    deadline: Instant,
+    polls: u32,
+    current: Option<Call>,
+    next_poll: Instant,
+    last_status: Option<InstanceStatus>,
+    last_error: Option<Error>,
+    finished: bool,
+}
+
+impl Waiter {
+    /// A wait for `id` to reach `target`, starting at `now` (the first poll
+    /// happens at once); `seed` seeds all jitter.
+    pub fn new(
+        config: &Config,
+        id: InstanceId,
+        target: InstanceState,
+        options: WaitOptions,
+        now: Now,
+        seed: u64,
+    ) -> Self {
+        let failure_states = options
+            .failure_states
+            .clone()
+            .unwrap_or_else(|| default_failure_states(&target));
+        let deadline = now.mono.checked_add(options.max_wait).unwrap_or(now.mono);
+        Self {
+            config: config.clone(),
+            id,
+            target,
+            failure_states,
+            options,
+            jitter: Jitter::new(seed),
+            started: now.mono,
+            deadline,
+            polls: 0,
+            current: None,
+            next_poll: now.mono,
+            last_status: None,
+            last_error: None,
+            finished: false,
+        }
+    }
+
+    /// The instance id.
+    pub fn id(&self) -> &InstanceId {
+        &self.id
+    }
+    /// The target state.
+    pub fn target(&self) -> &InstanceState {
+        &self.target
+    }
+    /// Polls finished so far.
+    pub fn polls(&self) -> u32 {
+        self.polls
+    }
+    /// The last status seen.
+    pub fn last_status(&self) -> Option<&InstanceStatus> {
+        self.last_status.as_ref()
+    }
+    /// The poll in progress, if any (for its attempt count).
+    pub fn current_call(&self) -> Option<&Call> {
+        self.current.as_ref()
+    }
+
+    fn report(&mut self, now: Now, outcome: WaitOutcome) -> Step<WaitReport> {
+        self.finished = true;
+        Step::Done(WaitReport {
+            outcome,
+            polls: self.polls,
+            elapsed: now.mono.saturating_duration_since(self.started),
+        })
+    }
+
+    fn judge_poll(&mut self, now: Now, result: Result<InstanceStatus, Error>) -> Step<WaitReport> {
+        self.polls += 1;
+        match judge(&self.target, &self.failure_states, &result) {
+            Acceptor::Success => return self.report(now, WaitOutcome::Reached(result.ok())),
+            Acceptor::Failure => {
+                return match result {
+                    Ok(s) => self.report(now, WaitOutcome::Failed(s)),
+                    Err(e) => self.report(now, WaitOutcome::Error(e)),
+                };
+            }
+            Acceptor::Retry | Acceptor::NoMatch => {}
+        }
+        let server_delay = match result {
+            Ok(s) => {
+                self.last_status = Some(s);
+                self.last_error = None;
+                None
+            }
+            Err(e) => {
+                let ra = e.retry_after();
+                self.last_error = Some(e);
+                ra
+            }
+        };
+        if now.mono >= self.deadline {
+            let outcome = WaitOutcome::TimedOut {
+                last: self.last_status.take(),
+                last_error: self.last_error.take(),
+            };
+            return self.report(now, outcome);
+        }
+        let mut delay = self.options.delay(self.polls, self.jitter.next_f64());
+        if let Some(ra) = server_delay {
+            delay = delay.max(ra);
+        }
+        // Close to the deadline: one last poll at it instead of past it.
+        self.next_poll = now
+            .mono
+            .checked_add(delay)
+            .map_or(self.deadline, |t| t.min(self.deadline));
+        Step::Wait(self.next_poll)
+    }
+}
+
+impl Machine for Waiter {
+    type Output = WaitReport;
+
+    fn poll(&mut self, now: Now) -> Step<WaitReport> {
+        if self.finished {
+            return Step::Done(WaitReport {
+                outcome: WaitOutcome::Error(Error::invalid_input(
+                    "the wait already finished: start a new one",
+                )),
+                polls: self.polls,
+                elapsed: now.mono.saturating_duration_since(self.started),
+            });
+        }
+        if let Some(call) = &mut self.current {
+            return match call.poll(now) {
+                Step::Done(result) => {
+                    self.current = None;
+                    self.judge_poll(now, result)
+                }
+                Step::Send(a) => Step::Send(a),
+                Step::Wait(t) => Step::Wait(t),
+            };
+        }
+        if now.mono < self.next_poll {
+            return Step::Wait(self.next_poll);
+        }
+        // One poll: its retries may run up to one attempt timeout past the
+        // wait's deadline, never more.
+        let mut call_deadline = self.deadline.max(now.mono) + self.config.attempt_timeout();
+        if let Some(ct) = self.config.call_timeout() {
+            call_deadline = call_deadline.min(now.mono + ct);
+        }
+        let seed = self.jitter.next_u64();
+        let mut call = Call::with_deadline(
+            &self.config,
+            self.id.clone(),
+            now,
+            seed,
+            Some(call_deadline),
+        );
+        let step = call.poll(now);
+        self.current = Some(call);
+        match step {
+            Step::Done(result) => {
+                self.current = None;
+                self.judge_poll(now, result)
+            }
+            Step::Send(a) => Step::Send(a),
+            Step::Wait(t) => Step::Wait(t),
+        }
+    }
+
+    fn handle_response(&mut self, now: Now, response: Response<Vec<u8>>) {
+        if let Some(call) = &mut self.current {
+            call.handle_response(now, response);
+        }
+    }
+
+    fn handle_transport_error(&mut self, now: Now, error: Error) {
+        if let Some(call) = &mut self.current {
+            call.handle_transport_error(now, error);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::tests::{config, resp, t0};
+    use proptest::prelude::*;
+
+    fn run(
+        target: InstanceState,
+        opts: WaitOptions,
+        mut answer: impl FnMut(u32) -> Response<Vec<u8>>,
+    ) -> (WaitReport, Vec<Instant>, Now) {
+        let mut now = t0();
+        let mut w = Waiter::new(
+            &config(3),
+            InstanceId::new("i").unwrap(),
+            target,
+            opts,
+            now,
+            5,
+        );
+        let mut sends = Vec::new();
+        for _ in 0..10_000 {
+            match w.poll(now) {
+                Step::Send(_) => {
+                    sends.push(now.mono);
+                    w.handle_response(now, answer(sends.len() as u32));
+                }
+                Step::Wait(t) => now = now.advance_to(t),
+                Step::Done(r) => return (r, sends, now),
+            }
+        }
+        panic!("wait did not end");
+    }
+
+    fn state(s: &str) -> Response<Vec<u8>> {
+        resp(200, &[], &format!(r#"{{"state":"{s}"}}"#))
+    }
+
+    #[test]
+    fn pending_then_running_is_reached() {
+        let opts = WaitOptions::new().interval(Duration::from_secs(3));
+        let (r, sends, _) = run(InstanceState::Running, opts, |n| {
+            state(if n < 4 { "pending" } else { "running" })
+        });
+        assert!(matches!(r.outcome, WaitOutcome::Reached(Some(_))));
+        assert_eq!(r.polls, 4);
+        assert_eq!(r.elapsed, Duration::from_secs(9));
+        assert_eq!(sends.len(), 4);
+    }
+
+    #[test]
+    fn terminal_state_fails_fast() {
+        let (r, sends, _) = run(InstanceState::Running, WaitOptions::new(), |n| {
+            state(if n < 2 { "pending" } else { "terminated" })
+        });
+        let WaitOutcome::Failed(s) = &r.outcome else {
+            panic!("{:?}", r.outcome)
+        };
+        assert_eq!(s.state, InstanceState::Terminated);
+        assert_eq!(sends.len(), 2);
+        assert_eq!(r.outcome.as_str(), "failed");
+    }
+
+    #[test]
+    fn not_found_rules() {
+        let (r, _, _) = run(InstanceState::Terminated, WaitOptions::new(), |n| {
+            if n < 2 {
+                state("shutting_down")
+            } else {
+                resp(404, &[], "")
+            }
+        });
+        assert!(
+            matches!(r.outcome, WaitOutcome::Reached(None)),
+            "{:?}",
+            r.outcome
+        );
+        let (r, _, _) = run(InstanceState::Running, WaitOptions::new(), |_| {
+            resp(404, &[], "")
+        });
+        let WaitOutcome::Error(e) = &r.outcome else {
+            panic!()
+        };
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert_eq!(r.polls, 1);
+    }
+
+    #[test]
+    fn auth_error_ends_wait() {
+        let (r, sends, _) = run(InstanceState::Running, WaitOptions::new(), |_| {
+            resp(401, &[], "")
+        });
+        assert!(matches!(r.outcome, WaitOutcome::Error(_)));
+        assert_eq!(sends.len(), 1);
+    }
+
+    #[test]
+    fn transient_errors_keep_polling_then_time_out() {
+        let opts = WaitOptions::new()
+            .interval(Duration::from_secs(5))
+            .max_wait(Duration::from_secs(30));
+        let (r, _, end) = run(InstanceState::Running, opts, |n| {
+            if n == 1 {
+                state("pending")
+            } else {
+                resp(503, &[], "")
+            }
+        });
+        let WaitOutcome::TimedOut { last, last_error } = &r.outcome else {
+            panic!("{:?}", r.outcome)
+        };
+        assert_eq!(last.as_ref().unwrap().state, InstanceState::Pending);
+        assert_eq!(last_error.as_ref().unwrap().kind(), ErrorKind::Server);
+        assert!(r.elapsed >= Duration::from_secs(30));
+        assert!(r.elapsed <= Duration::from_secs(35), "{:?}", r.elapsed);
+        assert!(end.mono >= t0().mono);
+    }
+
+    #[test]
+    fn unknown_state_keeps_polling_until_deadline_with_last_poll_at_it() {
+        let opts = WaitOptions::new()
+            .interval(Duration::from_secs(7))
+            .max_wait(Duration::from_secs(20));
+        let (r, sends, _) = run(InstanceState::Running, opts, |_| state("hibernating"));
+        let start = sends[0];
+        let offsets: Vec<u64> = sends.iter().map(|t| (*t - start).as_secs()).collect();
+        assert_eq!(offsets, [0, 7, 14, 20]);
+        assert!(matches!(r.outcome, WaitOutcome::TimedOut { .. }));
+        assert_eq!(r.polls, 4);
+        assert_eq!(r.elapsed, Duration::from_secs(20));
+    }
+
+    #[test]
+    fn retry_after_stretches_the_pause() {
+        let opts = WaitOptions::new()
+            .interval(Duration::from_secs(1))
+            .max_wait(Duration::from_secs(600));
+        let mut polls = 0;
+        let (r, sends, _) = run(InstanceState::Running, opts, |_| {
+            polls += 1;
+            // Every attempt is throttled with a 50 s hint until the 4th attempt.
+            if polls < 4 {
+                resp(429, &[("Retry-After", "50")], "")
+            } else {
+                state("running")
+            }
+        });
+        assert!(matches!(r.outcome, WaitOutcome::Reached(_)));
+        // Attempts 1-3 are one poll (max_attempts 3), the 4th is the next poll.
+        let gaps: Vec<u64> = sends.windows(2).map(|w| (w[1] - w[0]).as_secs()).collect();
+        assert_eq!(gaps, [50, 50, 50]);
+    }
+
+    #[test]
+    fn delay_bounds() {
+        let o = WaitOptions::new()
+            .min_delay(Duration::from_secs(2))
+            .max_delay(Duration::from_secs(30));
+        assert_eq!(o.delay(1, 1.0), Duration::from_secs(2));
+        assert_eq!(o.delay(2, 1.0), Duration::from_secs(4));
+        assert_eq!(o.delay(10, 1.0), Duration::from_secs(30));
+        assert_eq!(o.delay(10, 0.0), Duration::from_secs(2));
+        assert_eq!(o.delay(u32::MAX, 0.5), Duration::from_secs(16));
+    }
+
+    #[test]
+    fn default_acceptors() {
+        use InstanceState as S;
+        let ok = |s: S| Ok(InstanceStatus::new(s));
+        let fr = default_failure_states(&S::Running);
+        assert_eq!(judge(&S::Running, &fr, &ok(S::Running)), Acceptor::Success);
+        for s in [S::Terminated, S::ShuttingDown, S::Error, S::Failed] {
+            assert_eq!(judge(&S::Running, &fr, &ok(s)), Acceptor::Failure);
+        }
+        for s in [
+            S::Pending,
+            S::Stopped,
+            S::Stopping,
+            S::Reinstalling,
+            S::Unknown("x".into()),
+        ] {
+            assert_eq!(judge(&S::Running, &fr, &ok(s)), Acceptor::NoMatch);
+        }
+        let ft = default_failure_states(&S::Terminated);
+        assert_eq!(
+            judge(&S::Terminated, &ft, &ok(S::ShuttingDown)),
+            Acceptor::NoMatch
+        );
+        assert_eq!(judge(&S::Terminated, &ft, &ok(S::Error)), Acceptor::Failure);
+        assert_eq!(
+            judge(&S::Running, &fr, &Err(Error::timeout("t", None))),
+            Acceptor::Retry
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn never_faster_than_floor_and_ends_by_deadline(
+            floor_ms in 100u64..5_000,
+            ceil_extra_ms in 0u64..20_000,
+            max_wait_s in 1u64..120,
+            answers in prop::collection::vec(prop::sample::select(vec![0u8, 1, 2, 3, 4]), 1..20),
+        ) {
+            let floor = Duration::from_millis(floor_ms);
+            let max_wait = Duration::from_secs(max_wait_s);
+            let opts = WaitOptions::new()
+                .min_delay(floor)
+                .max_delay(Duration::from_millis(floor_ms + ceil_extra_ms))
+                .max_wait(max_wait);
+            let mut now = t0();
+            let start = now.mono;
+            let deadline = start + max_wait;
+            let mut w = Waiter::new(&config(2), InstanceId::new("i").unwrap(), InstanceState::Running, opts, now, 3);
+            let mut it = answers.iter().cycle();
+            // (start, end) of every poll.
+            let mut polls: Vec<(Instant, Option<Instant>)> = Vec::new();
+            let report = loop {
+                let before = w.polls();
+                let step = w.poll(now);
+                if w.polls() != before && let Some(p) = polls.last_mut() {
+                    p.1 = Some(now.mono);
+                }
+                match step {
+                    Step::Send(_) => {
+                        if w.current_call().map(Call::attempts) == Some(1) {
+                            polls.push((now.mono, None));
+                        }
+                        match *it.next().unwrap() {
+                            0 => w.handle_response(now, state("pending")),
+                            1 => w.handle_response(now, resp(503, &[], "")),
+                            2 => w.handle_transport_error(now, Error::timeout("t", None)),
+                            3 => {}
+                            _ => w.handle_response(now, state("hibernating")),
+                        }
+                    }
+                    Step::Wait(t) => {
+                        prop_assert!(t > now.mono);
+                        now = now.advance_to(t);
+                    }
+                    Step::Done(r) => break r,
+                }
+            };
+            // Every pause between polls is at least the floor, except the
+            // one last poll placed at the deadline.
+            for pair in polls.windows(2) {
+                let gap = pair[1].0 - pair[0].1.unwrap();
+                prop_assert!(gap >= floor || pair[1].0 == deadline, "gap {:?} < floor {:?}", gap, floor);
+            }
+            // Never ends past deadline + one attempt timeout (5 s in config()).
+            prop_assert!(now.mono <= deadline + Duration::from_secs(5));
+            let timed_out = matches!(report.outcome, WaitOutcome::TimedOut { .. });
+            prop_assert!(timed_out);
+            prop_assert_eq!(report.polls as usize, polls.len());
+        }
+    }
+}

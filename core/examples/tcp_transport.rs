@@ -21,11 +21,19 @@ use clouddc_core::{
 /// The transport: one request per connection, `Connection: close`.
 fn send(attempt: Attempt) -> Result<http::Response<Vec<u8>>, Error> {
     let req = attempt.request;
-    let authority = req.uri().authority().map(|a| a.to_string()).unwrap_or_default();
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let io = |what: &'static str| move |e: std::io::Error| map_io(what, e);
     let mut stream = TcpStream::connect(&authority).map_err(io("connect"))?;
-    stream.set_read_timeout(Some(attempt.timeout)).map_err(io("configure"))?;
-    stream.set_write_timeout(Some(attempt.timeout)).map_err(io("configure"))?;
+    stream
+        .set_read_timeout(Some(attempt.timeout))
+        .map_err(io("configure"))?;
+    stream
+        .set_write_timeout(Some(attempt.timeout))
+        .map_err(io("configure"))?;
     let mut head = format!("{} {} HTTP/1.1\r\n", req.method(), req.uri().path());
     for (name, value) in req.headers() {
         head.push_str(&format!("{}: {}\r\n", name, value.to_str().unwrap_or("")));
@@ -35,8 +43,14 @@ fn send(attempt: Attempt) -> Result<http::Response<Vec<u8>>, Error> {
 
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
-    reader.read_line(&mut line).map_err(io("read status line"))?;
-    let code: u16 = line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    reader
+        .read_line(&mut line)
+        .map_err(io("read status line"))?;
+    let code: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let mut builder = http::Response::builder().status(code);
     loop {
         line.clear();
@@ -91,7 +105,10 @@ fn serve(listener: TcpListener) {
         let (status, body) = if i == 0 {
             ("503 Service Unavailable", "<html>busy</html>".to_owned())
         } else {
-            ("200 OK", r#"{"state":"running","operation_state":"install-succeed"}"#.to_owned())
+            (
+                "200 OK",
+                r#"{"state":"running","operation_state":"install-succeed"}"#.to_owned(),
+            )
         };
         let _ = write!(
             stream,
@@ -116,7 +133,10 @@ fn main() -> Result<(), Error> {
     println!(
         "instance ins-1 is {} (operation {}), after {} attempt(s)",
         status.state,
-        status.operation_state.map(|o| o.to_string()).unwrap_or_else(|| "-".into()),
+        status
+            .operation_state
+            .map(|o| o.to_string())
+            .unwrap_or_else(|| "-".into()),
         call.attempts()
     );
     Ok(())

@@ -15,6 +15,8 @@ use crate::error::Error;
 use crate::ids::ProjectId;
 use crate::response::DEFAULT_BODY_LIMIT;
 use crate::retry::RetryPolicy;
+use crate::signing::{HmacSha256, mac};
+use http::HeaderValue;
 
 /// The default per-attempt timeout.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,6 +40,7 @@ pub struct Config {
 }
 
 struct Inner {
+    headers: PreparedHeaders,
     endpoint: Endpoint,
     project_id: ProjectId,
     credentials: Credentials,
@@ -101,6 +104,69 @@ impl Config {
     /// The `User-Agent` header value.
     pub fn user_agent(&self) -> &str {
         &self.inner.user_agent
+    }
+
+    pub(crate) fn prepared(&self) -> &PreparedHeaders {
+        &self.inner.headers
+    }
+}
+
+/// Header values validated once at build time, cloned cheaply per request.
+pub(crate) struct PreparedHeaders {
+    pub(crate) host: HeaderValue,
+    pub(crate) user_agent: HeaderValue,
+    pub(crate) auth: PreparedAuth,
+}
+
+pub(crate) enum PreparedAuth {
+    Token(HeaderValue),
+    AkSk {
+        access_key: String,
+        key: Box<HmacSha256>,
+        project_id: HeaderValue,
+        security_token: Option<HeaderValue>,
+    },
+}
+
+fn header(value: &str, what: &str, sensitive: bool) -> Result<HeaderValue, Error> {
+    let mut v = HeaderValue::from_str(value)
+        .map_err(|_| Error::invalid_input(format!("{what} is not a valid header value")))?;
+    v.set_sensitive(sensitive);
+    Ok(v)
+}
+
+impl PreparedHeaders {
+    fn new(
+        endpoint: &Endpoint,
+        project_id: &ProjectId,
+        credentials: &Credentials,
+        user_agent: &str,
+    ) -> Result<Self, Error> {
+        let auth = match credentials {
+            Credentials::Token(t) => PreparedAuth::Token(header(t.expose(), "token", true)?),
+            Credentials::AkSk {
+                access_key,
+                secret_key,
+                security_token,
+            } => PreparedAuth::AkSk {
+                access_key: access_key.clone(),
+                key: Box::new(mac(secret_key.expose())),
+                project_id: header(
+                    project_id.as_str(),
+                    "project id (sent as X-Project-Id)",
+                    false,
+                )?,
+                security_token: match security_token {
+                    Some(st) => Some(header(st.expose(), "security token", true)?),
+                    None => None,
+                },
+            },
+        };
+        Ok(Self {
+            host: header(endpoint.host_header(), "host", false)?,
+            user_agent: header(user_agent, "user agent", false)?,
+            auth,
+        })
     }
 }
 
@@ -275,8 +341,10 @@ impl ConfigBuilder {
                 user_agent.push_str(s.trim());
             }
         }
+        let headers = PreparedHeaders::new(&endpoint, &project_id, &credentials, &user_agent)?;
         Ok(Config {
             inner: Arc::new(Inner {
+                headers,
                 endpoint,
                 project_id,
                 credentials,

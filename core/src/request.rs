@@ -11,10 +11,10 @@ use http::header::{ACCEPT, HOST, USER_AGENT};
 use http::{HeaderValue, Method, Request};
 
 use crate::config::Config;
-use crate::credentials::Credentials;
+use crate::config::PreparedAuth;
 use crate::error::Error;
 use crate::ids::InstanceId;
-use crate::signing::sign_request;
+use crate::signing::sign_request_keyed;
 
 /// Header carrying the IAM token.
 pub const X_AUTH_TOKEN: &str = "x-auth-token";
@@ -22,17 +22,6 @@ pub const X_AUTH_TOKEN: &str = "x-auth-token";
 pub const X_PROJECT_ID: &str = "x-project-id";
 /// Header carrying the security token of temporary credentials.
 pub const X_SECURITY_TOKEN: &str = "x-security-token";
-
-fn value(s: &str, what: &str) -> Result<HeaderValue, Error> {
-    HeaderValue::from_str(s)
-        .map_err(|_| Error::invalid_input(format!("{what} is not a valid header value")))
-}
-
-fn secret_value(s: &str, what: &str) -> Result<HeaderValue, Error> {
-    let mut v = value(s, what)?;
-    v.set_sensitive(true);
-    Ok(v)
-}
 
 /// Builds the status request for `id`, signed (with AK/SK) at `wall`.
 ///
@@ -43,37 +32,31 @@ pub fn build_status_request(
     id: &InstanceId,
     wall: SystemTime,
 ) -> Result<Request<Vec<u8>>, Error> {
-    let endpoint = config.endpoint();
-    let uri = endpoint.status_uri(config.project_id(), id)?;
-    let mut req = Request::builder()
-        .method(Method::GET)
-        .uri(uri)
-        .body(Vec::new())
-        .map_err(|e| Error::invalid_input(format!("cannot build the request: {e}")))?;
+    let uri = config.endpoint().status_uri(config.project_id(), id)?;
+    let mut req = Request::new(Vec::new());
+    *req.method_mut() = Method::GET;
+    *req.uri_mut() = uri;
+    let prepared = config.prepared();
     let h = req.headers_mut();
-    h.insert(HOST, value(endpoint.host_header(), "host")?);
+    h.reserve(8);
+    h.insert(HOST, prepared.host.clone());
     h.insert(ACCEPT, HeaderValue::from_static("application/json"));
-    h.insert(USER_AGENT, value(config.user_agent(), "user agent")?);
-    match config.credentials() {
-        Credentials::Token(token) => {
-            h.insert(X_AUTH_TOKEN, secret_value(token.expose(), "token")?);
+    h.insert(USER_AGENT, prepared.user_agent.clone());
+    match &prepared.auth {
+        PreparedAuth::Token(token) => {
+            h.insert(X_AUTH_TOKEN, token.clone());
         }
-        Credentials::AkSk {
+        PreparedAuth::AkSk {
             access_key,
-            secret_key,
+            key,
+            project_id,
             security_token,
         } => {
-            h.insert(
-                X_PROJECT_ID,
-                value(config.project_id().as_str(), "project id")?,
-            );
+            h.insert(X_PROJECT_ID, project_id.clone());
             if let Some(st) = security_token {
-                h.insert(
-                    X_SECURITY_TOKEN,
-                    secret_value(st.expose(), "security token")?,
-                );
+                h.insert(X_SECURITY_TOKEN, st.clone());
             }
-            sign_request(&mut req, access_key, secret_key.expose(), wall);
+            sign_request_keyed(&mut req, access_key, key, wall);
         }
     }
     Ok(req)
@@ -83,7 +66,7 @@ pub fn build_status_request(
 mod tests {
     use super::*;
     use crate::signing::{parse_sdk_date, verify_request};
-    use crate::{Endpoint, ProjectId};
+    use crate::{Credentials, Endpoint, ProjectId};
     use std::time::Duration;
 
     const MARK: &str = "MARKER-SECRET-9913";

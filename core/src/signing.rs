@@ -19,6 +19,7 @@
 //! assert!(parts.authorization.starts_with("SDK-HMAC-SHA256 Access=AK, SignedHeaders=host;x-sdk-date, Signature="));
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -35,7 +36,8 @@ pub const ALGORITHM: &str = "SDK-HMAC-SHA256";
 /// The header that carries the signing time.
 pub const SDK_DATE: &str = "x-sdk-date";
 
-type HmacSha256 = Hmac<Sha256>;
+/// HMAC-SHA256 keyed with a secret key; cloning reuses the keyed state.
+pub(crate) type HmacSha256 = Hmac<Sha256>;
 
 /// What is signed.
 #[derive(Clone, Copy)]
@@ -93,23 +95,38 @@ impl fmt::Debug for SignedParts {
 /// The canonical URI: percent-decode the path, split on `/`, encode each
 /// piece, join, and end with `/`.
 pub fn canonical_uri(path: &str) -> String {
-    let decoded = percent_decode_str(path).decode_utf8_lossy();
     let mut out = String::with_capacity(path.len() + 8);
-    for (i, piece) in decoded.split('/').enumerate() {
-        if i > 0 {
-            out.push('/');
+    push_canonical_uri(&mut out, path);
+    out
+}
+
+fn push_canonical_uri(out: &mut String, path: &str) {
+    let identity = path
+        .bytes()
+        .all(|b| b == b'/' || b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
+    if identity {
+        // Decoding and re-encoding changes nothing.
+        out.push_str(path);
+    } else {
+        let decoded = percent_decode_str(path).decode_utf8_lossy();
+        for (i, piece) in decoded.split('/').enumerate() {
+            if i > 0 {
+                out.push('/');
+            }
+            out.extend(utf8_percent_encode(piece, NOT_UNRESERVED));
         }
-        out.extend(utf8_percent_encode(piece, NOT_UNRESERVED));
     }
     if !out.ends_with('/') {
         out.push('/');
     }
-    out
 }
 
 /// The canonical query: `k=v` pairs, each side re-encoded, sorted, joined
 /// with `&`.
 pub fn canonical_query(query: &str) -> String {
+    if query.is_empty() {
+        return String::new();
+    }
     let mut pairs: Vec<(String, String)> = query
         .split('&')
         .filter(|p| !p.is_empty())
@@ -131,40 +148,31 @@ pub fn canonical_query(query: &str) -> String {
         .join("&")
 }
 
-fn canonical_headers(headers: &[(&str, &str)]) -> (String, String) {
-    let mut hs: Vec<(String, &str)> = headers
-        .iter()
-        .filter(|(n, _)| !n.contains('_'))
-        .map(|(n, v)| (n.to_ascii_lowercase(), v.trim()))
-        .collect();
-    hs.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut canon = String::new();
-    for (n, v) in &hs {
-        canon.push_str(n);
-        canon.push(':');
-        canon.push_str(v);
-        canon.push('\n');
-    }
-    let signed = hs
-        .iter()
-        .map(|(n, _)| n.as_str())
-        .collect::<Vec<_>>()
-        .join(";");
-    (canon, signed)
-}
+/// hex(sha256("")), the body hash of every GET.
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-fn body_hash(headers: &[(&str, &str)], body: &[u8]) -> String {
+fn push_body_hash(out: &mut String, headers: &[(&str, &str)], body: &[u8]) {
     let unsigned = headers.iter().any(|(n, v)| {
         n.eq_ignore_ascii_case("x-sdk-content-sha256") && v.trim() == "UNSIGNED-PAYLOAD"
     });
     if unsigned {
-        "UNSIGNED-PAYLOAD".to_owned()
+        out.push_str("UNSIGNED-PAYLOAD");
+    } else if body.is_empty() {
+        out.push_str(EMPTY_SHA256);
     } else {
-        hex::encode(Sha256::digest(body))
+        push_hex(out, &Sha256::digest(body));
     }
 }
 
-fn mac(secret_key: &str) -> HmacSha256 {
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    let mut buf = [0u8; 64];
+    let n = bytes.len().min(32) * 2;
+    if hex::encode_to_slice(&bytes[..n / 2], &mut buf[..n]).is_ok() {
+        out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or(""));
+    }
+}
+
+pub(crate) fn mac(secret_key: &str) -> HmacSha256 {
     // HMAC accepts keys of any length; this cannot fail.
     match HmacSha256::new_from_slice(secret_key.as_bytes()) {
         Ok(m) => m,
@@ -172,39 +180,100 @@ fn mac(secret_key: &str) -> HmacSha256 {
     }
 }
 
-/// Computes the canonical request, string to sign and `Authorization` value.
-pub fn sign_parts(input: &SignInput<'_>) -> SignedParts {
-    let (canon_headers, signed_headers) = canonical_headers(input.headers);
-    let canonical_request = format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
-        input.method,
-        canonical_uri(input.path),
-        canonical_query(input.query),
-        canon_headers,
-        signed_headers,
-        body_hash(input.headers, input.body)
-    );
+struct Computed {
+    canonical_request: String,
+    string_to_sign: String,
+    signed_headers: String,
+    authorization: String,
+}
+
+fn compute(input: &SignInput<'_>, key: Option<&HmacSha256>) -> Computed {
+    // Canonical headers: lower-case names without `_`, trimmed values, sorted.
+    let mut hs: Vec<(Cow<'_, str>, &str)> = input
+        .headers
+        .iter()
+        .filter(|(n, _)| !n.contains('_'))
+        .map(|(n, v)| {
+            let name = if n.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(n.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(*n)
+            };
+            (name, v.trim())
+        })
+        .collect();
+    hs.sort_by(|a, b| a.0.cmp(&b.0));
+
+    let mut signed_headers = String::with_capacity(hs.len() * 16);
+    for (i, (n, _)) in hs.iter().enumerate() {
+        if i > 0 {
+            signed_headers.push(';');
+        }
+        signed_headers.push_str(n);
+    }
+
+    let mut cr = String::with_capacity(256 + input.path.len() + hs.len() * 48);
+    cr.push_str(input.method);
+    cr.push('\n');
+    push_canonical_uri(&mut cr, input.path);
+    cr.push('\n');
+    cr.push_str(&canonical_query(input.query));
+    cr.push('\n');
+    for (n, v) in &hs {
+        cr.push_str(n);
+        cr.push(':');
+        cr.push_str(v);
+        cr.push('\n');
+    }
+    cr.push('\n');
+    cr.push_str(&signed_headers);
+    cr.push('\n');
+    push_body_hash(&mut cr, input.headers, input.body);
+
     let date = input
         .headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(SDK_DATE))
         .map_or("", |(_, v)| v.trim());
-    let string_to_sign = format!(
-        "{ALGORITHM}\n{date}\n{}",
-        hex::encode(Sha256::digest(canonical_request.as_bytes()))
+    let mut sts = String::with_capacity(ALGORITHM.len() + date.len() + 66);
+    sts.push_str(ALGORITHM);
+    sts.push('\n');
+    sts.push_str(date);
+    sts.push('\n');
+    push_hex(&mut sts, &Sha256::digest(cr.as_bytes()));
+
+    let mut m = match key {
+        Some(k) => k.clone(),
+        None => mac(input.secret_key),
+    };
+    m.update(sts.as_bytes());
+    let sig = m.finalize().into_bytes();
+    let mut authorization = String::with_capacity(
+        ALGORITHM.len() + input.access_key.len() + signed_headers.len() + 110,
     );
-    let mut m = mac(input.secret_key);
-    m.update(string_to_sign.as_bytes());
-    let signature = hex::encode(m.finalize().into_bytes());
-    let authorization = format!(
-        "{ALGORITHM} Access={}, SignedHeaders={signed_headers}, Signature={signature}",
-        input.access_key
-    );
-    SignedParts {
-        canonical_request,
-        string_to_sign,
+    authorization.push_str(ALGORITHM);
+    authorization.push_str(" Access=");
+    authorization.push_str(input.access_key);
+    authorization.push_str(", SignedHeaders=");
+    authorization.push_str(&signed_headers);
+    authorization.push_str(", Signature=");
+    push_hex(&mut authorization, &sig);
+    Computed {
+        canonical_request: cr,
+        string_to_sign: sts,
         signed_headers,
         authorization,
+    }
+}
+
+/// Computes the canonical request, string to sign and `Authorization` value.
+pub fn sign_parts(input: &SignInput<'_>) -> SignedParts {
+    let c = compute(input, None);
+    SignedParts {
+        canonical_request: c.canonical_request,
+        string_to_sign: c.string_to_sign,
+        signed_headers: c.signed_headers,
+        authorization: c.authorization,
     }
 }
 
@@ -216,40 +285,57 @@ pub fn sign_request(
     secret_key: &str,
     wall: SystemTime,
 ) {
+    sign_with(request, access_key, secret_key, None, wall);
+}
+
+/// [`sign_request`] with a pre-keyed HMAC (saves re-keying per call).
+pub(crate) fn sign_request_keyed(
+    request: &mut http::Request<Vec<u8>>,
+    access_key: &str,
+    key: &HmacSha256,
+    wall: SystemTime,
+) {
+    sign_with(request, access_key, "", Some(key), wall);
+}
+
+fn sign_with(
+    request: &mut http::Request<Vec<u8>>,
+    access_key: &str,
+    secret_key: &str,
+    key: Option<&HmacSha256>,
+    wall: SystemTime,
+) {
     let date = format_sdk_date(wall);
     let headers = request.headers_mut();
     headers.remove(AUTHORIZATION);
-    headers.insert(
-        SDK_DATE,
-        HeaderValue::from_str(&date).unwrap_or(HeaderValue::from_static("")),
-    );
+    if let Ok(v) = HeaderValue::try_from(date) {
+        headers.insert(SDK_DATE, v);
+    }
     if !request.headers().contains_key(HOST)
         && let Some(a) = request.uri().authority().cloned()
         && let Ok(v) = HeaderValue::from_str(a.as_str())
     {
         request.headers_mut().insert(HOST, v);
     }
-    let pairs: Vec<(&str, String)> = request
+    let pairs: Vec<(&str, Cow<'_, str>)> = request
         .headers()
         .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(n, v)| (n.as_str(), String::from_utf8_lossy(v.as_bytes())))
         .collect();
-    let refs: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    let parts = sign_parts(&SignInput {
-        method: request.method().as_str(),
-        path: request.uri().path(),
-        query: request.uri().query().unwrap_or(""),
-        headers: &refs,
-        body: request.body(),
-        access_key,
-        secret_key,
-    });
-    if let Ok(mut v) = HeaderValue::from_str(&parts.authorization) {
+    let refs: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (*n, v.as_ref())).collect();
+    let computed = compute(
+        &SignInput {
+            method: request.method().as_str(),
+            path: request.uri().path(),
+            query: request.uri().query().unwrap_or(""),
+            headers: &refs,
+            body: request.body(),
+            access_key,
+            secret_key,
+        },
+        key,
+    );
+    if let Ok(mut v) = HeaderValue::try_from(computed.authorization) {
         v.set_sensitive(true);
         request.headers_mut().insert(AUTHORIZATION, v);
     }

@@ -20,11 +20,12 @@ use http::Response;
 use crate::config::Config;
 use crate::error::Error;
 use crate::ids::InstanceId;
+use crate::limiter::SharedLimits;
 use crate::machine::{Attempt, Machine, Now, Step};
 use crate::model::InstanceStatus;
 use crate::request::build_status_request;
 use crate::response::parse_status_response;
-use crate::retry::{Jitter, RetryDecision};
+use crate::retry::{Jitter, RetryDecision, StopReason};
 
 /// The output of a call.
 pub type CallResult = Result<InstanceStatus, Error>;
@@ -67,6 +68,7 @@ pub struct Call {
     started: Instant,
     deadline: Option<Instant>,
     last_delay: Option<Duration>,
+    limits: Option<SharedLimits>,
 }
 
 impl Call {
@@ -95,7 +97,14 @@ impl Call {
             started: now.mono,
             deadline,
             last_delay: None,
+            limits: None,
         }
+    }
+
+    /// Paces this call with a client's shared rate limiter and retry budget.
+    pub fn with_limits(mut self, limits: SharedLimits) -> Self {
+        self.limits = Some(limits);
+        self
     }
 
     /// The instance id.
@@ -135,6 +144,13 @@ impl Call {
             }
             timeout = timeout.min(left);
         }
+        if let Some(limits) = &self.limits
+            && let Err(at) = limits.acquire(now.mono)
+        {
+            // Not our turn yet; the deadline check above ends the wait.
+            let at = self.deadline.map_or(at, |d| at.min(d));
+            return Step::Wait(at);
+        }
         let request = match build_status_request(&self.config, &self.id, now.wall) {
             Ok(r) => r,
             Err(e) => return self.finish(Err(e)),
@@ -157,11 +173,20 @@ impl Call {
     }
 
     fn failed(&mut self, now: Now, error: Error) {
+        if let Some(limits) = &self.limits {
+            limits.on_error(now.mono, &error);
+        }
         let jitter = self.jitter.next_f64();
-        let decision =
+        let mut decision =
             self.config
                 .retry()
                 .decide(self.attempts, &error, now.mono, self.deadline, jitter);
+        if matches!(decision, RetryDecision::Retry { .. })
+            && let Some(limits) = &self.limits
+            && !limits.try_withdraw(&error)
+        {
+            decision = RetryDecision::Stop(StopReason::BudgetExhausted);
+        }
         self.state = match decision {
             RetryDecision::Retry { after } => {
                 self.last_delay = Some(after);
@@ -221,7 +246,12 @@ impl Machine for Call {
             self.config.body_limit(),
             now.wall,
         ) {
-            Ok(status) => self.state = State::Done(Some(Ok(status))),
+            Ok(status) => {
+                if let Some(limits) = &self.limits {
+                    limits.on_success(now.mono);
+                }
+                self.state = State::Done(Some(Ok(status)));
+            }
             Err(e) => self.failed(now, e),
         }
     }
@@ -380,6 +410,82 @@ pub(crate) mod tests {
         let mut c = Call::with_deadline(&config(3), id(), now, 1, deadline);
         let Step::Send(a) = c.poll(now) else { panic!() };
         assert_eq!(a.timeout, Duration::from_secs(2));
+    }
+
+    /// Drives calls one after another against a server that always fails
+    /// with `status`; returns the number of requests sent.
+    fn drive_failing(limits: &SharedLimits, calls: usize, status: u16) -> usize {
+        let mut now = t0();
+        let mut sends = 0;
+        for n in 0..calls {
+            let mut c = Call::new(&config(3), id(), now, n as u64).with_limits(limits.clone());
+            loop {
+                match c.poll(now) {
+                    Step::Send(_) => {
+                        sends += 1;
+                        c.handle_response(now, resp(status, &[], ""));
+                    }
+                    Step::Wait(t) => now = now.advance_to(t),
+                    Step::Done(_) => break,
+                }
+            }
+        }
+        sends
+    }
+
+    #[test]
+    fn retry_budget_really_stops_retries() {
+        use crate::limiter::RetryBudgetConfig;
+        let budget = RetryBudgetConfig {
+            capacity: 50,
+            retry_cost: 5,
+            timeout_cost: 10,
+            success_refund: 1,
+        };
+        let limits = SharedLimits::new(None, Some(budget));
+        // 100 calls x 3 attempts would be 300 requests; the budget pays for 10 retries.
+        assert_eq!(drive_failing(&limits, 100, 503), 110);
+        assert_eq!(limits.lock().budget.as_ref().unwrap().balance(), 0);
+        // Without a budget every call makes max_attempts requests.
+        assert_eq!(drive_failing(&SharedLimits::new(None, None), 100, 503), 300);
+    }
+
+    #[test]
+    fn rate_limiter_paces_calls_and_backs_off_on_429() {
+        use crate::limiter::RateLimiterConfig;
+        let limits = SharedLimits::new(
+            Some(RateLimiterConfig::hint(10.0).burst(1.0).increase_per_s(0.0)),
+            None,
+        );
+        let mut now = t0();
+        let start = now.mono;
+        let mut sends = Vec::new();
+        for n in 0..20u64 {
+            let mut c = Call::new(&config(1), id(), now, n).with_limits(limits.clone());
+            loop {
+                match c.poll(now) {
+                    Step::Send(_) => {
+                        sends.push(now.mono - start);
+                        let r = if n == 9 {
+                            resp(429, &[], "")
+                        } else {
+                            resp(200, &[], r#"{"state":"running"}"#)
+                        };
+                        c.handle_response(now, r);
+                    }
+                    Step::Wait(t) => now = now.advance_to(t),
+                    Step::Done(_) => break,
+                }
+            }
+        }
+        // 10/s before the 429: the 10th send at 0.9 s.
+        assert_eq!(sends[9], Duration::from_millis(900));
+        // After it, 8.5/s: gaps of about 118 ms.
+        let gap = sends[15] - sends[14];
+        assert!(
+            gap > Duration::from_millis(110) && gap < Duration::from_millis(125),
+            "{gap:?}"
+        );
     }
 
     #[derive(Debug, Clone)]

@@ -67,6 +67,8 @@ pub enum StopReason {
     DeadlinePassed,
     /// The server asked for a longer wait than `max_retry_after`.
     RetryAfterTooLong,
+    /// The client's retry budget is empty.
+    BudgetExhausted,
 }
 
 impl RetryPolicy {

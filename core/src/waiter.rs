@@ -28,6 +28,7 @@ use crate::call::Call;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::ids::InstanceId;
+use crate::limiter::SharedLimits;
 use crate::machine::{Machine, Now, Step};
 use crate::model::{InstanceState, InstanceStatus};
 use crate::retry::Jitter;
@@ -262,6 +263,7 @@ pub struct Waiter {
     last_status: Option<InstanceStatus>,
     last_error: Option<Error>,
     finished: bool,
+    limits: Option<SharedLimits>,
 }
 
 impl Waiter {
@@ -295,7 +297,14 @@ impl Waiter {
             last_status: None,
             last_error: None,
             finished: false,
+            limits: None,
         }
+    }
+
+    /// Paces every poll with a client's shared rate limiter and retry budget.
+    pub fn with_limits(mut self, limits: SharedLimits) -> Self {
+        self.limits = Some(limits);
+        self
     }
 
     /// The instance id.

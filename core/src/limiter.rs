@@ -1,0 +1,506 @@
+//! Client-side traffic control shared by all calls of one client: an
+//! adaptive rate limiter that learns the server's limit from 429s, and a
+//! retry budget that keeps a failing dependency from multiplying traffic.
+//!
+//! Owns the pacing arithmetic only; time is always an argument. Must not
+//! sleep or read a clock: a call that must wait is told when to poll again.
+//!
+//! ```
+//! use clouddc_core::limiter::{AdaptiveRateLimiter, RateLimiterConfig};
+//! use std::time::{Duration, Instant};
+//! let t0 = Instant::now();
+//! let mut rl = AdaptiveRateLimiter::new(RateLimiterConfig::default().initial_rate(10.0).burst(1.0));
+//! assert!(rl.acquire(t0).is_ok());
+//! // The next token comes 100 ms later at 10 requests/s.
+//! assert_eq!(rl.acquire(t0), Err(t0 + Duration::from_millis(100)));
+//! rl.on_throttle(t0);
+//! assert!(rl.rate() < 10.0);
+//! ```
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, ErrorKind};
+
+/// Settings of an [`AdaptiveRateLimiter`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimiterConfig {
+    initial_rate: f64,
+    min_rate: f64,
+    max_rate: f64,
+    burst: f64,
+    decrease: f64,
+    increase_per_s: f64,
+    slow_start: bool,
+    cooldown: Duration,
+}
+
+impl Default for RateLimiterConfig {
+    fn default() -> Self {
+        Self {
+            initial_rate: 100.0,
+            min_rate: 0.5,
+            max_rate: 100_000.0,
+            burst: 10.0,
+            decrease: 0.85,
+            increase_per_s: 0.05,
+            slow_start: true,
+            cooldown: Duration::from_secs(1),
+        }
+    }
+}
+
+impl RateLimiterConfig {
+    /// Defaults: start at 100 requests/s and ramp up (slow start) until the
+    /// first 429.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// A known limit: start at `rps` and probe upward slowly, no slow start.
+    pub fn hint(rps: f64) -> Self {
+        Self::default().initial_rate(rps).slow_start(false)
+    }
+    /// The starting rate in requests/s.
+    pub fn initial_rate(mut self, rps: f64) -> Self {
+        self.initial_rate = sane(rps, 1.0);
+        self
+    }
+    /// The floor of the rate.
+    pub fn min_rate(mut self, rps: f64) -> Self {
+        self.min_rate = sane(rps, 0.5);
+        self
+    }
+    /// The ceiling of the rate.
+    pub fn max_rate(mut self, rps: f64) -> Self {
+        self.max_rate = sane(rps, 100_000.0);
+        self
+    }
+    /// How many requests may go at once after a quiet spell.
+    pub fn burst(mut self, tokens: f64) -> Self {
+        self.burst = sane(tokens, 1.0).max(1.0);
+        self
+    }
+    /// The factor applied to the rate on throttling, in `(0, 1)`.
+    pub fn decrease(mut self, factor: f64) -> Self {
+        self.decrease = if factor.is_finite() {
+            factor.clamp(0.05, 0.99)
+        } else {
+            0.85
+        };
+        self
+    }
+    /// Upward probing after throttling, as a fraction of the rate per second.
+    pub fn increase_per_s(mut self, fraction: f64) -> Self {
+        self.increase_per_s = if fraction.is_finite() && fraction >= 0.0 {
+            fraction
+        } else {
+            0.05
+        };
+        self
+    }
+    /// Whether to double the rate each second until the first 429.
+    pub fn slow_start(mut self, on: bool) -> Self {
+        self.slow_start = on;
+        self
+    }
+    /// Throttles within this long of a decrease count as the same event.
+    pub fn cooldown(mut self, d: Duration) -> Self {
+        self.cooldown = d;
+        self
+    }
+}
+
+fn sane(x: f64, default: f64) -> f64 {
+    if x.is_finite() && x > 0.0 { x } else { default }
+}
+
+/// A token bucket whose fill rate backs off multiplicatively on 429s and
+/// probes upward again while calls succeed.
+#[derive(Debug, Clone)]
+pub struct AdaptiveRateLimiter {
+    cfg: RateLimiterConfig,
+    rate: f64,
+    tokens: f64,
+    last_refill: Option<Instant>,
+    last_increase: Option<Instant>,
+    last_decrease: Option<Instant>,
+    slow_start: bool,
+    window_start: Option<Instant>,
+    window_sent: u32,
+    measured: Option<f64>,
+    throttles: u64,
+}
+
+impl AdaptiveRateLimiter {
+    /// A limiter with these settings, its bucket full.
+    pub fn new(cfg: RateLimiterConfig) -> Self {
+        let rate = cfg.initial_rate.clamp(cfg.min_rate, cfg.max_rate);
+        Self {
+            tokens: cfg.burst,
+            slow_start: cfg.slow_start,
+            cfg,
+            rate,
+            last_refill: None,
+            last_increase: None,
+            last_decrease: None,
+            window_start: None,
+            window_sent: 0,
+            measured: None,
+            throttles: 0,
+        }
+    }
+
+    /// The current fill rate in requests/s.
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    /// Throttling events counted (coalesced within the cooldown).
+    pub fn throttle_events(&self) -> u64 {
+        self.throttles
+    }
+
+    fn refill(&mut self, now: Instant) {
+        if let Some(last) = self.last_refill {
+            let dt = now.saturating_duration_since(last).as_secs_f64();
+            self.tokens = (self.tokens + dt * self.rate).min(self.cfg.burst);
+        }
+        self.last_refill = Some(now.max(self.last_refill.unwrap_or(now)));
+    }
+
+    /// Takes a token for one request at `now`, or says when one will be there.
+    pub fn acquire(&mut self, now: Instant) -> Result<(), Instant> {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            self.measure(now);
+            return Ok(());
+        }
+        let missing = 1.0 - self.tokens;
+        let wait = Duration::from_secs_f64((missing / self.rate).min(3600.0))
+            .max(Duration::from_micros(1));
+        Err(now + wait)
+    }
+
+    fn measure(&mut self, now: Instant) {
+        let start = *self.window_start.get_or_insert(now);
+        self.window_sent += 1;
+        let span = now.saturating_duration_since(start);
+        if span >= Duration::from_millis(500) {
+            self.measured = Some(f64::from(self.window_sent) / span.as_secs_f64());
+            self.window_start = Some(now);
+            self.window_sent = 0;
+        }
+    }
+
+    /// A request was answered 429 at `now`.
+    pub fn on_throttle(&mut self, now: Instant) {
+        if let Some(last) = self.last_decrease
+            && now.saturating_duration_since(last) < self.cfg.cooldown
+        {
+            return;
+        }
+        self.refill(now);
+        self.throttles += 1;
+        self.slow_start = false;
+        // Back off from what was really sent, not from an unreached ceiling.
+        let sent = self.measured.map_or(self.rate, |m| m.min(self.rate));
+        self.rate = (sent * self.cfg.decrease).clamp(self.cfg.min_rate, self.cfg.max_rate);
+        self.tokens = self.tokens.min(1.0);
+        self.last_decrease = Some(now);
+        self.last_increase = Some(now);
+    }
+
+    /// A request succeeded at `now`: probe upward.
+    pub fn on_success(&mut self, now: Instant) {
+        let Some(last) = self.last_increase else {
+            self.last_increase = Some(now);
+            return;
+        };
+        let dt = now.saturating_duration_since(last).as_secs_f64();
+        if dt <= 0.0 {
+            return;
+        }
+        let factor = if self.slow_start {
+            // Doubling per second.
+            2f64.powf(dt.min(10.0))
+        } else {
+            1.0 + self.cfg.increase_per_s * dt.min(10.0)
+        };
+        self.rate = (self.rate * factor).clamp(self.cfg.min_rate, self.cfg.max_rate);
+        self.last_increase = Some(now);
+    }
+}
+
+/// Settings of a [`RetryBudget`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryBudgetConfig {
+    /// Tokens in a full budget.
+    pub capacity: u32,
+    /// Tokens a retry after a throttling or server error costs.
+    pub retry_cost: u32,
+    /// Tokens a retry after a timeout or transport error costs.
+    pub timeout_cost: u32,
+    /// Tokens a success puts back.
+    pub success_refund: u32,
+}
+
+impl Default for RetryBudgetConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 500,
+            retry_cost: 5,
+            timeout_cost: 10,
+            success_refund: 1,
+        }
+    }
+}
+
+/// A token bucket of retries: each retry withdraws, each success refunds.
+/// When it is empty, failed attempts are not retried, so a failing service
+/// sees at most about one request per call instead of `max_attempts`.
+#[derive(Debug, Clone)]
+pub struct RetryBudget {
+    cfg: RetryBudgetConfig,
+    balance: u32,
+}
+
+impl RetryBudget {
+    /// A full budget.
+    pub fn new(cfg: RetryBudgetConfig) -> Self {
+        Self {
+            balance: cfg.capacity,
+            cfg,
+        }
+    }
+
+    /// Tokens left.
+    pub fn balance(&self) -> u32 {
+        self.balance
+    }
+
+    /// Withdraws the cost of retrying after `error`; false when the budget
+    /// cannot pay (the retry must not happen).
+    pub fn try_withdraw(&mut self, error: &Error) -> bool {
+        let cost = match error.kind() {
+            ErrorKind::Timeout | ErrorKind::Transport => self.cfg.timeout_cost,
+            _ => self.cfg.retry_cost,
+        };
+        if self.balance >= cost {
+            self.balance -= cost;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A call succeeded.
+    pub fn on_success(&mut self) {
+        self.balance = (self.balance + self.cfg.success_refund).min(self.cfg.capacity);
+    }
+}
+
+/// Traffic control shared by every call of one client (cheap to clone).
+#[derive(Clone, Default)]
+pub struct SharedLimits {
+    inner: Arc<Mutex<Limits>>,
+}
+
+/// What [`SharedLimits`] holds; either part may be off.
+#[derive(Debug, Default)]
+pub struct Limits {
+    /// The adaptive rate limiter, if on.
+    pub rate: Option<AdaptiveRateLimiter>,
+    /// The retry budget, if on.
+    pub budget: Option<RetryBudget>,
+}
+
+impl fmt::Debug for SharedLimits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SharedLimits").field(&*self.lock()).finish()
+    }
+}
+
+impl SharedLimits {
+    /// Limits with the given parts.
+    pub fn new(rate: Option<RateLimiterConfig>, budget: Option<RetryBudgetConfig>) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Limits {
+                rate: rate.map(AdaptiveRateLimiter::new),
+                budget: budget.map(RetryBudget::new),
+            })),
+        }
+    }
+
+    /// Both parts on with default settings (fleet operations).
+    pub fn fleet_default() -> Self {
+        Self::new(
+            Some(RateLimiterConfig::default()),
+            Some(RetryBudgetConfig::default()),
+        )
+    }
+
+    /// Locks the state (a poisoned lock is recovered: the state is plain data).
+    pub fn lock(&self) -> MutexGuard<'_, Limits> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn acquire(&self, now: Instant) -> Result<(), Instant> {
+        match &mut self.lock().rate {
+            Some(r) => r.acquire(now),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn on_success(&self, now: Instant) {
+        let mut l = self.lock();
+        if let Some(r) = &mut l.rate {
+            r.on_success(now);
+        }
+        if let Some(b) = &mut l.budget {
+            b.on_success();
+        }
+    }
+
+    pub(crate) fn on_error(&self, now: Instant, error: &Error) {
+        if error.kind() == ErrorKind::RateLimited
+            && let Some(r) = &mut self.lock().rate
+        {
+            r.on_throttle(now);
+        }
+    }
+
+    pub(crate) fn try_withdraw(&self, error: &Error) -> bool {
+        match &mut self.lock().budget {
+            Some(b) => b.try_withdraw(error),
+            None => true,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests pick an arbitrary start instant
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Sends as fast as the limiter allows for `secs`, returns sends.
+    fn saturate(rl: &mut AdaptiveRateLimiter, start: Instant, secs: u64) -> (u64, Instant) {
+        let mut now = start;
+        let end = start + Duration::from_secs(secs);
+        let mut sent = 0;
+        while now < end {
+            match rl.acquire(now) {
+                Ok(()) => {
+                    sent += 1;
+                    rl.on_success(now);
+                }
+                Err(t) => now = t,
+            }
+        }
+        (sent, now)
+    }
+
+    #[test]
+    fn paces_at_the_rate() {
+        let t0 = Instant::now();
+        let mut rl =
+            AdaptiveRateLimiter::new(RateLimiterConfig::hint(50.0).increase_per_s(0.0).burst(1.0));
+        let (sent, _) = saturate(&mut rl, t0, 10);
+        assert!((495..=505).contains(&sent), "{sent}");
+    }
+
+    #[test]
+    fn slow_start_doubles_until_throttled() {
+        let t0 = Instant::now();
+        let mut rl = AdaptiveRateLimiter::new(RateLimiterConfig::default().initial_rate(100.0));
+        let (_, t1) = saturate(&mut rl, t0, 3);
+        assert!(rl.rate() > 600.0 && rl.rate() < 1000.0, "{}", rl.rate());
+        rl.on_throttle(t1);
+        let after = rl.rate();
+        assert!(after < 600.0, "{after}");
+        // Throttles inside the cooldown are the same event.
+        rl.on_throttle(t1 + ms(10));
+        assert_eq!(rl.rate(), after);
+        assert_eq!(rl.throttle_events(), 1);
+        // No more doubling: probing is slow.
+        let (_, _) = saturate(&mut rl, t1, 1);
+        assert!(rl.rate() < after * 1.1, "{} vs {after}", rl.rate());
+    }
+
+    #[test]
+    fn recovers_after_the_limit_is_lifted() {
+        let t0 = Instant::now();
+        let mut rl = AdaptiveRateLimiter::new(RateLimiterConfig::hint(200.0));
+        rl.on_throttle(t0);
+        let low = rl.rate();
+        let (_, _) = saturate(&mut rl, t0 + ms(1), 20);
+        assert!(rl.rate() > low * 1.9, "{} vs {low}", rl.rate());
+    }
+
+    #[test]
+    fn budget_empties_and_refills() {
+        let mut b = RetryBudget::new(RetryBudgetConfig {
+            capacity: 20,
+            retry_cost: 5,
+            timeout_cost: 10,
+            success_refund: 1,
+        });
+        let server = Error::timeout("t", None);
+        assert!(b.try_withdraw(&server));
+        assert!(b.try_withdraw(&server));
+        assert!(!b.try_withdraw(&server));
+        assert_eq!(b.balance(), 0);
+        for _ in 0..10 {
+            b.on_success();
+        }
+        assert!(b.try_withdraw(&server));
+        for _ in 0..100 {
+            b.on_success();
+        }
+        assert_eq!(b.balance(), 20);
+    }
+
+    proptest! {
+        /// After a 429 the limiter never lets more through than the learned
+        /// rate allows (plus what the bucket held).
+        #[test]
+        fn never_exceeds_the_learned_rate_after_a_429(
+            initial in 10.0f64..2000.0,
+            burst in 1.0f64..50.0,
+            warm_ms in 0u64..3000,
+            window_s in 1u64..5,
+        ) {
+            let t0 = Instant::now();
+            let mut rl = AdaptiveRateLimiter::new(RateLimiterConfig::default().initial_rate(initial).burst(burst).increase_per_s(0.0));
+            let (_, t1) = saturate(&mut rl, t0, 0);
+            let t1 = t1 + ms(warm_ms);
+            rl.on_throttle(t1);
+            let learned = rl.rate();
+            prop_assert!(learned <= initial.max(0.5) * 2f64.powf(warm_ms as f64 / 1000.0) + 1e-9);
+            let (sent, _) = saturate(&mut rl, t1, window_s);
+            let allowed = learned * window_s as f64 + 1.0 + 1e-6;
+            prop_assert!((sent as f64) <= allowed, "sent {} > allowed {}", sent, allowed);
+        }
+
+        #[test]
+        fn acquire_waits_are_in_the_future(rate in 0.5f64..10_000.0, n in 1usize..200) {
+            let t0 = Instant::now();
+            let mut rl = AdaptiveRateLimiter::new(RateLimiterConfig::hint(rate).burst(1.0));
+            let mut now = t0;
+            for _ in 0..n {
+                match rl.acquire(now) {
+                    Ok(()) => {}
+                    Err(t) => { prop_assert!(t > now); now = t; }
+                }
+            }
+        }
+    }
+}

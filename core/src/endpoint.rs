@@ -88,6 +88,17 @@ impl Endpoint {
         if authority.host().is_empty() {
             return Err(bad("has no host"));
         }
+        let after_host = &authority.as_str()[authority.as_str().rfind(']').unwrap_or(0)..];
+        if after_host.ends_with(':')
+            || (after_host.contains(':') && authority.port_u16().is_none_or(|p| p == 0))
+        {
+            return Err(bad("has an invalid port (1-65535)"));
+        }
+        let authority: Authority = authority
+            .as_str()
+            .to_ascii_lowercase()
+            .parse()
+            .map_err(|_| bad("has an invalid host"))?;
         if uri.query().is_some() || url.contains('#') {
             return Err(bad("has a query or fragment"));
         }
@@ -101,6 +112,16 @@ impl Endpoint {
             return Err(bad("must use https (or http to a loopback host)"));
         }
         let prefix = uri.path().trim_end_matches('/').to_owned();
+        let b = prefix.as_bytes();
+        let bad_escape = b.iter().enumerate().any(|(i, &c)| {
+            c == b'%'
+                && !(i + 2 < b.len()
+                    && b[i + 1].is_ascii_hexdigit()
+                    && b[i + 2].is_ascii_hexdigit())
+        });
+        if bad_escape {
+            return Err(bad("has a path prefix with an invalid %-escape"));
+        }
         Ok(Self {
             scheme,
             authority,
@@ -234,6 +255,11 @@ mod tests {
             "https://example.com/#x",
             "https:///path",
             "not a url",
+            "https://example.com:99999",
+            "https://example.com:0",
+            "https://example.com:",
+            "https://example.com/%zz",
+            "https://example.com/a%2",
         ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }
@@ -251,5 +277,9 @@ mod tests {
             "https://gw.example.com:8443/proxy/clouddc/v1/p%201/instances/i%2F1/status"
         );
         assert_eq!(e.to_string(), "https://gw.example.com:8443/proxy/clouddc");
+        let e = Endpoint::parse("HTTPS://GW.Example.com/P%2f").unwrap();
+        assert_eq!(e.host_header(), "gw.example.com");
+        assert_eq!(e.prefix(), "/P%2f");
+        assert!(Endpoint::parse("http://[::1]:8080").unwrap().is_loopback());
     }
 }

@@ -135,6 +135,8 @@ pub mod request;
 pub mod response;
 pub mod retry;
 pub mod signing;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
 pub mod transport;
 pub mod waiter;
 

@@ -1,7 +1,7 @@
 //! Per-call cost of the core: build + sign + parse of one status call, next
 //! to a bare `serde_json::from_slice` of the same body plus a bare
-//! HMAC-SHA256 of a string-to-sign of the same size, so the overhead ratio
-//! shows in one run.
+//! HMAC-SHA256 of the same canonical request the call signs, so the
+//! overhead ratio shows in one run.
 //!
 //! Run: `cargo bench -p clouddc-core --bench call`
 
@@ -20,7 +20,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 const BODY: &[u8] = br#"{"state":"running","operation_state":"install-succeed","error":{"error_code":"CDC.0000","error_msg":"none","error_type":"create_instance_error"}}"#;
-const STRING_TO_SIGN: &str = "SDK-HMAC-SHA256\n20261128T101500Z\nd073e2b29aa0846ba05cfe1f8558d5b11226364ecc565bb0d57c233c99b67c43";
+/// The canonical request this call signs (the "plain" vendor vector): the
+/// bytes any signer must hash, so the bare baseline MACs the same data.
+const CANONICAL_REQUEST: &str = "GET\n/v1/0a1b2c3d4e5f60718293a4b5c6d7e8f9/instances/ins-7f3c2a10/status/\n\naccept:application/json\nhost:clouddc.cn-east-3.myhuaweicloud.com\nuser-agent:clouddc-core/0.1.0\nx-project-id:0a1b2c3d4e5f60718293a4b5c6d7e8f9\nx-sdk-date:20261128T101500Z\n\naccept;host;user-agent;x-project-id;x-sdk-date\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 fn config() -> Config {
     Config::builder()
@@ -57,7 +59,7 @@ fn bare(key: &[u8]) {
     let v: Bare = serde_json::from_slice(black_box(BODY)).expect("json");
     black_box(v);
     let mut m = Hmac::<Sha256>::new_from_slice(key).expect("key");
-    m.update(black_box(STRING_TO_SIGN.as_bytes()));
+    m.update(black_box(CANONICAL_REQUEST.as_bytes()));
     black_box(m.finalize().into_bytes());
 }
 

@@ -11,7 +11,7 @@ use http::Uri;
 use http::uri::{Authority, Scheme};
 
 use crate::error::Error;
-use crate::ids::{InstanceId, ProjectId};
+use crate::ids::{InstanceId, ProjectId, push_segment};
 
 /// The regions the vendor SDK knows for CloudDC.
 pub const KNOWN_REGIONS: &[&str] = &[
@@ -151,21 +151,28 @@ impl Endpoint {
 
     /// The path of the status call, each id one percent-encoded segment.
     pub fn status_path(&self, project: &ProjectId, id: &InstanceId) -> String {
-        format!(
-            "{}/v1/{}/instances/{}/status",
-            self.prefix,
-            project.to_path_segment(),
-            id.to_path_segment()
-        )
+        let mut p = String::with_capacity(
+            self.prefix.len() + project.as_str().len() * 3 + id.as_str().len() * 3 + 24,
+        );
+        p.push_str(&self.prefix);
+        p.push_str("/v1/");
+        push_segment(&mut p, project.as_str());
+        p.push_str("/instances/");
+        push_segment(&mut p, id.as_str());
+        p.push_str("/status");
+        p
     }
 
     /// The full URI of the status call.
     pub fn status_uri(&self, project: &ProjectId, id: &InstanceId) -> Result<Uri, Error> {
-        Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(self.status_path(project, id))
-            .build()
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(
+            http::uri::PathAndQuery::try_from(self.status_path(project, id))
+                .map_err(|e| Error::invalid_input(format!("cannot build the request URI: {e}")))?,
+        );
+        Uri::from_parts(parts)
             .map_err(|e| Error::invalid_input(format!("cannot build the request URI: {e}")))
     }
 }

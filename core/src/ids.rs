@@ -19,7 +19,14 @@ pub(crate) const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
 
 /// Percent-encodes `s` so that it is one path segment.
 pub(crate) fn encode_segment(s: &str) -> String {
-    utf8_percent_encode(s, NOT_UNRESERVED).to_string()
+    let mut out = String::with_capacity(s.len());
+    push_segment(&mut out, s);
+    out
+}
+
+/// Appends `s` percent-encoded as one path segment.
+pub(crate) fn push_segment(out: &mut String, s: &str) {
+    out.extend(utf8_percent_encode(s, NOT_UNRESERVED));
 }
 
 fn validate(what: &str, flag: &str, s: &str) -> Result<(), Error> {

@@ -8,7 +8,7 @@
 use std::time::SystemTime;
 
 use http::header::{ACCEPT, HOST, USER_AGENT};
-use http::{HeaderValue, Method, Request};
+use http::{HeaderName, HeaderValue, Method, Request};
 
 use crate::config::Config;
 use crate::config::PreparedAuth;
@@ -17,11 +17,11 @@ use crate::ids::InstanceId;
 use crate::signing::sign_request_keyed;
 
 /// Header carrying the IAM token.
-pub const X_AUTH_TOKEN: &str = "x-auth-token";
+pub const X_AUTH_TOKEN: HeaderName = HeaderName::from_static("x-auth-token");
 /// Header carrying the project id with AK/SK.
-pub const X_PROJECT_ID: &str = "x-project-id";
+pub const X_PROJECT_ID: HeaderName = HeaderName::from_static("x-project-id");
 /// Header carrying the security token of temporary credentials.
-pub const X_SECURITY_TOKEN: &str = "x-security-token";
+pub const X_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-security-token");
 
 /// Builds the status request for `id`, signed (with AK/SK) at `wall`.
 ///

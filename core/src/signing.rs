@@ -35,6 +35,7 @@ use crate::ids::NOT_UNRESERVED;
 pub const ALGORITHM: &str = "SDK-HMAC-SHA256";
 /// The header that carries the signing time.
 pub const SDK_DATE: &str = "x-sdk-date";
+const SDK_DATE_NAME: http::HeaderName = http::HeaderName::from_static(SDK_DATE);
 
 /// HMAC-SHA256 keyed with a secret key; cloning reuses the keyed state.
 pub(crate) type HmacSha256 = Hmac<Sha256>;
@@ -309,7 +310,7 @@ fn sign_with(
     let headers = request.headers_mut();
     headers.remove(AUTHORIZATION);
     if let Ok(v) = HeaderValue::try_from(date) {
-        headers.insert(SDK_DATE, v);
+        headers.insert(SDK_DATE_NAME, v);
     }
     if !request.headers().contains_key(HOST)
         && let Some(a) = request.uri().authority().cloned()
@@ -499,12 +500,22 @@ pub fn format_sdk_date(t: SystemTime) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    let mut out = [0u8; 16];
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for i in (0..width).rev() {
+            out[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y.clamp(0, 9999) as u64);
+    put(4, 2, u64::from(m));
+    put(6, 2, u64::from(d));
+    put(9, 2, rem / 3600);
+    put(11, 2, (rem % 3600) / 60);
+    put(13, 2, rem % 60);
+    out[8] = b'T';
+    out[15] = b'Z';
+    out.iter().map(|&b| char::from(b)).collect()
 }
 
 /// Parses `YYYYMMDDTHHMMSSZ` (UTC).

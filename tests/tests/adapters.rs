@@ -1,0 +1,673 @@
+//! Both transports against the same scripted server: ONE table of cases and
+//! two runners (ureq, reqwest), so the adapters cannot drift apart. Plus the
+//! waiter over both, and the async fan-out's tagging and bounded concurrency.
+
+// Helpers outside `#[test]` functions unwrap too: a panic is a test failure.
+#![allow(clippy::unwrap_used)]
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use clouddc_core::signing::verify_request;
+use clouddc_core::{
+    Credentials, Endpoint, Error, ErrorKind, InstanceId, InstanceState, InstanceStatus, ProjectId,
+    RetryPolicy, WaitOptions, WaitOutcome, WaitReport,
+};
+use clouddc_tests::{Recorded, Reply, Server};
+use futures_util::StreamExt;
+
+const PROJECT: &str = "p1";
+const TOKEN: &str = "tok-MARKER-7d1e";
+const AK: &str = "HPUAEXAMPLEAK000009";
+const SK: &str = "sk-MARKER-52f0";
+const SECURITY_TOKEN: &str = "st-MARKER-a9c3";
+const RUNNING: &str = r#"{"state":"running","operation_state":"install-succeed"}"#;
+
+/// What a case configures; both runners build their client from it with
+/// the same builder calls (see `build_client!`).
+#[derive(Clone)]
+struct Settings {
+    url: String,
+    credentials: Credentials,
+    attempt_timeout: Duration,
+    retry: RetryPolicy,
+    body_limit: Option<usize>,
+}
+
+impl Settings {
+    fn new(url: String) -> Self {
+        Self {
+            url,
+            credentials: Credentials::token(TOKEN).unwrap(),
+            attempt_timeout: Duration::from_secs(2),
+            retry: RetryPolicy::default()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(10))
+                .with_max_backoff(Duration::from_millis(50)),
+            body_limit: None,
+        }
+    }
+    fn max_attempts(mut self, n: u32) -> Self {
+        self.retry = self.retry.with_max_attempts(n);
+        self
+    }
+    fn aksk() -> Credentials {
+        Credentials::ak_sk(AK, SK).unwrap()
+    }
+}
+
+/// The same builder calls for both clients: the surfaces must match.
+macro_rules! build_client {
+    ($client:ty, $settings:expr) => {{
+        let s: &Settings = $settings;
+        let mut b = <$client>::builder()
+            .endpoint(Endpoint::parse(&s.url).unwrap())
+            .project_id(ProjectId::new(PROJECT).unwrap())
+            .credentials(s.credentials.clone())
+            .attempt_timeout(s.attempt_timeout)
+            .retry(s.retry.clone())
+            .user_agent_suffix("adapter-tests/1");
+        if let Some(n) = s.body_limit {
+            b = b.body_limit(n);
+        }
+        b.build().expect("the client builds")
+    }};
+}
+
+trait Runner {
+    /// `ureq` or `reqwest`, as in the crate name.
+    const NAME: &'static str;
+    /// One client, then `status` for each id in turn.
+    fn statuses(&self, s: &Settings, ids: &[InstanceId]) -> Vec<Result<InstanceStatus, Error>>;
+    fn wait_until(
+        &self,
+        s: &Settings,
+        id: &InstanceId,
+        target: InstanceState,
+        options: WaitOptions,
+    ) -> WaitReport;
+}
+
+struct Ureq;
+
+impl Runner for Ureq {
+    const NAME: &'static str = "ureq";
+    fn statuses(&self, s: &Settings, ids: &[InstanceId]) -> Vec<Result<InstanceStatus, Error>> {
+        let client = build_client!(clouddc_ureq::Client, s);
+        ids.iter().map(|id| client.status(id)).collect()
+    }
+    fn wait_until(
+        &self,
+        s: &Settings,
+        id: &InstanceId,
+        target: InstanceState,
+        options: WaitOptions,
+    ) -> WaitReport {
+        build_client!(clouddc_ureq::Client, s).wait_until(id, target, options)
+    }
+}
+
+struct Reqwest;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+impl Runner for Reqwest {
+    const NAME: &'static str = "reqwest";
+    fn statuses(&self, s: &Settings, ids: &[InstanceId]) -> Vec<Result<InstanceStatus, Error>> {
+        runtime().block_on(async {
+            let client = build_client!(clouddc_reqwest::Client, s);
+            let mut out = Vec::new();
+            for id in ids {
+                out.push(client.status(id).await);
+            }
+            out
+        })
+    }
+    fn wait_until(
+        &self,
+        s: &Settings,
+        id: &InstanceId,
+        target: InstanceState,
+        options: WaitOptions,
+    ) -> WaitReport {
+        runtime().block_on(async {
+            let client = build_client!(clouddc_reqwest::Client, s);
+            client.wait_until(id, target, options).await
+        })
+    }
+}
+
+/// One row of the table.
+struct Case {
+    name: &'static str,
+    server: fn() -> Server,
+    settings: fn(Settings) -> Settings,
+    ids: &'static [&'static str],
+    check: fn(&Run<'_>),
+}
+
+/// What a case observed.
+struct Run<'a> {
+    runner: &'static str,
+    server: &'a Server,
+    results: Vec<Result<InstanceStatus, Error>>,
+    elapsed: Duration,
+}
+
+impl Run<'_> {
+    fn requests(&self) -> Vec<Recorded> {
+        self.server.requests()
+    }
+    fn only_error(&self) -> &Error {
+        assert_eq!(self.results.len(), 1);
+        match &self.results[0] {
+            Err(e) => e,
+            Ok(s) => panic!("expected an error, got {s:?}"),
+        }
+    }
+    fn assert_requests(&self, n: usize) {
+        let got = self.requests().len();
+        assert_eq!(got, n, "requests the server saw");
+    }
+}
+
+fn ok(body: &str) -> Reply {
+    Reply::json(200, body)
+}
+
+fn refused_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    drop(l);
+    url
+}
+
+fn verify(r: &Recorded) {
+    let verified = verify_request(
+        &r.to_http(),
+        |ak| (ak == AK).then(|| SK.to_owned()),
+        SystemTime::now(),
+        Duration::from_secs(300),
+    );
+    assert_eq!(verified.as_deref(), Ok(AK), "signature of {}", r.target);
+}
+
+fn no_secret_in(e: &Error) {
+    let text = format!("{e} {e:?}");
+    for secret in [TOKEN, SK, SECURITY_TOKEN] {
+        assert!(!text.contains(secret), "secret leaked into {text}");
+    }
+}
+
+const CAPPED: &str = r#"{"state":"running"}"#;
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "200: the status, the exact request, one pooled connection",
+            server: || Server::script(vec![ok(RUNNING).header("X-Request-Id", "req-200")]),
+            settings: |s| s,
+            ids: &["ins-1", "ins-2", "ins-3"],
+            check: |r| {
+                for res in &r.results {
+                    let st = res.as_ref().expect("a status");
+                    assert_eq!(st.state, InstanceState::Running);
+                    assert_eq!(
+                        st.operation_state.as_ref().map(|o| o.as_str()),
+                        Some("install-succeed")
+                    );
+                }
+                let reqs = r.requests();
+                assert_eq!(reqs.len(), 3);
+                let host = r.server.addr().to_string();
+                for (q, id) in reqs.iter().zip(["ins-1", "ins-2", "ins-3"]) {
+                    assert_eq!(q.method, "GET");
+                    assert_eq!(q.target, format!("/v1/{PROJECT}/instances/{id}/status"));
+                    assert_eq!(q.header_values("host"), [host.as_str()]);
+                    assert_eq!(q.header_values("x-auth-token"), [TOKEN]);
+                    let ua = q.header_values("user-agent");
+                    assert_eq!(ua.len(), 1, "{ua:?}");
+                    assert!(ua[0].starts_with("clouddc-core/"), "{ua:?}");
+                    assert!(ua[0].contains(&format!(" clouddc-{}/", r.runner)), "{ua:?}");
+                    assert!(ua[0].ends_with(" adapter-tests/1"), "{ua:?}");
+                    assert!(q.header("authorization").is_none());
+                    assert!(q.body.is_empty());
+                    assert!(
+                        q.header("content-length").is_none(),
+                        "a GET announces no body"
+                    );
+                }
+                assert!(
+                    reqs.iter().all(|q| q.connection == reqs[0].connection),
+                    "calls of one client share a pooled connection"
+                );
+            },
+        },
+        Case {
+            name: "401: unauthorized, with code and request id, not retried",
+            server: || {
+                Server::script(vec![
+                    Reply::json(
+                        401,
+                        r#"{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information"}"#,
+                    )
+                    .header("X-Request-Id", "req-401"),
+                ])
+            },
+            settings: |s| s,
+            ids: &["ins-1"],
+            check: |r| {
+                let e = r.only_error();
+                assert_eq!(e.kind(), ErrorKind::Unauthorized);
+                assert_eq!(e.request_id(), Some("req-401"));
+                assert_eq!(e.error_code(), Some("APIGW.0301"));
+                assert_eq!(e.http_status().map(|s| s.as_u16()), Some(401));
+                no_secret_in(e);
+                r.assert_requests(1);
+            },
+        },
+        Case {
+            name: "429 with Retry-After: 1, then 200: waits the second, two requests",
+            server: || {
+                Server::script(vec![
+                    Reply::text(429, "text/plain", "Too Many Requests").header("Retry-After", "1"),
+                    ok(RUNNING),
+                ])
+            },
+            settings: |s| s,
+            ids: &["ins-1"],
+            check: |r| {
+                assert_eq!(r.results[0].as_ref().unwrap().state, InstanceState::Running);
+                let reqs = r.requests();
+                assert_eq!(reqs.len(), 2);
+                assert!(r.elapsed >= Duration::from_secs(1), "{:?}", r.elapsed);
+                let gap = reqs[1].at - reqs[0].at;
+                assert!(gap >= Duration::from_secs(1), "{gap:?}");
+                assert!(r.elapsed < Duration::from_secs(3), "{:?}", r.elapsed);
+            },
+        },
+        Case {
+            name: "500 every time: exactly max_attempts requests",
+            server: || {
+                Server::script(vec![Reply::json(
+                    500,
+                    r#"{"error_code":"CDC.5000","error_msg":"internal error"}"#,
+                )])
+            },
+            settings: |s| s.max_attempts(3),
+            ids: &["ins-1"],
+            check: |r| {
+                let e = r.only_error();
+                assert_eq!(e.kind(), ErrorKind::Server);
+                assert_eq!(e.error_code(), Some("CDC.5000"));
+                r.assert_requests(3);
+            },
+        },
+        Case {
+            name: "404: not_found, not retried",
+            server: || {
+                Server::script(vec![Reply::json(
+                    404,
+                    r#"{"error_code":"CDC.0404","error_msg":"instance not found"}"#,
+                )])
+            },
+            settings: |s| s,
+            ids: &["ins-missing"],
+            check: |r| {
+                assert_eq!(r.only_error().kind(), ErrorKind::NotFound);
+                r.assert_requests(1);
+            },
+        },
+        Case {
+            name: "HTML 502 from the gateway: server kind, status kept, retried",
+            server: || {
+                Server::script(vec![Reply::text(
+                    502,
+                    "text/html",
+                    "<html><body><h1>502 Bad Gateway</h1></body></html>",
+                )])
+            },
+            settings: |s| s.max_attempts(2),
+            ids: &["ins-1"],
+            check: |r| {
+                let e = r.only_error();
+                assert_eq!(e.kind(), ErrorKind::Server);
+                assert_eq!(e.http_status().map(|s| s.as_u16()), Some(502));
+                assert_eq!(e.error_code(), None);
+                assert!(e.to_string().contains("502"), "{e}");
+                r.assert_requests(2);
+            },
+        },
+        Case {
+            name: "10 MB body: decode error, reading stops at the cap",
+            server: || Server::script(vec![Reply::Huge { bytes: 10 << 20 }]),
+            settings: |s| s,
+            ids: &["ins-1"],
+            check: |r| {
+                assert_eq!(r.only_error().kind(), ErrorKind::Decode);
+                r.assert_requests(1);
+                assert!(r.elapsed < Duration::from_secs(1), "{:?}", r.elapsed);
+                let cut = r
+                    .server
+                    .wait_for(Duration::from_secs(5), |s| s.cut_short == 1);
+                assert!(
+                    cut,
+                    "the client closed before the end: {:?}",
+                    r.server.stats()
+                );
+                assert_eq!(r.server.stats().sent_in_full, 0);
+            },
+        },
+        Case {
+            name: "a body exactly at the cap is accepted",
+            server: || Server::script(vec![ok(CAPPED)]),
+            settings: |s| Settings {
+                body_limit: Some(CAPPED.len()),
+                ..s
+            },
+            ids: &["ins-1"],
+            check: |r| {
+                assert_eq!(r.results[0].as_ref().unwrap().state, InstanceState::Running);
+            },
+        },
+        Case {
+            name: "a body one byte over the cap is a decode error",
+            server: || Server::script(vec![ok(CAPPED)]),
+            settings: |s| Settings {
+                body_limit: Some(CAPPED.len() - 1),
+                ..s
+            },
+            ids: &["ins-1"],
+            check: |r| {
+                assert_eq!(r.only_error().kind(), ErrorKind::Decode);
+                r.assert_requests(1);
+            },
+        },
+        Case {
+            name: "a server that never answers: timeout at the per-attempt limit",
+            server: || Server::script(vec![Reply::Hang]),
+            settings: |s| Settings {
+                attempt_timeout: Duration::from_millis(500),
+                ..s.max_attempts(1)
+            },
+            ids: &["ins-1"],
+            check: |r| {
+                assert_eq!(r.only_error().kind(), ErrorKind::Timeout);
+                assert!(r.elapsed >= Duration::from_millis(450), "{:?}", r.elapsed);
+                assert!(r.elapsed < Duration::from_millis(1500), "{:?}", r.elapsed);
+                r.assert_requests(1);
+            },
+        },
+        Case {
+            name: "a connection reset: transport error with its cause",
+            server: || Server::script(vec![Reply::Reset]),
+            settings: |s| s.max_attempts(1),
+            ids: &["ins-1"],
+            check: |r| {
+                let e = r.only_error();
+                assert_eq!(e.kind(), ErrorKind::Transport, "{e}");
+                assert!(std::error::Error::source(e).is_some(), "{e:?}");
+                r.assert_requests(1);
+            },
+        },
+        Case {
+            name: "connection refused: transport error with its cause, retried",
+            server: || Server::script(vec![ok(RUNNING)]),
+            settings: |s| Settings {
+                url: refused_url(),
+                ..s.max_attempts(2)
+            },
+            ids: &["ins-1"],
+            check: |r| {
+                let e = r.only_error();
+                assert_eq!(e.kind(), ErrorKind::Transport, "{e}");
+                assert!(std::error::Error::source(e).is_some(), "{e:?}");
+            },
+        },
+        Case {
+            name: "a redirect is handed back, never followed",
+            server: || {
+                Server::script(vec![
+                    Reply::text(302, "text/plain", "moved").header("Location", "/elsewhere"),
+                ])
+            },
+            settings: |s| s,
+            ids: &["ins-1"],
+            check: |r| {
+                let e = r.only_error();
+                assert_eq!(e.kind(), ErrorKind::Api);
+                assert_eq!(e.http_status().map(|s| s.as_u16()), Some(302));
+                r.assert_requests(1);
+            },
+        },
+        Case {
+            name: "AK/SK: signed headers present and verifiable",
+            server: || Server::script(vec![ok(RUNNING)]),
+            settings: |s| Settings {
+                credentials: Settings::aksk(),
+                ..s
+            },
+            ids: &["ins-1"],
+            check: |r| {
+                assert!(r.results[0].is_ok());
+                let q = &r.requests()[0];
+                let auth = q.header("authorization").expect("Authorization");
+                assert!(
+                    auth.starts_with(&format!("SDK-HMAC-SHA256 Access={AK}, SignedHeaders=")),
+                    "{auth}"
+                );
+                assert_eq!(q.header_values("x-project-id"), [PROJECT]);
+                assert_eq!(q.header("x-sdk-date").map(str::len), Some(16));
+                assert!(q.header("x-auth-token").is_none());
+                assert!(q.header("x-security-token").is_none());
+                verify(q);
+            },
+        },
+        Case {
+            name: "temporary AK/SK: the security token is sent and signed",
+            server: || Server::script(vec![ok(RUNNING)]),
+            settings: |s| Settings {
+                credentials: Credentials::temporary(AK, SK, SECURITY_TOKEN).unwrap(),
+                ..s
+            },
+            ids: &["ins-1"],
+            check: |r| {
+                assert!(r.results[0].is_ok());
+                let q = &r.requests()[0];
+                assert_eq!(q.header_values("x-security-token"), [SECURITY_TOKEN]);
+                assert!(
+                    q.header("authorization")
+                        .unwrap()
+                        .contains("x-security-token")
+                );
+                verify(q);
+            },
+        },
+        Case {
+            name: "ids with '/', space, '%', '?', '#' and unicode: one encoded segment each",
+            server: || Server::script(vec![ok(RUNNING)]),
+            settings: |s| Settings {
+                credentials: Settings::aksk(),
+                ..s
+            },
+            ids: &["a/b", "a b", "100%", "x?y#z", "ins-ü✓"],
+            check: |r| {
+                assert!(r.results.iter().all(Result::is_ok), "{:?}", r.results);
+                let expected = [
+                    "a%2Fb",
+                    "a%20b",
+                    "100%25",
+                    "x%3Fy%23z",
+                    "ins-%C3%BC%E2%9C%93",
+                ];
+                let reqs = r.requests();
+                assert_eq!(reqs.len(), expected.len());
+                for (q, seg) in reqs.iter().zip(expected) {
+                    assert_eq!(q.target, format!("/v1/{PROJECT}/instances/{seg}/status"));
+                    assert_eq!(q.segments(), ["v1", PROJECT, "instances", seg, "status"]);
+                    verify(q);
+                }
+            },
+        },
+    ]
+}
+
+fn run_case<R: Runner>(runner: &R, case: &Case) {
+    let server = (case.server)();
+    let settings = (case.settings)(Settings::new(server.url()));
+    let ids: Vec<InstanceId> = case
+        .ids
+        .iter()
+        .map(|s| InstanceId::new(*s).unwrap())
+        .collect();
+    let started = Instant::now();
+    let results = runner.statuses(&settings, &ids);
+    let run = Run {
+        runner: R::NAME,
+        server: &server,
+        results,
+        elapsed: started.elapsed(),
+    };
+    (case.check)(&run);
+}
+
+fn run_table<R: Runner>(runner: &R) {
+    let mut failed = Vec::new();
+    for case in cases() {
+        let outcome = catch_unwind(AssertUnwindSafe(|| run_case(runner, &case)));
+        if outcome.is_err() {
+            failed.push(case.name);
+        }
+    }
+    assert!(failed.is_empty(), "{}: failed cases: {failed:#?}", R::NAME);
+}
+
+#[test]
+fn ureq_passes_the_table() {
+    run_table(&Ureq);
+}
+
+#[test]
+fn reqwest_passes_the_table() {
+    run_table(&Reqwest);
+}
+
+fn check_waits(runner: &impl Runner) {
+    let pending = r#"{"state":"pending","operation_state":"install-processing"}"#;
+    let server = Server::script(vec![ok(pending), ok(pending), ok(RUNNING)]);
+    let settings = Settings::new(server.url());
+    let options = WaitOptions::new()
+        .interval(Duration::from_millis(20))
+        .max_wait(Duration::from_secs(10));
+    let id = InstanceId::new("ins-1").unwrap();
+    let report = runner.wait_until(&settings, &id, InstanceState::Running, options.clone());
+    match &report.outcome {
+        WaitOutcome::Reached(Some(s)) => assert_eq!(s.state, InstanceState::Running),
+        other => panic!("expected reached, got {other:?}"),
+    }
+    assert_eq!(report.polls, 3);
+    assert_eq!(server.requests().len(), 3);
+    assert!(report.elapsed >= Duration::from_millis(40), "{report:?}");
+
+    // A failure state ends the wait at once.
+    let server = Server::script(vec![ok(pending), ok(r#"{"state":"error"}"#)]);
+    let settings = Settings::new(server.url());
+    let report = runner.wait_until(&settings, &id, InstanceState::Running, options);
+    assert!(
+        matches!(&report.outcome, WaitOutcome::Failed(s) if s.state == InstanceState::Error),
+        "{report:?}"
+    );
+    assert_eq!(report.polls, 2);
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn ureq_waits_until_running() {
+    check_waits(&Ureq);
+}
+
+#[test]
+fn reqwest_waits_until_running() {
+    check_waits(&Reqwest);
+}
+
+/// Answers `{"state": running|stopped}` by the parity of the id's number,
+/// holding each request until `limit` are in flight (or all `total` came).
+fn parity_server(limit: usize, total: usize) -> Server {
+    Server::start(move |req, _| {
+        let seg = req.segments().get(3).copied().unwrap_or("").to_owned();
+        let n: usize = seg.trim_start_matches("ins-").parse().unwrap_or(1);
+        let state = if n.is_multiple_of(2) {
+            "running"
+        } else {
+            "stopped"
+        };
+        Reply::Gated {
+            in_flight: limit,
+            total,
+            timeout: Duration::from_secs(5),
+            then: Box::new(ok(&format!(r#"{{"state":"{state}"}}"#)).header("X-Request-Id", &seg)),
+        }
+    })
+}
+
+#[test]
+fn statuses_tags_every_result_and_bounds_concurrency() {
+    const N: usize = 12;
+    const LIMIT: usize = 3;
+    let server = parity_server(LIMIT, N);
+    let settings = Settings::new(server.url());
+    let results: Vec<_> = runtime().block_on(async {
+        let client = build_client!(clouddc_reqwest::Client, &settings);
+        let ids = (0..N).map(|i| InstanceId::new(format!("ins-{i}")).unwrap());
+        client.statuses(ids, LIMIT).collect().await
+    });
+    assert_eq!(results.len(), N);
+    let mut seen: Vec<usize> = Vec::new();
+    for (id, result) in &results {
+        let n: usize = id.as_str().trim_start_matches("ins-").parse().unwrap();
+        let want = if n.is_multiple_of(2) {
+            InstanceState::Running
+        } else {
+            InstanceState::Stopped
+        };
+        assert_eq!(result.as_ref().unwrap().state, want, "result tagged {id}");
+        seen.push(n);
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (0..N).collect::<Vec<_>>(), "each id exactly once");
+    let stats = server.stats();
+    assert_eq!(stats.max_in_flight, LIMIT, "{stats:?}");
+    assert!(stats.max_open <= LIMIT, "{stats:?}");
+}
+
+#[test]
+fn statuses_consumes_ids_lazily() {
+    const LIMIT: usize = 2;
+    const WANTED: usize = 6;
+    let server = parity_server(LIMIT, usize::MAX);
+    let settings = Settings::new(server.url());
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&pulled);
+    // An endless supply of ids: only a lazy consumer can finish.
+    let ids = (0..).map(move |i| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        InstanceId::new(format!("ins-{i}")).unwrap()
+    });
+    let results: Vec<_> = runtime().block_on(async {
+        let client = build_client!(clouddc_reqwest::Client, &settings);
+        client.statuses(ids, LIMIT).take(WANTED).collect().await
+    });
+    assert_eq!(results.len(), WANTED);
+    assert!(results.iter().all(|(_, r)| r.is_ok()));
+    let pulled = pulled.load(Ordering::SeqCst);
+    assert!(pulled <= WANTED + LIMIT, "pulled {pulled} ids");
+    assert!(server.stats().max_in_flight <= LIMIT);
+}

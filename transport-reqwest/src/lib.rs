@@ -161,8 +161,8 @@ impl Client {
             Some(limits) => call.with_limits(limits.clone()),
             None => call,
         };
-        let transport = self.transport();
-        let run = run_async(&mut call, &transport, &TokioClock);
+        let (transport, mut traced) = (self.transport(), obs::Traced(&mut call));
+        let run = run_async(&mut traced, &transport, &TokioClock);
         let result = obs::instrument(run, span.clone()).await;
         let outcome = result.as_ref().map_or_else(|e| e.kind().as_str(), |_| "ok");
         obs::done(&span, call.attempts(), outcome);
@@ -184,8 +184,8 @@ impl Client {
             Some(limits) => waiter.with_limits(limits.clone()),
             None => waiter,
         };
-        let transport = self.transport();
-        let run = run_async(&mut waiter, &transport, &TokioClock);
+        let (transport, mut traced) = (self.transport(), obs::Traced(&mut waiter));
+        let run = run_async(&mut traced, &transport, &TokioClock);
         let report = obs::instrument(run, span.clone()).await;
         obs::done(&span, report.polls, report.outcome.as_str());
         report
@@ -348,7 +348,6 @@ impl AsyncClock for TokioClock {
     }
 
     fn sleep_until(&self, until: Instant) -> impl Future<Output = ()> + Send {
-        obs::delay(until.saturating_duration_since(Instant::now()));
         tokio::time::sleep_until(tokio::time::Instant::from_std(until))
     }
 }

@@ -149,7 +149,7 @@ impl Client {
                 Some(limits) => call.with_limits(limits.clone()),
                 None => call,
             };
-            let result = run(&mut call, &self.transport(), &SystemClock);
+            let result = run(&mut obs::Traced(&mut call), &self.transport(), &SystemClock);
             let outcome = result.as_ref().map_or_else(|e| e.kind().as_str(), |_| "ok");
             obs::done(&span, call.attempts(), outcome);
             result
@@ -172,7 +172,11 @@ impl Client {
                 Some(limits) => waiter.with_limits(limits.clone()),
                 None => waiter,
             };
-            let report = run(&mut waiter, &self.transport(), &SystemClock);
+            let report = run(
+                &mut obs::Traced(&mut waiter),
+                &self.transport(),
+                &SystemClock,
+            );
             obs::done(&span, report.polls, report.outcome.as_str());
             report
         })
@@ -306,9 +310,7 @@ impl Clock for SystemClock {
     }
 
     fn sleep_until(&self, until: Instant) {
-        let d = until.saturating_duration_since(Instant::now());
-        obs::delay(d);
-        std::thread::sleep(d);
+        std::thread::sleep(until.saturating_duration_since(Instant::now()));
     }
 }
 

@@ -46,7 +46,7 @@ mod imp {
     pub(crate) fn delay(d: Duration) {
         tracing::debug!(
             delay_ms = d.as_millis() as u64,
-            "waiting before the next attempt"
+            "pausing before the next attempt or poll"
         );
     }
 
@@ -90,4 +90,32 @@ pub(crate) fn attempt_result(
         Err(e) => failed(span, e),
     }
     result
+}
+
+/// A machine whose pauses (backoff before a retry, a wait between polls,
+/// rate limiting) are traced as `delay_ms` events.
+pub(crate) struct Traced<'a, M>(pub(crate) &'a mut M);
+
+impl<M: clouddc_core::Machine> clouddc_core::Machine for Traced<'_, M> {
+    type Output = M::Output;
+
+    fn poll(&mut self, now: clouddc_core::Now) -> clouddc_core::Step<M::Output> {
+        let step = self.0.poll(now);
+        if let clouddc_core::Step::Wait(until) = &step {
+            delay(until.saturating_duration_since(now.mono));
+        }
+        step
+    }
+
+    fn handle_response(
+        &mut self,
+        now: clouddc_core::Now,
+        response: clouddc_core::http::Response<Vec<u8>>,
+    ) {
+        self.0.handle_response(now, response);
+    }
+
+    fn handle_transport_error(&mut self, now: clouddc_core::Now, error: clouddc_core::Error) {
+        self.0.handle_transport_error(now, error);
+    }
 }

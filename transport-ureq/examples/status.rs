@@ -1,0 +1,42 @@
+//! Queries the status of one instance.
+//!
+//! Run: `cargo run -p clouddc-ureq --example status -- ins-7f3c2a10`
+//!
+//! Configuration comes from the environment: `CLOUDDC_ENDPOINT` (or
+//! `HUAWEICLOUD_SDK_REGION`), `HUAWEICLOUD_SDK_PROJECT_ID`, and
+//! `CLOUDDC_AUTH_TOKEN` (or `HUAWEICLOUD_SDK_AK` + `HUAWEICLOUD_SDK_SK`).
+
+use clouddc_ureq::{Client, Error, InstanceId};
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {}", chain(&e));
+        std::process::exit(1);
+    }
+}
+
+/// The error and its causes on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
+}
+
+fn run() -> Result<(), Error> {
+    let id = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "ins-7f3c2a10".into());
+    let client = Client::from_env()?;
+    let status = client.status(&InstanceId::new(id.as_str())?)?;
+    let operation = status.operation_state.map(|o| o.to_string());
+    println!(
+        "{id}: {} (operation: {})",
+        status.state,
+        operation.as_deref().unwrap_or("-")
+    );
+    Ok(())
+}

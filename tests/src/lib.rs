@@ -103,6 +103,9 @@ pub enum Reply {
     /// Reads the request and never answers; the connection stays open until
     /// the server is dropped.
     Hang,
+    /// Sends a 200 head announcing 100 body bytes, sends ten, and stalls
+    /// until the server is dropped.
+    StallBody,
     /// Reads the request and resets the connection (linger 0, then close).
     Reset,
     /// Holds the request until `in_flight` requests are in flight at once, or
@@ -408,6 +411,13 @@ fn answer(shared: &Shared, mut stream: &TcpStream, reply: Reply) -> bool {
         Reply::Hang => {
             shared.wait(Duration::from_secs(60), |s| s.shutdown);
             let _ = stream.shutdown(Shutdown::Both);
+            false
+        }
+        Reply::StallBody => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"state\":";
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.flush();
+            shared.wait(Duration::from_secs(60), |s| s.shutdown);
             false
         }
         Reply::Reset => {

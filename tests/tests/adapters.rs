@@ -189,6 +189,20 @@ fn refused_url() -> String {
     url
 }
 
+/// An `https://` URL whose server answers every connection with plain
+/// HTTP at once, so that the TLS handshake fails on the client's side.
+fn not_tls_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in l.incoming().flatten().take(8) {
+            use std::io::Write;
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    url
+}
+
 fn verify(r: &Recorded) {
     let verified = verify_request(
         &r.to_http(),
@@ -406,6 +420,21 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            name: "a server that stalls in the body: timeout at the per-attempt limit",
+            server: || Server::script(vec![Reply::StallBody]),
+            settings: |s| Settings {
+                attempt_timeout: Duration::from_millis(500),
+                ..s.max_attempts(1)
+            },
+            ids: &["ins-1"],
+            check: |r| {
+                assert_eq!(r.only_error().kind(), ErrorKind::Timeout);
+                assert!(r.elapsed >= Duration::from_millis(450), "{:?}", r.elapsed);
+                assert!(r.elapsed < Duration::from_millis(1500), "{:?}", r.elapsed);
+                r.assert_requests(1);
+            },
+        },
+        Case {
             name: "a connection reset: transport error with its cause",
             server: || Server::script(vec![Reply::Reset]),
             settings: |s| s.max_attempts(1),
@@ -423,6 +452,20 @@ fn cases() -> Vec<Case> {
             settings: |s| Settings {
                 url: refused_url(),
                 ..s.max_attempts(2)
+            },
+            ids: &["ins-1"],
+            check: |r| {
+                let e = r.only_error();
+                assert_eq!(e.kind(), ErrorKind::Transport, "{e}");
+                assert!(std::error::Error::source(e).is_some(), "{e:?}");
+            },
+        },
+        Case {
+            name: "https to a server that does not speak TLS: transport error with its cause",
+            server: || Server::script(vec![ok(RUNNING)]),
+            settings: |s| Settings {
+                url: not_tls_url(),
+                ..s.max_attempts(1)
             },
             ids: &["ins-1"],
             check: |r| {

@@ -42,6 +42,12 @@ fn validate(what: &str, flag: &str, s: &str) -> Result<(), Error> {
             c
         )));
     }
+    if s == "." || s == ".." {
+        // Unreserved, so they would travel as-is and be read as path steps.
+        return Err(Error::invalid_input(format!(
+            "{what} {s:?} is a relative path step, not an id: pass the real {what}"
+        )));
+    }
     if s.len() > 1024 {
         return Err(Error::invalid_input(format!(
             "{what} is {} bytes long: ids are at most 1024 bytes",
@@ -151,7 +157,7 @@ mod tests {
 
     #[test]
     fn rejects_empty_and_control_characters() {
-        for bad in ["", "a\nb", "tab\there", "nul\0", "del\u{7f}", "c1\u{85}"] {
+        for bad in ["", "a\nb", "tab\there", "nul\0", "del\u{7f}", "c1\u{85}", ".", ".."] {
             let e = InstanceId::new(bad).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad:?}");
         }
@@ -159,6 +165,9 @@ mod tests {
         assert!(e.to_string().contains("HUAWEICLOUD_SDK_PROJECT_ID"), "{e}");
         assert!(InstanceId::new("x".repeat(1025)).is_err());
         assert!(InstanceId::new("x".repeat(1024)).is_ok());
+        assert!(ProjectId::new("..").is_err());
+        assert!(InstanceId::new("...").is_ok());
+        assert!(InstanceId::new("./x").is_ok());
     }
 
     #[test]

@@ -219,7 +219,9 @@ impl Client {
         self.inner.seeds.next()
     }
 
-    fn transport(&self) -> ReqwestTransport<'_> {
+    /// The client's pool as a core [`AsyncTransport`] (use with
+    /// [`TokioClock`] and `clouddc_core::transport::run_async`).
+    pub fn transport(&self) -> ReqwestTransport<'_> {
         ReqwestTransport(&self.inner.http)
     }
 }
@@ -339,8 +341,11 @@ impl Seeds {
     }
 }
 
-/// The wall clock, the monotonic clock and tokio's timer.
-struct TokioClock;
+/// The wall clock, the monotonic clock and tokio's timer: the clock this
+/// client drives the core's machines with. Public so that code driving
+/// machines itself (see [`Client::transport`]) uses the same one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioClock;
 
 impl AsyncClock for TokioClock {
     fn now(&self) -> Now {
@@ -352,8 +357,10 @@ impl AsyncClock for TokioClock {
     }
 }
 
-/// One attempt over a reqwest client.
-struct ReqwestTransport<'a>(&'a reqwest::Client);
+/// This client's connection pool as a core [`AsyncTransport`], for driving
+/// the core's machines directly.
+#[derive(Debug, Clone, Copy)]
+pub struct ReqwestTransport<'a>(&'a reqwest::Client);
 
 impl AsyncTransport for ReqwestTransport<'_> {
     fn send(

@@ -186,7 +186,9 @@ impl Client {
         self.inner.seeds.next()
     }
 
-    fn transport(&self) -> UreqTransport<'_> {
+    /// The client's pool as a core [`Transport`] (use with [`SystemClock`]
+    /// and `clouddc_core::transport::run`).
+    pub fn transport(&self) -> UreqTransport<'_> {
         UreqTransport(&self.inner.agent)
     }
 }
@@ -301,8 +303,11 @@ impl Seeds {
     }
 }
 
-/// The wall clock, the monotonic clock and `thread::sleep`.
-struct SystemClock;
+/// The wall clock, the monotonic clock and `thread::sleep`: the clock this
+/// client drives the core's machines with. Public so that code driving
+/// machines itself (see [`Client::transport`]) uses the same one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Now {
@@ -314,8 +319,10 @@ impl Clock for SystemClock {
     }
 }
 
-/// One attempt over a ureq agent.
-struct UreqTransport<'a>(&'a ureq::Agent);
+/// This client's connection pool as a core [`Transport`], for driving the
+/// core's machines directly (e.g. a `Waiter` observed step by step).
+#[derive(Debug, Clone, Copy)]
+pub struct UreqTransport<'a>(&'a ureq::Agent);
 
 impl Transport for UreqTransport<'_> {
     fn send(&self, attempt: Attempt) -> Result<http::Response<Vec<u8>>, Error> {

@@ -1,0 +1,90 @@
+//! `clouddc`: query and wait on Huawei Cloud CloudDC instance status from a
+//! shell, a CI pipeline or a runbook, and run a local simulator of the API.
+//!
+//! The command-line contract (flags, environment, JSON fields, exit codes)
+//! is documented in the repository's README and is stable.
+
+#![forbid(unsafe_code)]
+
+mod args;
+mod backend;
+mod commands;
+mod demo;
+mod engine;
+mod output;
+mod progress;
+mod settings;
+mod simulate;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches};
+
+use crate::args::{Cli, Command};
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let ours = match verbose {
+        0 => return,
+        1 => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
+    };
+    // Only this project's own events: they are written never to contain
+    // secrets. Other crates' logs stay at warnings.
+    let filter = Targets::new()
+        .with_default(LevelFilter::WARN)
+        .with_target("clouddc", ours)
+        .with_target("clouddc_core", ours)
+        .with_target("clouddc_ureq", ours)
+        .with_target("clouddc_reqwest", ours)
+        .with_target("clouddc_simulator", ours);
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(true),
+        )
+        .with(filter)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                commands::exit::USAGE
+            } else {
+                0
+            });
+        }
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(commands::exit::USAGE);
+        }
+    };
+    init_logging(cli.global.verbose);
+    let env = |k: &str| std::env::var(k).ok();
+    let sub = matches.subcommand().map(|(_, m)| m).unwrap_or(&matches);
+    let code = match &cli.command {
+        Command::Status(a) => commands::status(&cli.global, sub, &env, a),
+        Command::Wait(a) => commands::wait(&cli.global, sub, &env, a),
+        Command::Simulate(a) => simulate::run(&cli.global, a, &env),
+        Command::Demo => demo::run(&cli.global),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "clouddc",
+                &mut std::io::stdout(),
+            );
+            commands::exit::OK
+        }
+    };
+    ExitCode::from(code)
+}

@@ -119,6 +119,7 @@ struct Inner {
     http: reqwest::Client,
     config: Config,
     limits: Option<SharedLimits>,
+    fleet: SharedLimits,
     seeds: Seeds,
 }
 
@@ -150,6 +151,14 @@ impl Client {
 
     /// Queries the status of one instance, retrying as the policy allows.
     pub async fn status(&self, id: &InstanceId) -> Result<InstanceStatus, Error> {
+        self.status_with(id, self.inner.limits.as_ref()).await
+    }
+
+    async fn status_with(
+        &self,
+        id: &InstanceId,
+        limits: Option<&SharedLimits>,
+    ) -> Result<InstanceStatus, Error> {
         let span = obs::call("status", id);
         let call = Call::new(
             &self.inner.config,
@@ -157,7 +166,7 @@ impl Client {
             TokioClock.now(),
             self.seed(),
         );
-        let mut call = match &self.inner.limits {
+        let mut call = match limits {
             Some(limits) => call.with_limits(limits.clone()),
             None => call,
         };
@@ -177,10 +186,21 @@ impl Client {
         target: InstanceState,
         options: WaitOptions,
     ) -> WaitReport {
+        self.wait_with(id, target, options, self.inner.limits.as_ref())
+            .await
+    }
+
+    async fn wait_with(
+        &self,
+        id: &InstanceId,
+        target: InstanceState,
+        options: WaitOptions,
+        limits: Option<&SharedLimits>,
+    ) -> WaitReport {
         let span = obs::call("wait_until", id);
         let (config, now, seed) = (&self.inner.config, TokioClock.now(), self.seed());
         let waiter = Waiter::new(config, id.clone(), target, options, now, seed);
-        let mut waiter = match &self.inner.limits {
+        let mut waiter = match limits {
             Some(limits) => waiter.with_limits(limits.clone()),
             None => waiter,
         };
@@ -194,6 +214,10 @@ impl Client {
     /// Queries many instances with at most `concurrency` queries in flight
     /// (0 counts as 1). Results arrive as they complete, each tagged with its
     /// id. `ids` is consumed lazily, so memory does not grow with its length.
+    ///
+    /// Fleet operations are paced by the client's fleet limits (an adaptive
+    /// rate limiter that learns the API's limit from 429s, and a retry
+    /// budget), on by default; see [`ClientBuilder::fleet_limits`].
     pub fn statuses<I>(
         &self,
         ids: I,
@@ -208,8 +232,36 @@ impl Client {
             .map(move |id| {
                 let client = client.clone();
                 async move {
-                    let result = client.status(&id).await;
+                    let fleet = client.inner.fleet.clone();
+                    let result = client.status_with(&id, Some(&fleet)).await;
                     (id, result)
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+    }
+
+    /// Waits for many instances to reach `target`, at most `concurrency`
+    /// waits at once (0 counts as 1), paced by the fleet limits. Reports
+    /// arrive as they complete; `ids` is consumed lazily.
+    pub fn wait_all<I>(
+        &self,
+        ids: I,
+        target: InstanceState,
+        options: WaitOptions,
+        concurrency: usize,
+    ) -> impl Stream<Item = (InstanceId, WaitReport)> + Send + 'static
+    where
+        I: IntoIterator<Item = InstanceId>,
+        I::IntoIter: Send + 'static,
+    {
+        let client = self.clone();
+        stream::iter(ids)
+            .map(move |id| {
+                let (client, target, options) = (client.clone(), target.clone(), options.clone());
+                async move {
+                    let fleet = client.inner.fleet.clone();
+                    let report = client.wait_with(&id, target, options, Some(&fleet)).await;
+                    (id, report)
                 }
             })
             .buffer_unordered(concurrency.max(1))
@@ -232,6 +284,7 @@ pub struct ClientBuilder {
     config: ConfigBuilder,
     user_agent_suffix: Option<String>,
     limits: Option<SharedLimits>,
+    fleet_limits: Option<SharedLimits>,
 }
 
 impl ClientBuilder {
@@ -287,6 +340,14 @@ impl ClientBuilder {
         self.limits = Some(limits);
         self
     }
+    /// The limits of fleet operations ([`Client::statuses`],
+    /// [`Client::wait_all`]). Default: the ones set with [`limits`](Self::limits),
+    /// else a per-client [`SharedLimits::fleet_default`]; pass
+    /// `SharedLimits::new(None, None)` to turn pacing off.
+    pub fn fleet_limits(mut self, limits: SharedLimits) -> Self {
+        self.fleet_limits = Some(limits);
+        self
+    }
     /// Fills endpoint, project id and credentials that are not set yet from
     /// the process environment, as [`ConfigBuilder::with_env`] describes.
     pub fn with_env(mut self) -> Result<Self, Error> {
@@ -320,6 +381,10 @@ impl ClientBuilder {
             inner: Arc::new(Inner {
                 http,
                 config,
+                fleet: self
+                    .fleet_limits
+                    .or_else(|| self.limits.clone())
+                    .unwrap_or_else(SharedLimits::fleet_default),
                 limits: self.limits,
                 seeds: Seeds::default(),
             }),

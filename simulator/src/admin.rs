@@ -1,0 +1,261 @@
+//! The admin API under `/_sim/`: JSON in, JSON out, no auth, no faults.
+//!
+//! Owns the routes and their JSON shapes; every operation is a method of
+//! [`Simulator`], so Rust callers and HTTP callers get the same behaviour.
+//!
+//! | method and path | body | answer |
+//! |---|---|---|
+//! | `GET /_sim` | | `{"project_id", "auth", "example_token"?, "seed", "instances", "elapsed_ms"}` |
+//! | `GET /_sim/instances` | | `{"instances": [InstanceView...]}` |
+//! | `POST /_sim/instances` | `{"id"?, "schedule"?, "faults"?}` | 201 `InstanceView` |
+//! | `GET /_sim/instances/{id}` | | `InstanceView` |
+//! | `POST /_sim/instances/{id}/delete` | `{"fail"?: bool}` | `InstanceView` |
+//! | `POST /_sim/instances/{id}/power-off` | | `InstanceView` |
+//! | `POST /_sim/instances/{id}/power-on` | | `InstanceView` |
+//! | `POST /_sim/instances/{id}/reinstall` | `{"fail"?: bool}` | `InstanceView` |
+//! | `POST /_sim/instances/{id}/fail` | `{"state"?: "error" \| "failed"}` | `InstanceView` |
+//! | `GET`/`PUT /_sim/instances/{id}/faults` | `Faults` | `Faults` |
+//! | `GET /_sim/faults` | | `{"global": Faults, "instances": {id: Faults}}` |
+//! | `PUT /_sim/faults` | `Faults` | `Faults` |
+//! | `GET /_sim/counters` | | `{"global": Counters, "instances": {id: InstanceCounters}}` |
+//! | `POST /_sim/reset` | `{"instances"?: n}` | `{"instances": [InstanceView...]}` |
+//! | `GET /_sim/clock` | | `{"elapsed_ms"}` |
+//! | `POST /_sim/clock` | `{"advance_ms": n}` | `{"elapsed_ms"}` |
+//!
+//! Errors are `{"error_code": "SIM.<kind>", "error_msg": "..."}` with 400
+//! (invalid input), 404 (no such instance or route), 405 (method) or 409
+//! (exists already, or the action is not allowed in the instance's state).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use clouddc_core::InstanceState;
+use clouddc_core::http::{HeaderValue, Method, Request, StatusCode, header::ALLOW};
+use percent_encoding::percent_decode_str;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::config::EXAMPLE_TOKEN;
+use crate::error::Error;
+use crate::faults::Faults;
+use crate::lifecycle::Action;
+use crate::sim::{NewInstance, Reply, Simulator};
+
+fn error_reply(e: &Error) -> Reply {
+    let status = match e {
+        Error::UnknownInstance(_) => StatusCode::NOT_FOUND,
+        Error::Duplicate(_) | Error::Conflict { .. } => StatusCode::CONFLICT,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    Reply::error(status, &format!("SIM.{}", e.kind()), e.to_string())
+}
+
+fn not_found(path: &str) -> Reply {
+    Reply::error(
+        StatusCode::NOT_FOUND,
+        "SIM.no_route",
+        format!(
+            "no admin route {path}; see GET /_sim for the simulator and the crate docs for the routes"
+        ),
+    )
+}
+
+fn method_not_allowed(allow: &'static str) -> Reply {
+    let mut r = Reply::error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "SIM.method",
+        format!("use {allow}"),
+    );
+    r.headers.insert(ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+/// Parses a JSON body; an empty body is `{}`. `shape` is shown on errors.
+fn body<T: DeserializeOwned>(raw: &[u8], shape: &str) -> Result<T, Error> {
+    let raw = if raw.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        raw
+    };
+    serde_json::from_slice(raw)
+        .map_err(|e| Error::Invalid(format!("request body: {e}; expected {shape}")))
+}
+
+const FAULTS_SHAPE: &str = r#"a faults object such as {"reset": {"times": 1}, "latency_ms": 100}"#;
+const CREATE_SHAPE: &str = r#"{"id"?: "...", "schedule"?: {"pending_ms": 3000, "create_fails": false, ...}, "faults"?: {...}}"#;
+
+fn ok(value: &impl serde::Serialize) -> Reply {
+    Reply::json(StatusCode::OK, value)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    fail: Option<bool>,
+    state: Option<InstanceState>,
+}
+
+fn action(name: &str, raw: &[u8]) -> Result<Option<Action>, Error> {
+    let b: ActionBody = body(raw, r#"{"fail"?: true} or {"state"?: "error" | "failed"}"#)?;
+    let no_fail = |a: Action| match b.fail {
+        Some(_) => Err(Error::Invalid(format!("{name} takes no \"fail\""))),
+        None => Ok(a),
+    };
+    let no_state = |a: Action| match &b.state {
+        Some(_) => Err(Error::Invalid(format!("{name} takes no \"state\""))),
+        None => Ok(a),
+    };
+    let fail = b.fail.unwrap_or(false);
+    Ok(Some(match name {
+        "delete" => no_state(Action::Delete { fail })?,
+        "reinstall" => no_state(Action::Reinstall { fail })?,
+        "power-off" => no_state(no_fail(Action::PowerOff)?)?,
+        "power-on" => no_state(no_fail(Action::PowerOn)?)?,
+        "fail" => no_fail(Action::Fail {
+            to: b.state.clone(),
+        })?,
+        _ => return Ok(None),
+    }))
+}
+
+/// Answers one admin request (`path` starts with `/_sim`).
+pub(crate) fn route<B: AsRef<[u8]>>(sim: &mut Simulator, req: &Request<B>, now: Instant) -> Reply {
+    let path = req.uri().path();
+    let rest = path.strip_prefix("/_sim").unwrap_or(path).trim_matches('/');
+    let segs: Result<Vec<String>, _> = if rest.is_empty() {
+        Ok(Vec::new())
+    } else {
+        rest.split('/')
+            .map(|s| percent_decode_str(s).decode_utf8().map(|c| c.into_owned()))
+            .collect()
+    };
+    let Ok(segs) = segs else {
+        return error_reply(&Error::Invalid(
+            "the path is not UTF-8 once decoded".to_owned(),
+        ));
+    };
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let raw = req.body().as_ref();
+    let m = req.method();
+    let result: Result<Reply, Error> = match (segs.as_slice(), m) {
+        ([], &Method::GET) => {
+            let mut info = json!({
+                "project_id": sim.project_id(),
+                "auth": sim.auth_mode(),
+                "seed": sim.seed(),
+                "instances": sim.instances(now).len(),
+                "elapsed_ms": u64::try_from(sim.elapsed(now).as_millis()).unwrap_or(u64::MAX),
+            });
+            if sim.auth_mode() == "any_token" {
+                info["example_token"] = json!(EXAMPLE_TOKEN);
+            }
+            Ok(ok(&info))
+        }
+        ([], _) => Ok(method_not_allowed("GET")),
+        (["instances"], &Method::GET) => Ok(ok(&json!({ "instances": sim.instances(now) }))),
+        (["instances"], &Method::POST) => create(sim, raw, now),
+        (["instances"], _) => Ok(method_not_allowed("GET, POST")),
+        (["instances", id], &Method::GET) => sim
+            .instance(id, now)
+            .map(|v| ok(&v))
+            .ok_or_else(|| Error::UnknownInstance((*id).to_owned())),
+        (["instances", _], _) => Ok(method_not_allowed("GET")),
+        (["instances", id, "faults"], &Method::GET) => sim
+            .instance_faults(id)
+            .map(ok)
+            .ok_or_else(|| Error::UnknownInstance((*id).to_owned())),
+        (["instances", id, "faults"], &Method::PUT) => {
+            body::<Faults>(raw, FAULTS_SHAPE).and_then(|f| {
+                sim.set_instance_faults(id, f)?;
+                Ok(ok(sim.instance_faults(id).unwrap_or(&Faults::default())))
+            })
+        }
+        (["instances", _, "faults"], _) => Ok(method_not_allowed("GET, PUT")),
+        (["instances", id, name], &Method::POST) => match action(name, raw) {
+            Ok(Some(a)) => sim.act(id, a, now).map(|v| ok(&v)),
+            Ok(None) => Ok(not_found(path)),
+            Err(e) => Err(e),
+        },
+        (["instances", _, _], _) => Ok(method_not_allowed("POST")),
+        (["faults"], &Method::GET) => {
+            let per: BTreeMap<String, Faults> = sim
+                .instances(now)
+                .into_iter()
+                .filter_map(|v| {
+                    sim.instance_faults(&v.id)
+                        .filter(|f| !f.is_empty())
+                        .map(|f| (v.id.clone(), f.clone()))
+                })
+                .collect();
+            Ok(ok(&json!({ "global": sim.faults(), "instances": per })))
+        }
+        (["faults"], &Method::PUT) => body::<Faults>(raw, FAULTS_SHAPE).and_then(|f| {
+            sim.set_faults(f)?;
+            Ok(ok(sim.faults()))
+        }),
+        (["faults"], _) => Ok(method_not_allowed("GET, PUT")),
+        (["counters"], &Method::GET) => Ok(ok(&sim.counters())),
+        (["counters"], _) => Ok(method_not_allowed("GET")),
+        (["reset"], &Method::POST) => reset(sim, raw, now),
+        (["reset"], _) => Ok(method_not_allowed("POST")),
+        (["clock"], &Method::GET) => Ok(clock(sim, now)),
+        (["clock"], &Method::POST) => advance(sim, raw, now),
+        (["clock"], _) => Ok(method_not_allowed("GET, POST")),
+        _ => Ok(not_found(path)),
+    };
+    result.unwrap_or_else(|e| error_reply(&e))
+}
+
+fn create(sim: &mut Simulator, raw: &[u8], now: Instant) -> Result<Reply, Error> {
+    let mut v: Value = body(raw, CREATE_SHAPE)?;
+    // Schedule fields left out take the simulator's configured schedule.
+    if let Some(given) = v.get("schedule").and_then(Value::as_object).cloned() {
+        let mut merged =
+            serde_json::to_value(sim.schedule()).map_err(|e| Error::Invalid(e.to_string()))?;
+        if let Some(m) = merged.as_object_mut() {
+            m.extend(given);
+        }
+        v["schedule"] = merged;
+    }
+    let new: NewInstance = serde_json::from_value(v)
+        .map_err(|e| Error::Invalid(format!("request body: {e}; expected {CREATE_SHAPE}")))?;
+    let view = sim.create_instance(new, now)?;
+    let mut r = ok(&view);
+    r.status = StatusCode::CREATED;
+    Ok(r)
+}
+
+fn reset(sim: &mut Simulator, raw: &[u8], now: Instant) -> Result<Reply, Error> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        instances: Option<usize>,
+    }
+    let b: Body = body(raw, r#"{"instances"?: n}"#)?;
+    match b.instances {
+        Some(n) if n > 100_000 => {
+            return Err(Error::Invalid(format!(
+                "{n} instances asked for; at most 100000"
+            )));
+        }
+        Some(n) => sim.reset_with(n, now),
+        None => sim.reset(now),
+    }
+    Ok(ok(&json!({ "instances": sim.instances(now) })))
+}
+
+fn clock(sim: &Simulator, now: Instant) -> Reply {
+    ok(&json!({ "elapsed_ms": u64::try_from(sim.elapsed(now).as_millis()).unwrap_or(u64::MAX) }))
+}
+
+fn advance(sim: &mut Simulator, raw: &[u8], now: Instant) -> Result<Reply, Error> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        advance_ms: u64,
+    }
+    let b: Body = body(raw, r#"{"advance_ms": n}"#)?;
+    sim.advance_clock(Duration::from_millis(b.advance_ms))?;
+    Ok(clock(sim, now))
+}

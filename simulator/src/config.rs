@@ -1,0 +1,359 @@
+//! The simulator's configuration: where it listens, which project it
+//! serves, how it authenticates, its seed, its first instances and faults.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use clouddc_core::{ProjectId, Secret};
+
+use crate::bucket::RateLimit;
+use crate::error::Error;
+use crate::faults::Faults;
+use crate::lifecycle::Schedule;
+
+/// The project id served when none is configured.
+pub const DEFAULT_PROJECT_ID: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+
+/// A token to show users when any token is accepted ([`Auth::AnyToken`]).
+pub const EXAMPLE_TOKEN: &str = "sim-token";
+
+/// The largest `X-Sdk-Date` skew accepted by default: 15 minutes.
+pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(15 * 60);
+
+/// How the simulator authenticates status requests.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub enum Auth {
+    /// Any non-empty `X-Auth-Token`, or any well-formed SDK-HMAC-SHA256
+    /// `Authorization` with an `X-Sdk-Date` within the allowed skew (the
+    /// signature is not checked: there is no key). A request with neither
+    /// gets 401.
+    #[default]
+    AnyToken,
+    /// Exactly this `X-Auth-Token`.
+    Token(Secret),
+    /// AK/SK signing, verified from the request as it arrived.
+    AkSk {
+        /// The access key id.
+        access_key: String,
+        /// The secret key.
+        secret_key: Secret,
+        /// When set, requests must carry this `X-Security-Token`, signed;
+        /// when not set, a request carrying one is refused.
+        security_token: Option<Secret>,
+    },
+}
+
+impl Auth {
+    /// Accept any token.
+    pub fn any_token() -> Self {
+        Self::AnyToken
+    }
+
+    /// Accept only `token` as `X-Auth-Token`.
+    pub fn token(token: impl Into<String>) -> Self {
+        Self::Token(Secret::new(token))
+    }
+
+    /// Accept requests signed with this access key and secret key.
+    pub fn ak_sk(access_key: impl Into<String>, secret_key: impl Into<String>) -> Self {
+        Self::AkSk {
+            access_key: access_key.into(),
+            secret_key: Secret::new(secret_key),
+            security_token: None,
+        }
+    }
+
+    /// Temporary credentials: AK/SK plus a required `X-Security-Token`.
+    pub fn temporary(
+        access_key: impl Into<String>,
+        secret_key: impl Into<String>,
+        security_token: impl Into<String>,
+    ) -> Self {
+        Self::AkSk {
+            access_key: access_key.into(),
+            secret_key: Secret::new(secret_key),
+            security_token: Some(Secret::new(security_token)),
+        }
+    }
+
+    /// `any_token`, `token` or `ak_sk`.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Self::AnyToken => "any_token",
+            Self::Token(_) => "token",
+            Self::AkSk { .. } => "ak_sk",
+        }
+    }
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AnyToken => f.write_str("AnyToken"),
+            Self::Token(_) => f.write_str("Token(<redacted>)"),
+            Self::AkSk {
+                access_key,
+                security_token,
+                ..
+            } => f
+                .debug_struct("AkSk")
+                .field("access_key", access_key)
+                .field("secret_key", &"<redacted>")
+                .field(
+                    "security_token",
+                    &security_token.as_ref().map(|_| "<redacted>"),
+                )
+                .finish(),
+        }
+    }
+}
+
+/// The simulator's settings. Build with [`SimConfig::builder`].
+///
+/// ```
+/// use clouddc_simulator::{Auth, SimConfig};
+/// let config = SimConfig::builder()
+///     .listen("127.0.0.1:0".parse().unwrap())
+///     .project_id("p1")
+///     .auth(Auth::token("secret"))
+///     .instances(5)
+///     .seed(7)
+///     .rate_limit(10.0)
+///     .build()
+///     .unwrap();
+/// assert_eq!(config.project_id(), "p1");
+/// ```
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    listen: SocketAddr,
+    project_id: String,
+    auth: Auth,
+    seed: u64,
+    instances: usize,
+    schedule: Schedule,
+    faults: Faults,
+    max_skew: Duration,
+}
+
+impl Default for SimConfig {
+    /// `127.0.0.1:0`, project [`DEFAULT_PROJECT_ID`], any token, seed 1,
+    /// no instances, the default [`Schedule`], no faults, 15 minutes skew.
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            project_id: DEFAULT_PROJECT_ID.to_owned(),
+            auth: Auth::AnyToken,
+            seed: 1,
+            instances: 0,
+            schedule: Schedule::default(),
+            faults: Faults::default(),
+            max_skew: DEFAULT_MAX_SKEW,
+        }
+    }
+}
+
+impl SimConfig {
+    /// A builder starting from [`SimConfig::default`].
+    pub fn builder() -> SimConfigBuilder {
+        SimConfigBuilder {
+            config: Self::default(),
+        }
+    }
+
+    /// The address to listen on.
+    pub fn listen(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// The project id served.
+    pub fn project_id(&self) -> &str {
+        &self.project_id
+    }
+
+    /// How requests are authenticated.
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
+    /// The seed of every random choice.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// How many instances exist at start (and after a reset).
+    pub fn instances(&self) -> usize {
+        self.instances
+    }
+
+    /// The schedule of instances created without one.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// The global faults at start (and after a reset).
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// The largest accepted `X-Sdk-Date` skew.
+    pub fn max_skew(&self) -> Duration {
+        self.max_skew
+    }
+}
+
+/// Builds a [`SimConfig`]; setters are named after the setting.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SimConfigBuilder {
+    config: SimConfig,
+}
+
+impl SimConfigBuilder {
+    /// Address to listen on (port 0 picks a free port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.config.listen = addr;
+        self
+    }
+
+    /// The project id served; requests for another get 403.
+    pub fn project_id(mut self, project_id: impl Into<String>) -> Self {
+        self.config.project_id = project_id.into();
+        self
+    }
+
+    /// How requests are authenticated.
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.config.auth = auth;
+        self
+    }
+
+    /// The seed of the schedules, ids and fault draws.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.config.seed = seed;
+        self
+    }
+
+    /// How many instances to create at start, with a seeded mix of
+    /// schedules (see [`Simulator::new`](crate::Simulator::new)).
+    pub fn instances(mut self, n: usize) -> Self {
+        self.config.instances = n;
+        self
+    }
+
+    /// The schedule of instances created without one.
+    pub fn schedule(mut self, schedule: Schedule) -> Self {
+        self.config.schedule = schedule;
+        self
+    }
+
+    /// The global faults at start.
+    pub fn faults(mut self, faults: Faults) -> Self {
+        self.config.faults = faults;
+        self
+    }
+
+    /// A global rate limit of `rps` requests per second (burst `ceil(rps)`).
+    pub fn rate_limit(mut self, rps: f64) -> Self {
+        self.config.faults.rate_limit = Some(RateLimit::per_second(rps));
+        self
+    }
+
+    /// The largest accepted `X-Sdk-Date` skew (default 15 minutes).
+    pub fn max_skew(mut self, skew: Duration) -> Self {
+        self.config.max_skew = skew;
+        self
+    }
+
+    /// Checks the settings.
+    pub fn build(self) -> Result<SimConfig, Error> {
+        let c = self.config;
+        let project = ProjectId::new(c.project_id.clone())
+            .map_err(|e| Error::Config(format!("project id: {e}")))?;
+        if project.as_str().contains('/') {
+            return Err(Error::Config("project id must not contain '/'".to_owned()));
+        }
+        match &c.auth {
+            Auth::Token(t) if t.expose().is_empty() => {
+                return Err(Error::Config("the token is empty".to_owned()));
+            }
+            Auth::AkSk {
+                access_key,
+                secret_key,
+                security_token,
+            } => {
+                if access_key.is_empty() || access_key.contains([',', ' ', '=']) {
+                    return Err(Error::Config(
+                        "the access key is empty or contains ',', ' ' or '='".to_owned(),
+                    ));
+                }
+                if secret_key.expose().is_empty() {
+                    return Err(Error::Config("the secret key is empty".to_owned()));
+                }
+                if security_token
+                    .as_ref()
+                    .is_some_and(|s| s.expose().is_empty())
+                {
+                    return Err(Error::Config("the security token is empty".to_owned()));
+                }
+            }
+            _ => {}
+        }
+        if c.instances > 100_000 {
+            return Err(Error::Config(format!(
+                "{} instances asked for; at most 100000",
+                c.instances
+            )));
+        }
+        c.schedule.validate().map_err(Error::Config)?;
+        c.faults.validate().map_err(Error::Config)?;
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_validation() {
+        let c = SimConfig::builder().build().unwrap();
+        assert_eq!(c.listen(), "127.0.0.1:0".parse().unwrap());
+        assert_eq!(c.project_id(), DEFAULT_PROJECT_ID);
+        assert_eq!(c.auth().mode(), "any_token");
+        assert_eq!(c.max_skew(), Duration::from_secs(900));
+        assert!(SimConfig::builder().project_id("").build().is_err());
+        assert!(SimConfig::builder().project_id("a/b").build().is_err());
+        assert!(SimConfig::builder().auth(Auth::token("")).build().is_err());
+        assert!(
+            SimConfig::builder()
+                .auth(Auth::ak_sk("", "sk"))
+                .build()
+                .is_err()
+        );
+        assert!(
+            SimConfig::builder()
+                .auth(Auth::ak_sk("ak", ""))
+                .build()
+                .is_err()
+        );
+        assert!(SimConfig::builder().rate_limit(0.0).build().is_err());
+        let c = SimConfig::builder().rate_limit(2.5).build().unwrap();
+        assert_eq!(c.faults().rate_limit, Some(RateLimit::per_second(2.5)));
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let marker = "MARKER-SECRET-5521";
+        for auth in [
+            Auth::token(marker),
+            Auth::ak_sk("AK", marker),
+            Auth::temporary("AK", marker, marker),
+        ] {
+            let c = SimConfig::builder().auth(auth).build().unwrap();
+            let shown = format!("{c:?}");
+            assert!(!shown.contains(marker), "{shown}");
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! A local simulator of the Huawei Cloud CloudDC "Query Instance Status" API
+//! (`GET /v1/{project_id}/instances/{id}/status`), for testing programs
+//! offline: instance life cycles, token and AK/SK auth, and the faults real
+//! gateways produce.
+//!
+//! **In scope:** the status call exactly as the vendor's API reference and
+//! SDKs describe it (percent-decoded path segments, token or SDK-HMAC-SHA256
+//! auth verified from the request as it arrived, gateway-style error bodies,
+//! an `X-Request-Id` on every response); instance life cycles driven by
+//! schedules and admin actions; faults (rate limits with `Retry-After`, 5xx,
+//! HTML 502 pages, latency, stalled headers or bodies, TCP resets, oversized
+//! and invalid bodies); counters; an admin API under `/_sim/`; all of it
+//! deterministic for a seed.
+//! **Out of scope:** TLS, HTTP/2, other CloudDC calls, persistence, and
+//! pretending to be exact about the vendor's own error codes for failures
+//! the documents do not show (see [Decisions](#decisions)).
+//!
+//! # Contents
+//! - [In a test, five lines](#in-a-test-five-lines)
+//! - [In async code](#in-async-code)
+//! - [Without sockets](#without-sockets)
+//! - [The admin API](#the-admin-api)
+//! - [Decisions](#decisions)
+//!
+//! # In a test, five lines
+//!
+//! [`start_blocking_default`] runs the server on a thread of its own, so a
+//! plain `#[test]` needs no async runtime:
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use clouddc_simulator::{start_blocking_default, Schedule};
+//! let sim = start_blocking_default()?; // 127.0.0.1:<free port>, any token accepted
+//! let id = sim.control().create_instance(Schedule::pending_for(std::time::Duration::from_millis(200)))?.id;
+//! // Point your client at sim.url() with project sim.project_id() and any X-Auth-Token.
+//! # let _ = id;
+//! # Ok(()) }
+//! ```
+//!
+//! The same, with a real request on a bare `std::net::TcpStream`:
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use clouddc_simulator::{start_blocking_default, NewInstance, Schedule};
+//! use std::io::{Read, Write};
+//!
+//! let sim = start_blocking_default()?;
+//! sim.control().create_instance(NewInstance::new().with_id("ins-1").with_schedule(Schedule::instant()))?;
+//! let mut s = std::net::TcpStream::connect(sim.addr())?;
+//! write!(s, "GET /v1/{}/instances/ins-1/status HTTP/1.1\r\nHost: {}\r\nX-Auth-Token: t\r\nConnection: close\r\n\r\n",
+//!     sim.project_id(), sim.addr())?;
+//! let mut answer = String::new();
+//! s.read_to_string(&mut answer)?;
+//! assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"));
+//! assert!(answer.to_ascii_lowercase().contains("x-request-id: "));
+//! assert!(answer.ends_with(r#"{"state":"running","operation_state":"install-succeed"}"#));
+//! assert_eq!(sim.control().counters().instances["ins-1"].requests, 1);
+//! # Ok(()) }
+//! ```
+//!
+//! # In async code
+//!
+//! [`start`] serves on the caller's tokio runtime (IO and time enabled).
+//! With a blocking HTTP client inside a current-thread runtime, use
+//! [`start_blocking`] instead, or the client will block the server.
+//!
+//! ```
+//! # async fn demo() -> Result<(), clouddc_simulator::Error> {
+//! use clouddc_simulator::{start, Auth, Faults, ServerError, SimConfig};
+//! let config = SimConfig::builder()
+//!     .auth(Auth::ak_sk("HPUAEXAMPLEAK000001", "exampleSecretKey"))
+//!     .instances(100)
+//!     .seed(7)
+//!     .rate_limit(50.0)
+//!     .build()?;
+//! let sim = start(config).await?;
+//! // The first two requests get a 503, then the faults are gone.
+//! sim.control().set_faults(Faults { server_error: Some(ServerError::status(503).with_times(2)), ..Faults::none() })?;
+//! // ... run the client against sim.url() ...
+//! let seen = sim.control().wait_until_async(std::time::Duration::from_secs(5), |s| s.global_counters().requests >= 3).await;
+//! sim.shutdown().await;
+//! # let _ = seen; Ok(()) }
+//! ```
+//!
+//! # Without sockets
+//!
+//! [`Simulator`] is the whole service as a value: `handle(request, now,
+//! wall)` returns a [`Decision`] (respond, or which byte-level fault to
+//! perform), with both clocks passed in, so life cycles, auth and faults are
+//! tested with a fake clock. The server shell only performs decisions:
+//!
+//! 1. Read the request (body capped at 1 MiB).
+//! 2. `Simulator::handle(&request, Instant::now(), SystemTime::now())`.
+//! 3. Wait [`Decision::delay`], then perform [`Decision::delivery`]: send the
+//!    reply; send nothing for a while then close; send headers and part of
+//!    the body then stop or trickle; or reset the connection (`SO_LINGER` 0).
+//!
+//! # The admin API
+//!
+//! JSON under `/_sim/`, without auth, faults or rate limits; the same
+//! operations as [`Control`]. See [`admin`] for the table of routes. For
+//! example `curl -X POST $URL/_sim/instances -d '{"id":"ins-1","schedule":{"pending_ms":3000}}'`,
+//! `curl -X PUT $URL/_sim/faults -d '{"rate_limit":{"rps":5},"reset":{"times":1}}'`,
+//! `curl $URL/_sim/counters`.
+//!
+//! # Decisions
+//!
+//! - **Order of checks:** route (404 `APIGW.0101`, 405 with `Allow: GET`),
+//!   rate limits (429), auth (401 `APIGW.0301`), project (403), instance
+//!   (404 `CLOUDDC.0404`), then at most one fault.
+//! - **Wrong project id:** 403 `{"error_code":"APIGW.0302","error_msg":"The
+//!   IAM user is not authorized to access the API: ..."}`, as a gateway
+//!   answers credentials that are not scoped to the project in the path. An
+//!   `X-Project-Id` naming another project gets the same.
+//! - **Rate limit:** a token bucket per instance and one global; 429 with a
+//!   plain-text body and `Retry-After` in whole seconds (rounded up, at
+//!   least 1). 429s are counted as `throttled`, not as faults.
+//! - **AK/SK:** verified with the core's canonicalisation over the raw path
+//!   as received, so requests signed by the vendor's SDKs are accepted;
+//!   `X-Sdk-Date` more than 15 minutes off gets 401 saying by how much. A
+//!   configured security token is required and must be signed; without one
+//!   configured, a request carrying `X-Security-Token` is refused.
+//! - **Any token** ([`Auth::AnyToken`], the default): any non-empty
+//!   `X-Auth-Token`, or any well-formed signed request within the skew;
+//!   nothing at all gets 401. [`EXAMPLE_TOKEN`] is a token to show users.
+//! - **Error codes** `CLOUDDC.*` in bodies and `error` objects are invented
+//!   for the simulator; the gateway codes `APIGW.*` follow the vendor's.
+//! - **Time:** transitions are evaluated lazily from the clock; no timers
+//!   run. [`Control::advance_clock`] (or `POST /_sim/clock`) jumps simulated
+//!   time, so tests need not sleep through schedules.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod admin;
+mod bucket;
+mod config;
+mod error;
+mod faults;
+mod lifecycle;
+mod ms;
+mod rng;
+mod server;
+mod sim;
+
+pub use bucket::RateLimit;
+pub use config::{
+    Auth, DEFAULT_MAX_SKEW, DEFAULT_PROJECT_ID, EXAMPLE_TOKEN, SimConfig, SimConfigBuilder,
+};
+pub use error::Error;
+pub use faults::{FaultKind, Faults, OversizedBody, ServerError, StallBody, StallHeaders, Trigger};
+pub use lifecycle::{Action, Lifecycle, Refused, Schedule, Transition, is_allowed_transition};
+pub use server::{
+    BlockingHandle, Control, Handle, start, start_blocking, start_blocking_default, start_default,
+};
+pub use sim::{
+    Counters, CountersSnapshot, Decision, Delivery, InstanceCounters, InstanceView, NewInstance,
+    NextTransition, Reply, Simulator, TransitionView, X_REQUEST_ID,
+};

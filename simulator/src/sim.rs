@@ -1,0 +1,1177 @@
+//! The simulator's heart: instances, faults, counters and one decision per
+//! request, with the time passed in and no IO.
+//!
+//! Owns what the service answers: routing, auth, the project check, rate
+//! limits, fault draws, the status body, request ids, and the admin API
+//! (see [`admin`](crate::admin)). Must not read a clock, sleep or touch a
+//! socket: the server shell performs the [`Decision`].
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use clouddc_core::http::{self, HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
+use clouddc_core::signing::{AuthorizationHeader, VerifyError, parse_sdk_date, verify_request};
+use clouddc_core::{ErrorStatus, InstanceId, InstanceState, InstanceStatus, OperationState};
+use percent_encoding::percent_decode_str;
+use serde::{Deserialize, Serialize};
+
+use crate::bucket::{TokenBucket, retry_after_secs};
+use crate::config::{Auth, SimConfig};
+use crate::error::Error;
+use crate::faults::{FaultKind, Faults, Fired};
+use crate::lifecycle::{Action, Lifecycle, Schedule};
+use crate::ms;
+use crate::rng::{SplitMix64, mix64};
+
+/// The response header carrying the request id.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A response to send as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers (`Content-Type`, `X-Request-Id`, `Retry-After`, ...);
+    /// the server adds `Content-Length` and `Date`.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Reply {
+    fn new(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(content_type),
+        );
+        Self {
+            status,
+            headers,
+            body: body.into(),
+        }
+    }
+
+    pub(crate) fn json(status: StatusCode, value: &impl Serialize) -> Self {
+        let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+        Self::new(status, "application/json", body)
+    }
+
+    fn text(status: StatusCode, text: String) -> Self {
+        Self::new(status, "text/plain; charset=utf-8", text)
+    }
+
+    /// A `{"error_code", "error_msg"}` body.
+    pub(crate) fn error(status: StatusCode, code: &str, msg: impl Into<String>) -> Self {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            error_code: &'a str,
+            error_msg: String,
+        }
+        Self::json(
+            status,
+            &Body {
+                error_code: code,
+                error_msg: msg.into(),
+            },
+        )
+    }
+
+    /// The `X-Request-Id` header, if set.
+    pub fn request_id(&self) -> Option<&str> {
+        self.headers.get(X_REQUEST_ID).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// How the server shell delivers a decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// Send this response.
+    Respond(Reply),
+    /// Send nothing for `hold`, then close the connection.
+    StallHeaders {
+        /// How long to hold the connection.
+        hold: Duration,
+    },
+    /// Send the status, the headers (with the full `Content-Length`) and the
+    /// first `after_bytes` of the body; then one byte per `trickle` if set;
+    /// close the connection if the body is still incomplete after `hold`.
+    StallBody {
+        /// The response whose body is stalled.
+        reply: Reply,
+        /// Body bytes sent at once.
+        after_bytes: usize,
+        /// Then one byte per this interval.
+        trickle: Option<Duration>,
+        /// Give up (close) after this long.
+        hold: Duration,
+    },
+    /// Reset the connection (TCP RST) without a response.
+    Reset,
+}
+
+/// What to do with one request.
+#[must_use]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The request id (also in the reply's `X-Request-Id`, when one is sent).
+    pub request_id: String,
+    /// Wait this long before delivering (added latency).
+    pub delay: Duration,
+    /// What to send.
+    pub delivery: Delivery,
+    /// The fault that shaped this decision, if any.
+    pub fault: Option<FaultKind>,
+}
+
+impl Decision {
+    /// The response to send, if one is sent at all (a stalled body's
+    /// response included).
+    pub fn reply(&self) -> Option<&Reply> {
+        match &self.delivery {
+            Delivery::Respond(r) | Delivery::StallBody { reply: r, .. } => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// Per-instance counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InstanceCounters {
+    /// Status requests naming this instance (every outcome).
+    pub requests: u64,
+    /// 429s sent for it.
+    pub throttled: u64,
+    /// Faults injected for it (rate limiting excluded).
+    pub faults: u64,
+}
+
+/// Global counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Counters {
+    /// Requests to the API (everything outside `/_sim/`), every outcome.
+    pub requests: u64,
+    /// 429s sent.
+    pub throttled: u64,
+    /// Responses sent, by status (resets and stalled headers have none).
+    pub by_status: BTreeMap<u16, u64>,
+    /// Faults injected, by kind (`reset`, `server_error`, ...).
+    pub faults: BTreeMap<String, u64>,
+    /// Requests to the admin API.
+    pub admin_requests: u64,
+}
+
+/// Every counter: global and per instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CountersSnapshot {
+    /// Global counters.
+    pub global: Counters,
+    /// Per instance, by id.
+    pub instances: BTreeMap<String, InstanceCounters>,
+}
+
+/// The next scheduled state change of an instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextTransition {
+    /// The state it will enter.
+    pub state: InstanceState,
+    /// In how many milliseconds (rounded up).
+    pub in_ms: u64,
+}
+
+/// A recorded state change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitionView {
+    /// The state before (`null` for creation).
+    pub from: Option<InstanceState>,
+    /// The state after.
+    pub to: InstanceState,
+    /// Milliseconds since the simulator started (simulated time).
+    pub at_ms: u64,
+}
+
+/// An instance as the admin API and [`Control`](crate::Control) show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceView {
+    /// The instance id.
+    pub id: String,
+    /// Its state now.
+    pub state: InstanceState,
+    /// The progress of its last operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_state: Option<OperationState>,
+    /// A failed operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorStatus>,
+    /// What happens next without any action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<NextTransition>,
+    /// Its counters.
+    #[serde(default)]
+    pub counters: InstanceCounters,
+    /// Its transitions so far, oldest first (at most 128).
+    #[serde(default)]
+    pub history: Vec<TransitionView>,
+}
+
+impl InstanceView {
+    /// The status a query answers now.
+    pub fn status(&self) -> InstanceStatus {
+        InstanceStatus {
+            state: self.state.clone(),
+            operation_state: self.operation_state.clone(),
+            error: self.error.clone(),
+        }
+    }
+}
+
+/// An instance to create.
+///
+/// JSON: `{"id": "ins-1", "schedule": {"pending_ms": 500}, "faults": {...}}`,
+/// every field optional (a random id, the simulator's schedule, no faults).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NewInstance {
+    /// The id; random (from the seed) when `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Its schedule; the simulator's default when `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+    /// Faults for this instance only.
+    #[serde(skip_serializing_if = "Faults::is_empty")]
+    pub faults: Faults,
+}
+
+impl NewInstance {
+    /// A random id, the default schedule, no faults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// With this id.
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// With this schedule.
+    pub fn with_schedule(mut self, schedule: Schedule) -> Self {
+        self.schedule = Some(schedule);
+        self
+    }
+
+    /// With these faults.
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
+    }
+}
+
+impl From<Schedule> for NewInstance {
+    fn from(schedule: Schedule) -> Self {
+        Self::new().with_schedule(schedule)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Instance {
+    seq: u64,
+    life: Lifecycle,
+    faults: Faults,
+    bucket: Option<TokenBucket>,
+    counters: InstanceCounters,
+}
+
+/// The simulated service. Every method that depends on time takes `now`
+/// (monotonic) and, for signature dates, `wall`.
+///
+/// ```
+/// use clouddc_simulator::{Schedule, SimConfig, Simulator};
+/// use clouddc_core::{http, InstanceState};
+/// use std::time::{Duration, Instant, SystemTime};
+///
+/// let t0 = Instant::now();
+/// let mut sim = Simulator::new(&SimConfig::default(), t0);
+/// let id = sim.create_instance(Schedule::pending_for(Duration::from_secs(3)), t0).unwrap().id;
+/// let req = http::Request::get(format!("/v1/{}/instances/{id}/status", sim.project_id()))
+///     .header("X-Auth-Token", "any").body(Vec::new()).unwrap();
+/// let at = |s| t0 + Duration::from_secs(s);
+/// let body = |d: clouddc_simulator::Decision| d.reply().unwrap().body.clone();
+/// assert_eq!(body(sim.handle(&req, at(1), SystemTime::now())), r#"{"state":"pending","operation_state":"install-processing"}"#);
+/// assert_eq!(body(sim.handle(&req, at(3), SystemTime::now())), r#"{"state":"running","operation_state":"install-succeed"}"#);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Simulator {
+    project_id: String,
+    auth: Auth,
+    max_skew: Duration,
+    seed: u64,
+    schedule: Schedule,
+    initial_faults: Faults,
+    initial_instances: usize,
+    started: Instant,
+    skipped: Duration,
+    rng: SplitMix64,
+    run_id: u64,
+    served: u64,
+    created: u64,
+    instances: BTreeMap<String, Instance>,
+    faults: Faults,
+    bucket: Option<TokenBucket>,
+    counters: Counters,
+}
+
+/// The longest total clock jump: 10 years.
+const MAX_SKIPPED: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+fn ms_ceil(d: Duration) -> u64 {
+    let ms = d.as_nanos().div_ceil(1_000_000);
+    u64::try_from(ms).unwrap_or(u64::MAX)
+}
+
+fn ms_floor(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Splits `/v1/{project}/instances/{id}/status` and percent-decodes the
+/// two parameters; anything else is `None`.
+fn parse_status_path(path: &str) -> Option<(String, String)> {
+    let mut it = path.split('/');
+    let (Some(""), Some("v1"), Some(p), Some("instances"), Some(i), Some("status"), None) = (
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+    ) else {
+        return None;
+    };
+    let decode = |s: &str| -> Option<String> {
+        let d = percent_decode_str(s).decode_utf8().ok()?;
+        (!d.is_empty()).then(|| d.into_owned())
+    };
+    Some((decode(p)?, decode(i)?))
+}
+
+/// Byte-wise comparison whose time does not depend on where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn header_str<'a, B>(req: &'a Request<B>, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn unauthorized(detail: impl std::fmt::Display) -> Reply {
+    Reply::error(
+        StatusCode::UNAUTHORIZED,
+        "APIGW.0301",
+        format!("Incorrect IAM authentication information: {detail}"),
+    )
+}
+
+/// The detail of a 401, as the `Err` of the auth checks.
+fn deny(detail: impl std::fmt::Display) -> String {
+    detail.to_string()
+}
+
+fn gateway_not_found(detail: Option<String>) -> Reply {
+    let base = "The API does not exist or has not been published in the environment";
+    Reply::error(
+        StatusCode::NOT_FOUND,
+        "APIGW.0101",
+        match detail {
+            Some(d) => format!("{base}: {d}"),
+            None => base.to_owned(),
+        },
+    )
+}
+
+const HTML_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+
+/// The status body: `operation_state` and `error` only when set.
+#[derive(Serialize)]
+struct StatusBody<'a> {
+    state: &'a InstanceState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation_state: Option<&'a OperationState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a ErrorStatus>,
+}
+
+/// A JSON object body made exactly `bytes` long (or as short as possible
+/// above it) by a `"padding"` member, still valid JSON.
+fn pad_json(body: &[u8], bytes: usize) -> Bytes {
+    const HEAD: &[u8] = b"{\"padding\":\"";
+    const TAIL: &[u8] = b"\",";
+    let rest = body.strip_prefix(b"{").unwrap_or(body);
+    let fixed = HEAD.len() + TAIL.len() + rest.len();
+    let pad = bytes.saturating_sub(fixed);
+    let mut out = Vec::with_capacity(fixed + pad);
+    out.extend_from_slice(HEAD);
+    out.resize(HEAD.len() + pad, b'x');
+    out.extend_from_slice(TAIL);
+    out.extend_from_slice(rest);
+    Bytes::from(out)
+}
+
+impl Simulator {
+    /// A simulator for `config`, started at `now`, with the configured
+    /// number of instances created at `now` from a seeded mix of schedules
+    /// (based on the configured schedule):
+    ///
+    /// | share | life |
+    /// |---|---|
+    /// | 40 % | `pending` for 1–5 s, then `running` |
+    /// | 30 % | `running` |
+    /// | 10 % | `stopped` |
+    /// | 10 % | `pending` for 2–6 s, then `error` (creation fails) |
+    /// | 10 % | `shutting-down` for 3–8 s, then `terminated` |
+    ///
+    /// Their ids are `ins-` and 8 hex digits, fixed by the seed.
+    pub fn new(config: &SimConfig, now: Instant) -> Self {
+        let seed = config.seed();
+        let mut sim = Self {
+            project_id: config.project_id().to_owned(),
+            auth: config.auth().clone(),
+            max_skew: config.max_skew(),
+            seed,
+            schedule: config.schedule().clone(),
+            initial_faults: config.faults().clone(),
+            initial_instances: config.instances(),
+            started: now,
+            skipped: Duration::ZERO,
+            rng: SplitMix64::new(seed),
+            run_id: mix64(seed ^ 0x5EED_0FC1_0DDC_0001),
+            served: 0,
+            created: 0,
+            instances: BTreeMap::new(),
+            faults: Faults::default(),
+            bucket: None,
+            counters: Counters::default(),
+        };
+        sim.populate(config.instances(), now);
+        sim
+    }
+
+    fn populate(&mut self, n: usize, now: Instant) {
+        self.rng = SplitMix64::new(self.seed);
+        self.instances.clear();
+        self.install_faults(self.initial_faults.clone());
+        for _ in 0..n {
+            let id = self.fresh_id();
+            let base = self.schedule.clone();
+            let u = self.rng.next_f64();
+            let secs = |rng: &mut SplitMix64, lo: u64, hi: u64| {
+                Duration::from_millis(rng.between(lo * 1000, hi * 1000))
+            };
+            let (schedule, then): (Schedule, Option<Action>) = if u < 0.4 {
+                let pending = secs(&mut self.rng, 1, 5);
+                (
+                    Schedule {
+                        pending,
+                        create_fails: false,
+                        ..base
+                    },
+                    None,
+                )
+            } else if u < 0.7 {
+                (
+                    Schedule {
+                        pending: Duration::ZERO,
+                        create_fails: false,
+                        ..base
+                    },
+                    None,
+                )
+            } else if u < 0.8 {
+                let s = Schedule {
+                    pending: Duration::ZERO,
+                    create_fails: false,
+                    stopping: Duration::ZERO,
+                    ..base
+                };
+                (s, Some(Action::PowerOff))
+            } else if u < 0.9 {
+                let pending = secs(&mut self.rng, 2, 6);
+                (
+                    Schedule {
+                        pending,
+                        create_fails: true,
+                        ..base
+                    },
+                    None,
+                )
+            } else {
+                let shutting_down = secs(&mut self.rng, 3, 8);
+                let s = Schedule {
+                    pending: Duration::ZERO,
+                    create_fails: false,
+                    shutting_down,
+                    ..base
+                };
+                (s, Some(Action::Delete { fail: false }))
+            };
+            let mut life = Lifecycle::create(schedule, now);
+            if let Some(a) = then {
+                // Cannot be refused: the instance is running at `now`.
+                let _ = life.apply(&a, now);
+            }
+            self.insert(id, life, Faults::default());
+        }
+    }
+
+    fn fresh_id(&mut self) -> String {
+        loop {
+            let id = format!("ins-{:08x}", self.rng.next_u64() >> 32);
+            if !self.instances.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    fn insert(&mut self, id: String, life: Lifecycle, faults: Faults) {
+        self.created += 1;
+        let bucket = faults.rate_limit.as_ref().map(TokenBucket::new);
+        self.instances.insert(
+            id,
+            Instance {
+                seq: self.created,
+                life,
+                faults,
+                bucket,
+                counters: InstanceCounters::default(),
+            },
+        );
+    }
+
+    fn install_faults(&mut self, faults: Faults) {
+        self.bucket = faults.rate_limit.as_ref().map(TokenBucket::new);
+        self.faults = faults;
+    }
+
+    /// Simulated time: `now` plus every [`advance_clock`](Self::advance_clock).
+    fn shift(&self, now: Instant) -> Instant {
+        now.checked_add(self.skipped).unwrap_or(now)
+    }
+
+    /// The project id served.
+    pub fn project_id(&self) -> &str {
+        &self.project_id
+    }
+
+    /// The schedule of instances created without one.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// The auth mode (`any_token`, `token`, `ak_sk`).
+    pub fn auth_mode(&self) -> &'static str {
+        self.auth.mode()
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Simulated time since start: real time plus clock jumps.
+    pub fn elapsed(&self, now: Instant) -> Duration {
+        self.shift(now).saturating_duration_since(self.started)
+    }
+
+    /// Moves simulated time forward by `by` for every instance and rate
+    /// limit (real delays such as latency are unaffected).
+    pub fn advance_clock(&mut self, by: Duration) -> Result<(), Error> {
+        ms::check("advance_ms", by).map_err(Error::Invalid)?;
+        let total = self.skipped.saturating_add(by);
+        if total > MAX_SKIPPED {
+            return Err(Error::Invalid(
+                "the clock was moved forward by more than 10 years in total".to_owned(),
+            ));
+        }
+        self.skipped = total;
+        Ok(())
+    }
+
+    fn next_request_id(&mut self) -> String {
+        self.served += 1;
+        let n = self.served;
+        format!(
+            "{:016x}{:016x}",
+            mix64(self.run_id ^ n),
+            mix64(n.wrapping_add(self.run_id))
+        )
+    }
+
+    /// Advances an instance to `now` (simulated) and drops it if forgotten.
+    fn refresh(&mut self, id: &str, now: Instant) -> bool {
+        let Some(inst) = self.instances.get_mut(id) else {
+            return false;
+        };
+        inst.life.advance(now);
+        if inst.life.is_forgotten() {
+            self.instances.remove(id);
+            return false;
+        }
+        true
+    }
+
+    fn view(&self, id: &str, inst: &Instance, now: Instant) -> InstanceView {
+        let st = inst.life.status();
+        InstanceView {
+            id: id.to_owned(),
+            state: st.state.clone(),
+            operation_state: st.operation_state.clone(),
+            error: st.error.clone(),
+            next: inst
+                .life
+                .next_transition()
+                .map(|(at, state)| NextTransition {
+                    state: state.clone(),
+                    in_ms: ms_ceil(at.saturating_duration_since(now)),
+                }),
+            counters: inst.counters.clone(),
+            history: inst
+                .life
+                .history()
+                .map(|t| TransitionView {
+                    from: t.from.clone(),
+                    to: t.to.clone(),
+                    at_ms: ms_floor(t.at.saturating_duration_since(self.started)),
+                })
+                .collect(),
+        }
+    }
+
+    /// Creates an instance at `now`.
+    pub fn create_instance(
+        &mut self,
+        new: impl Into<NewInstance>,
+        now: Instant,
+    ) -> Result<InstanceView, Error> {
+        let now = self.shift(now);
+        let new = new.into();
+        let schedule = new.schedule.unwrap_or_else(|| self.schedule.clone());
+        schedule.validate().map_err(Error::Invalid)?;
+        new.faults.validate().map_err(Error::Invalid)?;
+        let id = match new.id {
+            Some(id) => {
+                let id = InstanceId::new(id).map_err(|e| Error::Invalid(e.to_string()))?;
+                let id = id.as_str().to_owned();
+                self.refresh(&id, now);
+                if self.instances.contains_key(&id) {
+                    return Err(Error::Duplicate(id));
+                }
+                id
+            }
+            None => self.fresh_id(),
+        };
+        if self.instances.len() >= 1_000_000 {
+            return Err(Error::Invalid(
+                "the simulator holds 1000000 instances already".to_owned(),
+            ));
+        }
+        let life = Lifecycle::create(schedule, now);
+        self.insert(id.clone(), life, new.faults);
+        Ok(self.view_of(&id, now))
+    }
+
+    fn view_of(&self, id: &str, now: Instant) -> InstanceView {
+        match self.instances.get(id) {
+            Some(inst) => self.view(id, inst, now),
+            None => InstanceView {
+                id: id.to_owned(),
+                state: InstanceState::Unknown("forgotten".to_owned()),
+                operation_state: None,
+                error: None,
+                next: None,
+                counters: InstanceCounters::default(),
+                history: Vec::new(),
+            },
+        }
+    }
+
+    /// Starts an admin action on instance `id` at `now`.
+    pub fn act(&mut self, id: &str, action: Action, now: Instant) -> Result<InstanceView, Error> {
+        let now = self.shift(now);
+        if !self.refresh(id, now) {
+            return Err(Error::UnknownInstance(id.to_owned()));
+        }
+        let Some(inst) = self.instances.get_mut(id) else {
+            return Err(Error::UnknownInstance(id.to_owned()));
+        };
+        inst.life.apply(&action, now).map_err(|r| Error::Conflict {
+            id: id.to_owned(),
+            state: r.state,
+            action: r.action,
+            reason: r.reason,
+        })?;
+        Ok(self.view_of(id, now))
+    }
+
+    /// One instance as of `now`.
+    pub fn instance(&mut self, id: &str, now: Instant) -> Option<InstanceView> {
+        let now = self.shift(now);
+        self.refresh(id, now).then(|| self.view_of(id, now))
+    }
+
+    /// Every instance as of `now`, in creation order.
+    pub fn instances(&mut self, now: Instant) -> Vec<InstanceView> {
+        let now = self.shift(now);
+        for inst in self.instances.values_mut() {
+            inst.life.advance(now);
+        }
+        self.instances.retain(|_, i| !i.life.is_forgotten());
+        let mut all: Vec<(&String, &Instance)> = self.instances.iter().collect();
+        all.sort_by_key(|(_, i)| i.seq);
+        all.into_iter()
+            .map(|(id, inst)| self.view(id, inst, now))
+            .collect()
+    }
+
+    /// The status a query for `id` would report at `now` (no fault, no count).
+    pub fn status(&mut self, id: &str, now: Instant) -> Option<InstanceStatus> {
+        let now = self.shift(now);
+        if !self.refresh(id, now) {
+            return None;
+        }
+        self.instances.get(id).map(|i| i.life.status().clone())
+    }
+
+    /// The global faults in force (a fault whose `times` ran out is gone).
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// One instance's faults.
+    pub fn instance_faults(&self, id: &str) -> Option<&Faults> {
+        self.instances.get(id).map(|i| &i.faults)
+    }
+
+    /// Replaces the global faults (the rate limit's bucket starts full).
+    pub fn set_faults(&mut self, faults: Faults) -> Result<(), Error> {
+        faults.validate().map_err(Error::Invalid)?;
+        self.install_faults(faults);
+        Ok(())
+    }
+
+    /// Replaces one instance's faults.
+    pub fn set_instance_faults(&mut self, id: &str, faults: Faults) -> Result<(), Error> {
+        faults.validate().map_err(Error::Invalid)?;
+        let inst = self
+            .instances
+            .get_mut(id)
+            .ok_or_else(|| Error::UnknownInstance(id.to_owned()))?;
+        inst.bucket = faults.rate_limit.as_ref().map(TokenBucket::new);
+        inst.faults = faults;
+        Ok(())
+    }
+
+    /// Every counter.
+    pub fn counters(&self) -> CountersSnapshot {
+        CountersSnapshot {
+            global: self.counters.clone(),
+            instances: self
+                .instances
+                .iter()
+                .map(|(id, i)| (id.clone(), i.counters.clone()))
+                .collect(),
+        }
+    }
+
+    /// The global counters.
+    pub fn global_counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// One instance's counters.
+    pub fn instance_counters(&self, id: &str) -> Option<&InstanceCounters> {
+        self.instances.get(id).map(|i| &i.counters)
+    }
+
+    /// Back to the state at start: the configured instances (same ids, same
+    /// schedules, from `now`), the configured faults, zero counters, no
+    /// clock jumps. Request ids keep counting, so they stay unique.
+    pub fn reset(&mut self, now: Instant) {
+        self.reset_with(self.initial_instances, now);
+    }
+
+    /// [`reset`](Self::reset), with `instances` seeded instances instead of
+    /// the configured number.
+    pub fn reset_with(&mut self, instances: usize, now: Instant) {
+        self.skipped = Duration::ZERO;
+        self.counters = Counters::default();
+        self.populate(instances, now);
+    }
+
+    /// Decides the answer to one request that arrived at `now` (`wall` is
+    /// used only to check `X-Sdk-Date`). The request's URI path must be the
+    /// path as it arrived, still percent-encoded.
+    ///
+    /// Order: admin routes (`/_sim/...`); routing (404 `APIGW.0101`, 405);
+    /// rate limits (instance, then global; 429); auth (401); project (403);
+    /// the instance (404) and its status (200); then at most one fault
+    /// (instance faults before global ones) reshapes or replaces the answer.
+    pub fn handle<B: AsRef<[u8]>>(
+        &mut self,
+        req: &Request<B>,
+        now: Instant,
+        wall: SystemTime,
+    ) -> Decision {
+        let request_id = self.next_request_id();
+        let path = req.uri().path();
+        if path == "/_sim" || path.starts_with("/_sim/") {
+            self.counters.admin_requests += 1;
+            let mut reply = crate::admin::route(self, req, now);
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                reply.headers.insert(X_REQUEST_ID, v);
+            }
+            return Decision {
+                request_id,
+                delay: Duration::ZERO,
+                delivery: Delivery::Respond(reply),
+                fault: None,
+            };
+        }
+        let now = self.shift(now);
+        self.counters.requests += 1;
+        let (delay, delivery, fault, id) = self.decide(req, now, wall);
+        self.finish(request_id, delay, delivery, fault, id.as_deref())
+    }
+
+    /// The decision for a request whose body was over the server's limit:
+    /// 413 with an error body.
+    pub fn body_too_large(&mut self, limit: usize) -> Decision {
+        let request_id = self.next_request_id();
+        self.counters.requests += 1;
+        let r = Reply::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "APIGW.0413",
+            format!("The request body is over {limit} bytes"),
+        );
+        self.finish(request_id, Duration::ZERO, Delivery::Respond(r), None, None)
+    }
+
+    fn decide<B: AsRef<[u8]>>(
+        &mut self,
+        req: &Request<B>,
+        now: Instant,
+        wall: SystemTime,
+    ) -> (Duration, Delivery, Option<FaultKind>, Option<String>) {
+        let respond = |r: Reply| (Duration::ZERO, Delivery::Respond(r), None, None);
+        let Some((project, id)) = parse_status_path(req.uri().path()) else {
+            return respond(gateway_not_found(None));
+        };
+        let known = project == self.project_id && self.refresh(&id, now);
+        let inst_id = known.then(|| id.clone());
+        let mut latency = self.faults.latency;
+        if let Some(inst) = self.instances.get_mut(&id).filter(|_| known) {
+            inst.counters.requests += 1;
+            latency = inst.faults.latency.or(latency);
+        }
+        let delay = latency.unwrap_or_default();
+        if req.method() != Method::GET {
+            let mut r = gateway_not_found(Some(format!(
+                "{} is not allowed here; use GET",
+                req.method()
+            )));
+            r.status = StatusCode::METHOD_NOT_ALLOWED;
+            r.headers
+                .insert(http::header::ALLOW, HeaderValue::from_static("GET"));
+            return (Duration::ZERO, Delivery::Respond(r), None, inst_id);
+        }
+
+        // Rate limits: a request passes only if every bucket has a token,
+        // and then takes one from each.
+        let mut waits = Vec::new();
+        let mut inst_bucket = inst_id
+            .as_ref()
+            .and_then(|i| self.instances.get(i))
+            .and_then(|i| i.bucket.clone());
+        let mut global_bucket = self.bucket.clone();
+        for b in [&mut inst_bucket, &mut global_bucket].into_iter().flatten() {
+            if let Err(w) = b.try_acquire(now) {
+                waits.push(w);
+            }
+        }
+        if let Some(wait) = waits.into_iter().max() {
+            let secs = retry_after_secs(wait);
+            let mut r = Reply::text(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "Too Many Requests: the simulated rate limit is exceeded; retry after {secs} s\n"
+                ),
+            );
+            r.headers
+                .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+            return (
+                delay,
+                Delivery::Respond(r),
+                Some(FaultKind::RateLimit),
+                inst_id,
+            );
+        }
+        if let Some(b) = global_bucket {
+            self.bucket = Some(b);
+        }
+        if let (Some(b), Some(i)) = (inst_bucket, inst_id.as_ref())
+            && let Some(inst) = self.instances.get_mut(i)
+        {
+            inst.bucket = Some(b);
+        }
+
+        if let Err(detail) = self.authenticate(req, wall) {
+            return (
+                delay,
+                Delivery::Respond(unauthorized(detail)),
+                None,
+                inst_id,
+            );
+        }
+        let header_project = header_str(req, "x-project-id");
+        if project != self.project_id || header_project.is_some_and(|p| p != self.project_id) {
+            let which = if project != self.project_id {
+                format!("the path names project '{project}'")
+            } else {
+                format!(
+                    "X-Project-Id names project '{}'",
+                    header_project.unwrap_or("")
+                )
+            };
+            let r = Reply::error(
+                StatusCode::FORBIDDEN,
+                "APIGW.0302",
+                format!(
+                    "The IAM user is not authorized to access the API: {which}, but this simulator serves project '{}'",
+                    self.project_id
+                ),
+            );
+            return (delay, Delivery::Respond(r), None, inst_id);
+        }
+
+        let normal = match inst_id.as_ref().and_then(|i| self.instances.get(i)) {
+            Some(inst) => {
+                let st = inst.life.status();
+                Reply::json(
+                    StatusCode::OK,
+                    &StatusBody {
+                        state: &st.state,
+                        operation_state: st.operation_state.as_ref(),
+                        error: st.error.as_ref(),
+                    },
+                )
+            }
+            None => Reply::error(
+                StatusCode::NOT_FOUND,
+                "CLOUDDC.0404",
+                format!("Instance '{id}' does not exist in project '{project}'"),
+            ),
+        };
+
+        let Self {
+            instances,
+            faults,
+            rng,
+            ..
+        } = self;
+        let fired = inst_id
+            .as_ref()
+            .and_then(|i| instances.get_mut(i))
+            .and_then(|inst| inst.faults.draw(rng))
+            .or_else(|| faults.draw(rng));
+        let Some(fired) = fired else {
+            return (delay, Delivery::Respond(normal), None, inst_id);
+        };
+        let kind = Some(fired.kind());
+        let delivery = match fired {
+            Fired::Reset => Delivery::Reset,
+            Fired::StallHeaders(s) => Delivery::StallHeaders { hold: s.hold },
+            Fired::StallBody(s) => Delivery::StallBody {
+                reply: normal,
+                after_bytes: s.after_bytes,
+                trickle: s.trickle,
+                hold: s.hold,
+            },
+            Fired::ServerError(s) => {
+                let status =
+                    StatusCode::from_u16(s.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                Delivery::Respond(Reply::error(
+                    status,
+                    &format!("CLOUDDC.{}", status.as_u16()),
+                    format!(
+                        "{} (simulated)",
+                        status.canonical_reason().unwrap_or("Server error")
+                    ),
+                ))
+            }
+            Fired::Html502 => {
+                Delivery::Respond(Reply::new(StatusCode::BAD_GATEWAY, "text/html", HTML_502))
+            }
+            Fired::Oversized(o) => {
+                let mut r = normal;
+                r.body = pad_json(&r.body, o.bytes);
+                Delivery::Respond(r)
+            }
+            Fired::InvalidJson => {
+                let mut r = normal;
+                r.body = r.body.slice(..r.body.len() / 2);
+                Delivery::Respond(r)
+            }
+        };
+        (delay, delivery, kind, inst_id)
+    }
+
+    fn authenticate<B: AsRef<[u8]>>(
+        &self,
+        req: &Request<B>,
+        wall: SystemTime,
+    ) -> Result<(), String> {
+        let token = header_str(req, "x-auth-token");
+        let signed = req.headers().contains_key(http::header::AUTHORIZATION);
+        match &self.auth {
+            Auth::AnyToken => {
+                if token.is_some_and(|t| !t.trim().is_empty()) {
+                    return Ok(());
+                }
+                if !signed {
+                    return Err(deny(
+                        "send any X-Auth-Token (this simulator accepts every token) or sign the request",
+                    ));
+                }
+                let auth = header_str(req, "authorization").unwrap_or("");
+                AuthorizationHeader::parse(auth).map_err(|e| deny(format!("{e}")))?;
+                let date = header_str(req, "x-sdk-date")
+                    .and_then(parse_sdk_date)
+                    .ok_or_else(|| deny(VerifyError::BadDate))?;
+                self.check_skew(date, wall)
+            }
+            Auth::Token(expected) => match token {
+                None if signed => Err(deny(
+                    "this simulator expects X-Auth-Token, not AK/SK signing",
+                )),
+                None => Err(deny("no X-Auth-Token header")),
+                Some(t) if same_secret(t, expected.expose()) => Ok(()),
+                Some(_) => Err(deny("the X-Auth-Token is not valid")),
+            },
+            Auth::AkSk {
+                access_key,
+                secret_key,
+                security_token,
+            } => {
+                if !signed {
+                    return Err(deny(if token.is_some() {
+                        "this simulator expects AK/SK signing, not X-Auth-Token"
+                    } else {
+                        "no Authorization header"
+                    }));
+                }
+                let lookup = |ak: &str| (ak == access_key).then(|| secret_key.expose().to_owned());
+                verify_request(req, lookup, wall, self.max_skew).map_err(|e| match e {
+                    VerifyError::Skew { skew_s } => deny(format!(
+                        "X-Sdk-Date is {skew_s} s away from the server clock; at most {} s is allowed",
+                        self.max_skew.as_secs()
+                    )),
+                    other => deny(other),
+                })?;
+                let sent = header_str(req, "x-security-token");
+                match (security_token, sent) {
+                    (None, None) => Ok(()),
+                    (None, Some(_)) => Err(deny(
+                        "X-Security-Token sent, but these are permanent credentials",
+                    )),
+                    (Some(_), None) => Err(deny(
+                        "these are temporary credentials: X-Security-Token is required",
+                    )),
+                    (Some(expected), Some(got)) => {
+                        let signed_list = header_str(req, "authorization")
+                            .and_then(|a| AuthorizationHeader::parse(a).ok())
+                            .map(|a| a.signed_headers)
+                            .unwrap_or_default();
+                        if !signed_list.iter().any(|h| h == "x-security-token") {
+                            Err(deny("X-Security-Token must be signed"))
+                        } else if !same_secret(got, expected.expose()) {
+                            Err(deny("the X-Security-Token is not valid"))
+                        } else {
+                            Ok(())
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_skew(&self, date: SystemTime, wall: SystemTime) -> Result<(), String> {
+        let skew = match wall.duration_since(date) {
+            Ok(d) => d,
+            Err(e) => e.duration(),
+        };
+        if skew > self.max_skew {
+            return Err(deny(format!(
+                "X-Sdk-Date is {} s away from the server clock; at most {} s is allowed",
+                skew.as_secs(),
+                self.max_skew.as_secs()
+            )));
+        }
+        Ok(())
+    }
+
+    fn finish(
+        &mut self,
+        request_id: String,
+        delay: Duration,
+        mut delivery: Delivery,
+        fault: Option<FaultKind>,
+        id: Option<&str>,
+    ) -> Decision {
+        let id_value = HeaderValue::from_str(&request_id).ok();
+        if let Delivery::Respond(r) | Delivery::StallBody { reply: r, .. } = &mut delivery {
+            if let Some(v) = id_value {
+                r.headers.insert(X_REQUEST_ID, v);
+            }
+            *self
+                .counters
+                .by_status
+                .entry(r.status.as_u16())
+                .or_default() += 1;
+        }
+        let inst = id.and_then(|i| self.instances.get_mut(i));
+        match fault {
+            Some(FaultKind::RateLimit) => {
+                self.counters.throttled += 1;
+                if let Some(inst) = inst {
+                    inst.counters.throttled += 1;
+                }
+            }
+            Some(kind) => {
+                *self
+                    .counters
+                    .faults
+                    .entry(kind.as_str().to_owned())
+                    .or_default() += 1;
+                if let Some(inst) = inst {
+                    inst.counters.faults += 1;
+                }
+            }
+            None => {}
+        }
+        Decision {
+            request_id,
+            delay,
+            delivery,
+            fault,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

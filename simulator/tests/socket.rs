@@ -1,0 +1,530 @@
+//! The server shell on real sockets, with a raw `std::net::TcpStream`
+//! client: what the heart decides really happens on the wire.
+
+// The helpers below are test code too: a failed setup should panic.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant, SystemTime};
+
+use clouddc_core::{Config, Credentials, Endpoint, InstanceId, ProjectId, build_status_request};
+use clouddc_simulator::{
+    Auth, BlockingHandle, Faults, NewInstance, OversizedBody, Schedule, ServerError, SimConfig,
+    StallBody, StallHeaders, Trigger, start, start_blocking,
+};
+
+/// A response as read off the wire.
+#[derive(Debug)]
+struct Raw {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Raw {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Reads the status line and headers.
+fn read_head(r: &mut impl BufRead) -> io::Result<(u16, Vec<(String, String)>)> {
+    let mut line = String::new();
+    if r.read_line(&mut line)? == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "closed before a response",
+        ));
+    }
+    let status = line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("bad status line {line:?}")))?;
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        r.read_line(&mut line)?;
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (k, v) = l
+            .split_once(':')
+            .ok_or_else(|| io::Error::other("bad header"))?;
+        headers.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    Ok((status, headers))
+}
+
+/// Reads one full response (Content-Length framed).
+fn read_response(r: &mut impl BufRead) -> io::Result<Raw> {
+    let (status, headers) = read_head(r)?;
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    r.read_exact(&mut body)?;
+    Ok(Raw {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+fn head(method: &str, target: &str, addr: SocketAddr, extra: &str, body: &str) -> String {
+    format!(
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// One request on a new connection.
+fn send(addr: SocketAddr, method: &str, target: &str, extra: &str, body: &str) -> io::Result<Raw> {
+    let mut s = connect(addr);
+    s.write_all(head(method, target, addr, extra, body).as_bytes())?;
+    read_response(&mut BufReader::new(s))
+}
+
+fn get_status(sim: &BlockingHandle, id_segment: &str) -> io::Result<Raw> {
+    let target = format!("/v1/{}/instances/{id_segment}/status", sim.project_id());
+    send(sim.addr(), "GET", &target, "X-Auth-Token: t\r\n", "")
+}
+
+fn sim_with(faults: Faults) -> BlockingHandle {
+    let sim = start_blocking(SimConfig::builder().faults(faults).build().unwrap()).unwrap();
+    sim.control()
+        .create_instance(
+            NewInstance::new()
+                .with_id("i")
+                .with_schedule(Schedule::instant()),
+        )
+        .unwrap();
+    sim
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn serves_status_with_request_ids_over_keep_alive() {
+    let sim = sim_with(Faults::none());
+    sim.control()
+        .create_instance(
+            NewInstance::new()
+                .with_id("a/b")
+                .with_schedule(Schedule::instant()),
+        )
+        .unwrap();
+    let mut s = connect(sim.addr());
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut ids = BTreeSet::new();
+    for n in 0..40 {
+        let target = match n % 3 {
+            0 => format!("/v1/{}/instances/i/status", sim.project_id()),
+            1 => format!("/v1/{}/instances/a%2Fb/status", sim.project_id()),
+            _ => format!("/v1/{}/instances/ghost/status", sim.project_id()),
+        };
+        s.write_all(head("GET", &target, sim.addr(), "X-Auth-Token: t\r\n", "").as_bytes())
+            .unwrap();
+        let resp = read_response(&mut r).unwrap();
+        let expected = if n % 3 == 2 { 404 } else { 200 };
+        assert_eq!(resp.status, expected, "{}", resp.text());
+        if expected == 200 {
+            assert_eq!(
+                resp.text(),
+                r#"{"state":"running","operation_state":"install-succeed"}"#
+            );
+            assert_eq!(resp.header("content-type"), Some("application/json"));
+        }
+        assert!(resp.header("date").is_some());
+        assert!(
+            ids.insert(resp.header("x-request-id").unwrap().to_owned()),
+            "request ids are unique"
+        );
+    }
+    let c = sim.control().counters();
+    assert_eq!(c.global.requests, 40);
+    assert_eq!(c.instances["a/b"].requests, 13);
+}
+
+#[test]
+fn reset_really_resets() {
+    let sim = sim_with(Faults {
+        reset: Some(Trigger::always().with_times(1)),
+        ..Faults::none()
+    });
+    let err = get_status(&sim, "i").unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
+    // Disarmed after one: the next connection gets an answer.
+    assert_eq!(get_status(&sim, "i").unwrap().status, 200);
+    assert_eq!(sim.control().counters().global.faults["reset"], 1);
+}
+
+#[test]
+fn stalled_headers_stall_then_close() {
+    let stall = StallHeaders {
+        hold: ms(600),
+        ..StallHeaders::default()
+    };
+    let sim = sim_with(Faults {
+        stall_headers: Some(stall),
+        ..Faults::none()
+    });
+    let mut s = connect(sim.addr());
+    let started = Instant::now();
+    s.write_all(
+        head(
+            "GET",
+            &format!("/v1/{}/instances/i/status", sim.project_id()),
+            sim.addr(),
+            "X-Auth-Token: t\r\n",
+            "",
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    s.set_read_timeout(Some(ms(250))).unwrap();
+    let mut buf = [0u8; 64];
+    let e = s.read(&mut buf).unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ),
+        "{e}"
+    );
+    // Then the connection is closed with not one byte sent.
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(s.read(&mut buf).unwrap(), 0);
+    assert!(started.elapsed() >= ms(550), "{:?}", started.elapsed());
+    assert_eq!(sim.control().counters().global.faults["stall_headers"], 1);
+}
+
+#[test]
+fn stalled_body_sends_part_then_stops() {
+    let stall = StallBody {
+        after_bytes: 10,
+        hold: ms(500),
+        ..StallBody::default()
+    };
+    let sim = sim_with(Faults {
+        stall_body: Some(stall),
+        ..Faults::none()
+    });
+    let s = connect(sim.addr());
+    let mut w = s.try_clone().unwrap();
+    w.write_all(
+        head(
+            "GET",
+            &format!("/v1/{}/instances/i/status", sim.project_id()),
+            sim.addr(),
+            "X-Auth-Token: t\r\n",
+            "",
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut r = BufReader::new(s);
+    let (status, headers) = read_head(&mut r).unwrap();
+    assert_eq!(status, 200);
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    assert_eq!(
+        len,
+        r#"{"state":"running","operation_state":"install-succeed"}"#.len()
+    );
+    let mut got = Vec::new();
+    let started = Instant::now();
+    let _ = r.read_to_end(&mut got); // ends at close (or reset) after the hold
+    assert_eq!(got, br#"{"state":""#, "exactly after_bytes, then nothing");
+    assert!(started.elapsed() >= ms(400), "{:?}", started.elapsed());
+}
+
+#[test]
+fn trickled_body_completes_slowly() {
+    let stall = StallBody {
+        after_bytes: 40,
+        trickle: Some(ms(15)),
+        hold: ms(5000),
+        ..StallBody::default()
+    };
+    let sim = sim_with(Faults {
+        stall_body: Some(stall),
+        ..Faults::none()
+    });
+    let started = Instant::now();
+    let resp = get_status(&sim, "i").unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(
+        resp.text(),
+        r#"{"state":"running","operation_state":"install-succeed"}"#
+    );
+    // 16 bytes at one per 15 ms.
+    assert!(elapsed >= ms(200), "{elapsed:?}");
+}
+
+#[test]
+fn latency_oversized_502_and_5xx_on_the_wire() {
+    let sim = sim_with(Faults {
+        latency: Some(ms(300)),
+        ..Faults::none()
+    });
+    let started = Instant::now();
+    assert_eq!(get_status(&sim, "i").unwrap().status, 200);
+    assert!(started.elapsed() >= ms(290));
+
+    sim.control()
+        .set_faults(Faults {
+            oversized_body: Some(OversizedBody::default().with_times(1)),
+            ..Faults::none()
+        })
+        .unwrap();
+    let big = get_status(&sim, "i").unwrap();
+    assert_eq!(big.header("content-length"), Some("1048577"));
+    assert_eq!(big.body.len(), 1_048_577);
+
+    sim.control()
+        .set_faults(Faults {
+            html_502: Some(Trigger::always().with_times(1)),
+            server_error: Some(ServerError::status(500).with_times(1)),
+            invalid_json: Some(Trigger::always().with_times(1)),
+            ..Faults::none()
+        })
+        .unwrap();
+    let e500 = get_status(&sim, "i").unwrap();
+    assert_eq!(e500.status, 500);
+    assert!(e500.text().contains("\"error_code\":\"CLOUDDC.500\""));
+    let e502 = get_status(&sim, "i").unwrap();
+    assert_eq!(
+        (e502.status, e502.header("content-type")),
+        (502, Some("text/html"))
+    );
+    assert!(e502.header("x-request-id").is_some());
+    let bad = get_status(&sim, "i").unwrap();
+    assert_eq!(bad.status, 200);
+    assert!(serde_json::from_slice::<serde_json::Value>(&bad.body).is_err());
+    assert_eq!(get_status(&sim, "i").unwrap().status, 200);
+}
+
+#[test]
+fn rate_limited_requests_get_429_and_retry_after() {
+    let sim = start_blocking(SimConfig::builder().rate_limit(1.0).build().unwrap()).unwrap();
+    sim.control()
+        .create_instance(
+            NewInstance::new()
+                .with_id("i")
+                .with_schedule(Schedule::instant()),
+        )
+        .unwrap();
+    assert_eq!(get_status(&sim, "i").unwrap().status, 200);
+    let r = get_status(&sim, "i").unwrap();
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    assert_eq!(sim.control().counters().instances["i"].throttled, 1);
+}
+
+#[test]
+fn aksk_signed_on_the_wire_is_verified_from_the_raw_path() {
+    let (ak, sk) = ("AK-WIRE", "sk-wire-secret");
+    let sim = start_blocking(
+        SimConfig::builder()
+            .project_id("p-1")
+            .auth(Auth::ak_sk(ak, sk))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    sim.control()
+        .create_instance(
+            NewInstance::new()
+                .with_id("x/y z")
+                .with_schedule(Schedule::instant()),
+        )
+        .unwrap();
+    let config = Config::builder()
+        .endpoint(Endpoint::parse(sim.url()).unwrap())
+        .project_id(ProjectId::new("p-1").unwrap())
+        .credentials(Credentials::ak_sk(ak, sk).unwrap())
+        .build()
+        .unwrap();
+    let wire = |secret_tamper: bool| {
+        let req = build_status_request(
+            &config,
+            &InstanceId::new("x/y z").unwrap(),
+            SystemTime::now(),
+        )
+        .unwrap();
+        let mut text = format!("GET {} HTTP/1.1\r\n", req.uri().path());
+        for (k, v) in req.headers() {
+            let mut v = v.to_str().unwrap().to_owned();
+            if secret_tamper && k == "authorization" {
+                v = v.replace("Signature=", "Signature=00");
+                v.truncate(v.len() - 2);
+            }
+            text.push_str(&format!("{k}: {v}\r\n"));
+        }
+        text.push_str("\r\n");
+        let mut s = connect(sim.addr());
+        s.write_all(text.as_bytes()).unwrap();
+        read_response(&mut BufReader::new(s)).unwrap()
+    };
+    let ok = wire(false);
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let bad = wire(true);
+    assert_eq!(bad.status, 401);
+    assert!(bad.text().contains("APIGW.0301"));
+    assert!(bad.header("x-request-id").is_some());
+}
+
+#[test]
+fn admin_api_over_http() {
+    let sim = start_blocking(SimConfig::default()).unwrap();
+    let created = send(
+        sim.addr(),
+        "POST",
+        "/_sim/instances",
+        "",
+        r#"{"id":"web-1","schedule":{"pending_ms":60000}}"#,
+    )
+    .unwrap();
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(
+        get_status(&sim, "web-1").unwrap().text(),
+        r#"{"state":"pending","operation_state":"install-processing"}"#
+    );
+    let jumped = send(
+        sim.addr(),
+        "POST",
+        "/_sim/clock",
+        "",
+        r#"{"advance_ms":60000}"#,
+    )
+    .unwrap();
+    assert_eq!(jumped.status, 200, "{}", jumped.text());
+    assert!(
+        get_status(&sim, "web-1")
+            .unwrap()
+            .text()
+            .contains("\"running\"")
+    );
+    let deleted = send(sim.addr(), "POST", "/_sim/instances/web-1/delete", "", "").unwrap();
+    assert_eq!(deleted.status, 200, "{}", deleted.text());
+    assert!(
+        get_status(&sim, "web-1")
+            .unwrap()
+            .text()
+            .contains("\"shutting-down\"")
+    );
+    let counters: serde_json::Value = serde_json::from_slice(
+        &send(sim.addr(), "GET", "/_sim/counters", "", "")
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert_eq!(counters["instances"]["web-1"]["requests"], 3);
+    assert_eq!(counters["global"]["admin_requests"], 4);
+}
+
+#[test]
+fn shutdown_cuts_stalls_and_frees_the_port() {
+    let stall = StallHeaders {
+        hold: Duration::from_secs(60),
+        ..StallHeaders::default()
+    };
+    let sim = sim_with(Faults {
+        stall_headers: Some(stall),
+        ..Faults::none()
+    });
+    let addr = sim.addr();
+    let mut s = connect(addr);
+    s.write_all(
+        head(
+            "GET",
+            &format!("/v1/{}/instances/i/status", sim.project_id()),
+            addr,
+            "X-Auth-Token: t\r\n",
+            "",
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert!(
+        sim.control()
+            .wait_until(Duration::from_secs(5), |s| s.global_counters().requests
+                == 1)
+    );
+    let started = Instant::now();
+    sim.shutdown();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut buf = [0u8; 16];
+    assert_eq!(s.read(&mut buf).unwrap_or(0), 0, "closed, nothing sent");
+    assert!(TcpStream::connect(addr).is_err(), "no longer listening");
+}
+
+#[test]
+fn bind_errors_name_the_address() {
+    let sim = start_blocking(SimConfig::default()).unwrap();
+    let taken = sim.addr();
+    let err = start_blocking(SimConfig::builder().listen(taken).build().unwrap()).unwrap_err();
+    assert_eq!(err.kind(), "bind");
+    assert!(err.to_string().contains(&taken.to_string()), "{err}");
+}
+
+#[tokio::test]
+async fn async_start_wait_and_run_until() {
+    let sim = start(SimConfig::builder().instances(3).seed(5).build().unwrap())
+        .await
+        .unwrap();
+    assert!(sim.url().starts_with("http://127.0.0.1:"));
+    assert_eq!(sim.control().instances().len(), 3);
+    let addr = sim.addr();
+    let project = sim.project_id().to_owned();
+    let id = sim.control().instances()[0].id.clone();
+    let client = tokio::task::spawn_blocking(move || {
+        let target = format!("/v1/{project}/instances/{id}/status");
+        send(addr, "GET", &target, "X-Auth-Token: t\r\n", "").map(|r| r.status)
+    });
+    assert!(
+        sim.control()
+            .wait_until_async(Duration::from_secs(5), |s| s.global_counters().requests
+                == 1)
+            .await
+    );
+    assert_eq!(client.await.unwrap().unwrap(), 200);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(sim.run_until(async {
+        let _ = rx.await;
+    }));
+    tx.send(()).unwrap();
+    server.await.unwrap();
+    assert!(TcpStream::connect(addr).is_err());
+}

@@ -1336,3 +1336,92 @@ fn admin_faults_counters_reset_and_clock() {
     let (_, v) = admin(&mut sim, "GET", "/_sim/faults", Value::Null, t0);
     assert_eq!(v["global"], json!({}));
 }
+
+// ------------------------------------------------------------------ property
+
+mod properties {
+    use super::*;
+    use crate::lifecycle::is_allowed_transition;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Wait(u64),
+        Act(usize, &'static str, Value),
+        Query(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let action = prop_oneof![
+            Just(("power-off", Value::Null)),
+            Just(("power-on", Value::Null)),
+            Just(("delete", json!({"fail": false}))),
+            Just(("delete", json!({"fail": true}))),
+            Just(("reinstall", json!({"fail": false}))),
+            Just(("reinstall", json!({"fail": true}))),
+            Just(("fail", Value::Null)),
+            Just(("fail", json!({"state": "failed"}))),
+        ];
+        prop_oneof![
+            (0u64..3000).prop_map(Op::Wait),
+            (0usize..3, action).prop_map(|(i, (a, b))| Op::Act(i, a, b)),
+            (0usize..3).prop_map(Op::Query),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Driven only through HTTP-shaped requests (admin actions, status
+        /// queries) and time jumps, every instance's history holds only
+        /// transitions API.md allows, an admin call answers 200 or 409 and
+        /// never changes a refused instance, and a query reports exactly the
+        /// state the history ends in.
+        #[test]
+        fn the_api_only_shows_allowed_transitions(
+            pendings in proptest::collection::vec(0u64..2000, 3),
+            fails in proptest::collection::vec(any::<bool>(), 3),
+            ops in proptest::collection::vec(op(), 0..40),
+        ) {
+            let (mut sim, t0) = sim();
+            let mut now = t0;
+            let ids = ["a", "b/c", "d e"];
+            let enc = ["a", "b%2Fc", "d%20e"];
+            for i in 0..3 {
+                let body = json!({"id": ids[i], "schedule": {"pending_ms": pendings[i], "create_fails": fails[i], "stopping_ms": 500, "power_on_ms": 300, "reinstalling_ms": 700, "shutting_down_ms": 900}});
+                let (s, _) = admin(&mut sim, "POST", "/_sim/instances", body, now);
+                prop_assert_eq!(s, StatusCode::CREATED);
+            }
+            for op in ops {
+                match op {
+                    Op::Wait(d) => now += ms(d),
+                    Op::Act(i, action, body) => {
+                        let before = sim.instance(ids[i], now).unwrap();
+                        let (s, v) = admin(&mut sim, "POST", &format!("/_sim/instances/{}/{action}", enc[i]), body, now);
+                        prop_assert!(s == StatusCode::OK || s == StatusCode::CONFLICT, "{} {}", s, v);
+                        if s == StatusCode::CONFLICT {
+                            let after = sim.instance(ids[i], now).unwrap();
+                            prop_assert_eq!(after.state, before.state);
+                            prop_assert_eq!(after.history, before.history);
+                        }
+                    }
+                    Op::Query(i) => {
+                        let d = sim.handle(&get(&status_path(enc[i])), now, wall());
+                        let st = parsed(&d);
+                        let view = sim.instance(ids[i], now).unwrap();
+                        prop_assert_eq!(&st.state, &view.state);
+                        prop_assert_eq!(&st.state, &view.history.last().unwrap().to);
+                    }
+                }
+                for v in sim.instances(now) {
+                    prop_assert_eq!(v.history[0].from.as_ref(), None);
+                    for w in v.history.windows(2) {
+                        prop_assert!(is_allowed_transition(w[1].from.as_ref(), &w[1].to), "{:?}", w[1]);
+                        prop_assert_eq!(w[1].from.as_ref(), Some(&w[0].to));
+                        prop_assert!(w[1].at_ms >= w[0].at_ms);
+                    }
+                }
+            }
+        }
+    }
+}

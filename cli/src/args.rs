@@ -56,8 +56,8 @@ pub(crate) struct GlobalArgs {
     /// Output format: a table for people, JSON Lines for scripts.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub(crate) output: OutputFormat,
-    /// Which adapter carries the calls.
-    #[arg(long, global = true, value_enum, default_value_t = TransportKind::Reqwest)]
+    /// Which adapter carries the calls (default: reqwest when built in).
+    #[arg(long, global = true, value_enum, default_value_t = TransportKind::built_in_default())]
     pub(crate) transport: TransportKind,
     /// Per-attempt timeout, e.g. 10s, 500ms.
     #[arg(long, global = true, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
@@ -174,6 +174,17 @@ pub(crate) enum TransportKind {
     Reqwest,
     /// Blocking via ureq.
     Ureq,
+}
+
+impl TransportKind {
+    /// reqwest when this build has it, else ureq.
+    pub(crate) fn built_in_default() -> Self {
+        if cfg!(feature = "reqwest") {
+            Self::Reqwest
+        } else {
+            Self::Ureq
+        }
+    }
 }
 
 /// Parses `10s`, `500ms`, `10m`, `1h 30m`, or a bare number of seconds.

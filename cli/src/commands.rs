@@ -69,6 +69,24 @@ impl Observer for Printer<'_> {
         if let Some(live) = &self.live {
             live.finish(index);
         }
+        let id = &self.ids[index];
+        match &outcome {
+            Outcome::Status(Ok(s)) => tracing::debug!(%id, state = %s.state, "status"),
+            Outcome::Status(Err(e)) => tracing::debug!(
+                %id,
+                kind = e.kind().as_str(),
+                http_status = e.http_status().map(|s| s.as_u16()),
+                request_id = e.request_id(),
+                "status failed"
+            ),
+            Outcome::Wait(w) => tracing::debug!(
+                %id,
+                outcome = w.outcome.as_str(),
+                polls = w.polls,
+                elapsed_ms = u64::try_from(w.elapsed.as_millis()).unwrap_or(u64::MAX),
+                "wait finished"
+            ),
+        }
         self.order.push(index, outcome);
     }
 }
@@ -83,20 +101,48 @@ fn run(
     let config = settings::config(g, m, env)?;
     let ids = settings::ids(ids_args)?;
     let (job, target) = job()?;
-    backend::check(g.transport)?;
-    let plan = Plan {
+    let limits = limits(ids_args, ids.len());
+    execute(&Spec {
         config: &config,
         ids: &ids,
         job,
+        target,
+        transport: g.transport,
+        format: g.output,
         concurrency: ids_args.concurrency as usize,
-        limits: limits(ids_args, ids.len()),
+        limits,
+    })
+}
+
+/// One run of `status` or `wait`, settings resolved.
+pub(crate) struct Spec<'a> {
+    pub(crate) config: &'a clouddc_core::Config,
+    pub(crate) ids: &'a [clouddc_core::InstanceId],
+    pub(crate) job: Job,
+    /// The target state, for waits.
+    pub(crate) target: Option<String>,
+    pub(crate) transport: crate::args::TransportKind,
+    pub(crate) format: OutputFormat,
+    pub(crate) concurrency: usize,
+    pub(crate) limits: SharedLimits,
+}
+
+/// Runs a spec, printing records as the format asks; returns them in order.
+pub(crate) fn execute(spec: &Spec<'_>) -> Result<Vec<Record>, UsageError> {
+    backend::check(spec.transport)?;
+    let ids = spec.ids;
+    let plan = Plan {
+        config: spec.config,
+        ids,
+        job: spec.job.clone(),
+        concurrency: spec.concurrency,
+        limits: spec.limits.clone(),
         seed: random_seed(),
     };
     let records = Mutex::new(Vec::with_capacity(ids.len()));
-    let format = g.output;
+    let format = spec.format;
     let emit = {
-        let ids = &ids;
-        let target = target.clone();
+        let target = spec.target.clone();
         let records = &records;
         move |i: usize, outcome: Outcome| {
             let id = ids[i].as_str();
@@ -115,15 +161,15 @@ fn run(
                 .push(record);
         }
     };
-    let live = (format == OutputFormat::Table && target.is_some())
-        .then(|| Live::start(&ids))
+    let live = (format == OutputFormat::Table && spec.target.is_some())
+        .then(|| Live::start(ids))
         .flatten();
     let printer = Printer {
-        ids: &ids,
+        ids,
         order: InOrder::new(Box::new(emit)),
         live,
     };
-    backend::run(g.transport, &plan, &printer)?;
+    backend::run(spec.transport, &plan, &printer)?;
     if let Some(live) = &printer.live {
         live.clear();
     }

@@ -1,9 +1,186 @@
-//! `clouddc demo`: the whole product against an in-process simulator.
+//! `clouddc demo`: the whole product against an in-process simulator, with
+//! no flags, no account and no network.
+//!
+//! Owns the demo's script: a handful of instances on different life-cycle
+//! schedules, a `status` of all of them, and a `wait --until running` of
+//! the pending ones with live progress. Must not bypass the real client path.
 
-use crate::args::GlobalArgs;
+use std::time::{Duration, Instant};
+
+use clouddc_core::limiter::RateLimiterConfig;
+use clouddc_core::{
+    Config, Credentials, Endpoint, InstanceId, InstanceState, ProjectId, SharedLimits, WaitOptions,
+};
+use clouddc_simulator::{Auth, NewInstance, Schedule, SimConfig};
+
+use crate::args::{GlobalArgs, OutputFormat, TransportKind};
+use crate::commands::{Spec, execute, exit};
+use crate::engine::Job;
+
+fn transport() -> TransportKind {
+    if cfg!(feature = "reqwest") {
+        TransportKind::Reqwest
+    } else {
+        TransportKind::Ureq
+    }
+}
 
 /// Runs the demo.
-pub(crate) fn run(_g: &GlobalArgs) -> u8 {
-    eprintln!("clouddc: demo is not available yet");
-    crate::commands::exit::USAGE
+pub(crate) fn run(g: &GlobalArgs) -> u8 {
+    match demo(g) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("clouddc: demo failed: {e}");
+            exit::FAILURE
+        }
+    }
+}
+
+fn demo(g: &GlobalArgs) -> Result<u8, String> {
+    let started = Instant::now();
+    let token = format!(
+        "demo-{:016x}",
+        std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), 1u8)
+    );
+    let sim_config = SimConfig::builder()
+        .listen(([127, 0, 0, 1], 0).into())
+        .auth(Auth::token(&token))
+        .instances(0)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let sim = clouddc_simulator::start_blocking(sim_config).map_err(|e| e.to_string())?;
+    let control = sim.control();
+    let secs = Duration::from_secs;
+    let plan = [
+        ("web-1", Schedule::instant(), "already running"),
+        (
+            "web-2",
+            Schedule::pending_for(secs(2)),
+            "pending for 2 s, then running",
+        ),
+        (
+            "web-3",
+            Schedule::pending_for(secs(4)),
+            "pending for 4 s, then running",
+        ),
+        (
+            "db-1",
+            Schedule::pending_for(secs(6)),
+            "pending for 6 s, then running",
+        ),
+        (
+            "batch-1",
+            Schedule::failing_after(secs(3)),
+            "pending for 3 s, then creation fails",
+        ),
+        (
+            "old-1",
+            Schedule {
+                shutting_down: secs(30),
+                ..Schedule::instant()
+            },
+            "being deleted",
+        ),
+    ];
+    for (id, schedule, _) in &plan {
+        control
+            .create_instance(
+                NewInstance::new()
+                    .with_id(*id)
+                    .with_schedule(schedule.clone()),
+            )
+            .map_err(|e| e.to_string())?;
+    }
+    control.delete("old-1").map_err(|e| e.to_string())?;
+
+    println!(
+        "clouddc demo: a CloudDC simulator is running at {} (project {}).",
+        sim.url(),
+        sim.project_id()
+    );
+    for (id, _, what) in &plan {
+        println!("  {id:<8} {what}");
+    }
+    let config = Config::builder()
+        .endpoint(Endpoint::parse(sim.url()).map_err(|e| e.to_string())?)
+        .project_id(ProjectId::new(sim.project_id()).map_err(|e| e.to_string())?)
+        .credentials(Credentials::token(token).map_err(|e| e.to_string())?)
+        .attempt_timeout(secs(5))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let ids = |names: &[&str]| -> Result<Vec<InstanceId>, String> {
+        names
+            .iter()
+            .map(|n| InstanceId::new(*n).map_err(|e| e.to_string()))
+            .collect()
+    };
+    let all = ids(&plan.iter().map(|p| p.0).collect::<Vec<_>>())?;
+    let pending = ids(&["web-2", "web-3", "db-1", "batch-1"])?;
+    let format = if g.output == OutputFormat::Json {
+        OutputFormat::Json
+    } else {
+        OutputFormat::Table
+    };
+
+    println!(
+        "\n$ clouddc status {}",
+        plan.iter().map(|p| p.0).collect::<Vec<_>>().join(" ")
+    );
+    let records = execute(&Spec {
+        config: &config,
+        ids: &all,
+        job: Job::Status,
+        target: None,
+        transport: transport(),
+        format,
+        concurrency: 8,
+        limits: SharedLimits::new(Some(RateLimiterConfig::default()), None),
+    })
+    .map_err(|e| e.0)?;
+    if !records.iter().all(|r| r.ok) {
+        return Err("a status query failed".into());
+    }
+
+    println!(
+        "\n$ clouddc wait web-2 web-3 db-1 batch-1 --until running --interval 500ms --timeout 12s"
+    );
+    let records = execute(&Spec {
+        config: &config,
+        ids: &pending,
+        job: Job::Wait {
+            target: InstanceState::Running,
+            options: WaitOptions::new()
+                .interval(Duration::from_millis(500))
+                .max_wait(secs(12)),
+        },
+        target: Some("running".into()),
+        transport: transport(),
+        format,
+        concurrency: 8,
+        limits: SharedLimits::default(),
+    })
+    .map_err(|e| e.0)?;
+    let reached = records
+        .iter()
+        .filter(|r| r.outcome == Some("reached"))
+        .count();
+    let failed = records
+        .iter()
+        .filter(|r| r.outcome == Some("failed"))
+        .count();
+    let seen = control.counters().global.requests;
+    sim.shutdown();
+    println!(
+        "\n{reached} reached running, {failed} failed fast (batch-1's creation failed, so it will never run); \
+{seen} requests in {:.1} s.",
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "Next: `clouddc simulate` runs this simulator on its own; `clouddc --help` lists every option."
+    );
+    if reached == 3 && failed == 1 {
+        Ok(exit::OK)
+    } else {
+        Err("the waits did not end as scheduled".into())
+    }
 }

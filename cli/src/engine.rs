@@ -6,13 +6,18 @@
 //! decide anything about HTTP, retries or waiting: the core's machines do.
 
 use std::sync::Mutex;
+#[cfg(any(feature = "ureq", test))]
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use clouddc_core::transport::{AsyncClock, AsyncTransport, Clock, Transport, run, run_async};
+#[cfg(feature = "reqwest")]
+use clouddc_core::transport::{AsyncClock, AsyncTransport, run_async};
+#[cfg(any(feature = "ureq", test))]
+use clouddc_core::transport::{Clock, Transport, run};
 use clouddc_core::{
     Call, CallResult, Config, Error, InstanceId, InstanceState, InstanceStatus, Machine, Now,
     SharedLimits, Step, WaitOptions, WaitReport, Waiter,
 };
+#[cfg(feature = "reqwest")]
 use futures_util::StreamExt;
 
 /// What a job is.
@@ -149,6 +154,7 @@ impl<'a> Plan<'a> {
 
 /// Runs the plan over an async transport: at most `concurrency` jobs in
 /// flight, ids taken lazily.
+#[cfg(feature = "reqwest")]
 pub(crate) async fn run_all_async<T, C, O>(plan: &Plan<'_>, transport: &T, clock: &C, observer: &O)
 where
     T: AsyncTransport + Sync,
@@ -173,6 +179,7 @@ where
 }
 
 /// Runs the plan over a blocking transport with `concurrency` worker threads.
+#[cfg(any(feature = "ureq", test))]
 pub(crate) fn run_all_blocking<T, C, O>(plan: &Plan<'_>, transport: &T, clock: &C, observer: &O)
 where
     T: Transport + Sync,

@@ -22,7 +22,17 @@ pub(crate) struct Failure {
 
 impl Failure {
     pub(crate) fn from_error(e: &Error) -> Self {
-        let error_msg = e.error_msg().map(str::to_owned).or_else(|| Some(chain(e)));
+        let error_msg = match e {
+            // The request id has a field of its own.
+            Error::Decode(d) => {
+                let mut m = format!("{} (body starts {:?})", d.reason(), d.snippet());
+                if let Some(cause) = std::error::Error::source(&**d) {
+                    m.push_str(&format!(": {cause}"));
+                }
+                Some(m)
+            }
+            _ => e.error_msg().map(str::to_owned).or_else(|| Some(chain(e))),
+        };
         Self {
             kind: e.kind().as_str(),
             http_status: e.http_status().map(|s| s.as_u16()),

@@ -1,10 +1,161 @@
-//! `clouddc simulate`: the local CloudDC simulator in the foreground.
+//! `clouddc simulate`: the local CloudDC simulator in the foreground, until
+//! Ctrl-C or SIGTERM.
+//!
+//! Owns mapping flags onto the simulator's configuration and the start-up
+//! line. Must not contain simulator logic (that is `clouddc-simulator`).
 
-use crate::args::{GlobalArgs, SimulateArgs};
+use std::io::Write;
+
+use clouddc_simulator::{Auth, EXAMPLE_TOKEN, SimConfig};
+use serde_json::json;
+
+use crate::args::{GlobalArgs, OutputFormat, SimulateArgs};
+use crate::commands::exit;
 use crate::settings::Env;
 
+fn auth(g: &GlobalArgs, a: &SimulateArgs, env: Env<'_>) -> Result<(Auth, Option<String>), String> {
+    if let (Some(ak), Some(sk)) = (&a.ak, &a.sk) {
+        return Ok(match &a.security_token {
+            Some(st) => (Auth::temporary(ak, sk, st), None),
+            None => (Auth::ak_sk(ak, sk), None),
+        });
+    }
+    if let Some(t) = &g.token {
+        return Ok((Auth::token(t), None));
+    }
+    if let Some(path) = &g.token_file {
+        let t = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        return Ok((Auth::token(t.trim()), None));
+    }
+    if let Some(t) = env("CLOUDDC_AUTH_TOKEN").filter(|t| !t.trim().is_empty()) {
+        return Ok((Auth::token(t.trim()), None));
+    }
+    Ok((Auth::any_token(), Some(EXAMPLE_TOKEN.to_owned())))
+}
+
+/// The first stdout line with `--output json`.
+#[derive(serde::Serialize)]
+struct StartLine<'a> {
+    url: &'a str,
+    project_id: &'a str,
+    instances: &'a [serde_json::Value],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<&'a str>,
+}
+
 /// Runs the simulator until Ctrl-C / SIGTERM.
-pub(crate) fn run(_g: &GlobalArgs, _a: &SimulateArgs, _env: Env<'_>) -> u8 {
-    eprintln!("clouddc: simulate is not available yet");
-    crate::commands::exit::USAGE
+pub(crate) fn run(g: &GlobalArgs, a: &SimulateArgs, env: Env<'_>) -> u8 {
+    let usage = |m: String| {
+        eprintln!("clouddc: error: {m}");
+        exit::USAGE
+    };
+    let (auth, show_token) = match auth(g, a, env) {
+        Ok(x) => x,
+        Err(m) => return usage(m),
+    };
+    let mut b = SimConfig::builder()
+        .listen(a.listen)
+        .auth(auth)
+        .seed(a.seed)
+        .instances(a.instances);
+    if let Some(p) = &g.project_id {
+        b = b.project_id(p.clone());
+    }
+    if let Some(r) = a.rate_limit {
+        b = b.rate_limit(r);
+    }
+    let config = match b.build() {
+        Ok(c) => c,
+        Err(e) => return usage(e.to_string()),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return usage(format!("cannot start the async runtime: {e}")),
+    };
+    rt.block_on(async {
+        let sim = match clouddc_simulator::start(config).await {
+            Ok(s) => s,
+            Err(e) => return usage(e.to_string()),
+        };
+        let instances: Vec<_> = sim
+            .control()
+            .instances()
+            .into_iter()
+            .map(|i| json!({"id": i.id, "state": i.state.to_string()}))
+            .collect();
+        let mut out = std::io::stdout().lock();
+        if g.output == OutputFormat::Json {
+            let line = StartLine {
+                url: sim.url(),
+                project_id: sim.project_id(),
+                instances: &instances,
+                token: show_token.as_deref(),
+            };
+            let _ = writeln!(out, "{}", serde_json::to_string(&line).unwrap_or_default());
+        } else {
+            let _ = writeln!(out, "CloudDC simulator listening on {}", sim.url());
+            let _ = writeln!(out, "project id: {}", sim.project_id());
+            if let Some(t) = &show_token {
+                let _ = writeln!(out, "any token is accepted; e.g. CLOUDDC_AUTH_TOKEN={t}");
+            }
+            for i in &instances {
+                let _ = writeln!(
+                    out,
+                    "  instance {}  {}",
+                    i["id"].as_str().unwrap_or(""),
+                    i["state"].as_str().unwrap_or("")
+                );
+            }
+            let _ = writeln!(
+                out,
+                "try: clouddc status {} --endpoint {} --project-id {}{}",
+                instances
+                    .first()
+                    .and_then(|i| i["id"].as_str())
+                    .unwrap_or("ID"),
+                sim.url(),
+                sim.project_id(),
+                if show_token.is_some() {
+                    " --token sim-token"
+                } else {
+                    ""
+                }
+            );
+            let _ = writeln!(
+                out,
+                "admin API: {}/_sim/instances   (Ctrl-C to stop)",
+                sim.url()
+            );
+        }
+        let _ = out.flush();
+        drop(out);
+        sim.run_until(shutdown_signal()).await;
+        exit::OK
+    })
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -157,7 +157,16 @@ mod tests {
 
     #[test]
     fn rejects_empty_and_control_characters() {
-        for bad in ["", "a\nb", "tab\there", "nul\0", "del\u{7f}", "c1\u{85}", ".", ".."] {
+        for bad in [
+            "",
+            "a\nb",
+            "tab\there",
+            "nul\0",
+            "del\u{7f}",
+            "c1\u{85}",
+            ".",
+            "..",
+        ] {
             let e = InstanceId::new(bad).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad:?}");
         }

@@ -1,0 +1,813 @@
+//! The `clouddc` binary against the in-process simulator: exit codes, JSON
+//! fields for success and every failure kind, both transports agreeing,
+//! argument order, usage errors that send nothing, secrets never printed,
+//! and the demo within its time budget.
+
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use clouddc_simulator::{
+    Auth, BlockingHandle, Faults, NewInstance, RateLimit, Schedule, ServerError, SimConfig,
+    StallHeaders, Trigger,
+};
+use serde_json::Value;
+
+const TOKEN: &str = "TOKEN-MARKER-5f1c9e";
+
+/// The transports this build has.
+const TRANSPORTS: &[&str] = &[
+    #[cfg(feature = "reqwest")]
+    "reqwest",
+    #[cfg(feature = "ureq")]
+    "ureq",
+];
+
+fn sim_with(auth: Auth) -> BlockingHandle {
+    let config = SimConfig::builder()
+        .listen(([127, 0, 0, 1], 0).into())
+        .auth(auth)
+        .instances(0)
+        .build()
+        .expect("sim config");
+    clouddc_simulator::start_blocking(config).expect("start the simulator")
+}
+
+fn sim() -> BlockingHandle {
+    sim_with(Auth::token(TOKEN))
+}
+
+fn add(sim: &BlockingHandle, id: &str, schedule: Schedule, faults: Faults) {
+    sim.control()
+        .create_instance(
+            NewInstance::new()
+                .with_id(id)
+                .with_schedule(schedule)
+                .with_faults(faults),
+        )
+        .expect("create instance");
+}
+
+/// The binary with a clean environment.
+fn clouddc() -> Command {
+    let mut c = Command::cargo_bin("clouddc").expect("binary");
+    for v in [
+        "CLOUDDC_ENDPOINT",
+        "CLOUDDC_AUTH_TOKEN",
+        "HUAWEICLOUD_SDK_REGION",
+        "HUAWEICLOUD_SDK_PROJECT_ID",
+        "HUAWEICLOUD_SDK_AK",
+        "HUAWEICLOUD_SDK_SK",
+        "HUAWEICLOUD_SDK_SECURITY_TOKEN",
+    ] {
+        c.env_remove(v);
+    }
+    c.timeout(Duration::from_secs(60));
+    c
+}
+
+/// `clouddc` pointed at the simulator with the right project and token.
+fn against(sim: &BlockingHandle) -> Command {
+    let mut c = clouddc();
+    c.args(["--endpoint", sim.url(), "--project-id", sim.project_id()]);
+    c.env("CLOUDDC_AUTH_TOKEN", TOKEN);
+    c
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(mut c: Command) -> Run {
+    let out = c.output().expect("run clouddc");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn lines(s: &str) -> Vec<Value> {
+    s.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect()
+}
+
+fn none() -> Faults {
+    Faults::none()
+}
+
+#[test]
+fn status_ok_exit_0_fields_and_argument_order() {
+    let sim = sim();
+    add(&sim, "b-2", Schedule::instant(), none());
+    add(
+        &sim,
+        "a-1",
+        Schedule::pending_for(Duration::from_secs(600)),
+        none(),
+    );
+    add(&sim, "c/3 ü", Schedule::instant(), none());
+    let mut c = against(&sim);
+    c.args(["status", "c/3 ü", "a-1", "b-2", "--output", "json"]);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let recs = lines(&r.stdout);
+    let ids: Vec<&str> = recs.iter().map(|v| v["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["c/3 ü", "a-1", "b-2"]);
+    for v in &recs {
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 6, "{v}");
+        assert_eq!(v["ok"], true);
+        assert!(v["failure"].is_null() && v["error"].is_null());
+    }
+    assert_eq!(recs[1]["state"], "pending");
+    assert_eq!(recs[1]["operation_state"], "install-processing");
+    assert_eq!(recs[0]["state"], "running");
+}
+
+#[test]
+fn every_failure_kind_with_exit_1() {
+    let sim = sim();
+    let f = |faults: Faults| faults;
+    add(&sim, "ok", Schedule::instant(), none());
+    add(
+        &sim,
+        "five",
+        Schedule::instant(),
+        f(Faults {
+            server_error: Some(ServerError::status(503)),
+            ..none()
+        }),
+    );
+    add(
+        &sim,
+        "junk",
+        Schedule::instant(),
+        f(Faults {
+            invalid_json: Some(Trigger::always()),
+            ..none()
+        }),
+    );
+    add(
+        &sim,
+        "rst",
+        Schedule::instant(),
+        f(Faults {
+            reset: Some(Trigger::always()),
+            ..none()
+        }),
+    );
+    add(
+        &sim,
+        "slow",
+        Schedule::instant(),
+        f(Faults {
+            stall_headers: Some(StallHeaders {
+                hold: Duration::from_secs(5),
+                ..StallHeaders::default()
+            }),
+            ..none()
+        }),
+    );
+    add(
+        &sim,
+        "busy",
+        Schedule::instant(),
+        f(Faults {
+            rate_limit: Some(RateLimit::per_second(0.01).with_burst(1)),
+            ..none()
+        }),
+    );
+    // Use busy's one token first.
+    let mut first = against(&sim);
+    first.args(["status", "busy"]);
+    assert_eq!(run(first).code, 0);
+
+    let mut c = against(&sim);
+    c.args([
+        "status",
+        "ok",
+        "five",
+        "junk",
+        "rst",
+        "slow",
+        "busy",
+        "missing",
+        "--output",
+        "json",
+        "--max-attempts",
+        "2",
+        "--attempt-timeout",
+        "500ms",
+    ]);
+    let r = run(c);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let recs = lines(&r.stdout);
+    let kind = |i: usize| {
+        recs[i]["failure"]["kind"]
+            .as_str()
+            .unwrap_or("-")
+            .to_owned()
+    };
+    let status = |i: usize| recs[i]["failure"]["http_status"].as_u64();
+    assert_eq!(recs[0]["ok"], true);
+    assert_eq!((kind(1).as_str(), status(1)), ("server", Some(503)));
+    assert_eq!((kind(2).as_str(), status(2)), ("decode", Some(200)));
+    assert_eq!((kind(3).as_str(), status(3)), ("transport", None));
+    assert_eq!((kind(4).as_str(), status(4)), ("timeout", None));
+    assert_eq!((kind(5).as_str(), status(5)), ("rate_limited", Some(429)));
+    assert!(recs[5]["failure"]["retry_after_s"].as_u64().unwrap() >= 60);
+    assert_eq!((kind(6).as_str(), status(6)), ("not_found", Some(404)));
+    for (i, v) in recs.iter().enumerate().skip(1) {
+        assert_eq!(v["ok"], false);
+        assert!(v["state"].is_null(), "{v}");
+        let f = v["failure"].as_object().unwrap();
+        let mut keys: Vec<&str> = f.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "error_code",
+                "error_msg",
+                "http_status",
+                "kind",
+                "request_id",
+                "retry_after_s"
+            ]
+        );
+        if status(i).is_some() {
+            assert!(
+                f["request_id"].as_str().is_some_and(|s| !s.is_empty()),
+                "{v}"
+            );
+        }
+    }
+    // Retried: 503 twice (max attempts); the decode error once.
+    let counters = sim.control().counters();
+    assert_eq!(counters.instances["five"].requests, 2);
+    assert_eq!(counters.instances["junk"].requests, 1);
+}
+
+/// The simulator sends no other 4xx for a GET; a one-shot server sends 400.
+#[test]
+fn other_4xx_is_kind_api_and_not_retried() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let mut served = 0;
+        listener.set_nonblocking(false).unwrap();
+        for stream in listener.incoming().take(1) {
+            let mut s = stream.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let body = r#"{"error_code":"CLOUDDC.0400","error_msg":"bad request"}"#;
+            let _ = write!(
+                s,
+                "HTTP/1.1 400 Bad Request\r\nX-Request-Id: r-400\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            served += 1;
+        }
+        served
+    });
+    let mut c = clouddc();
+    c.args([
+        "--endpoint",
+        &format!("http://{addr}"),
+        "--project-id",
+        "p",
+        "--token",
+        TOKEN,
+        "status",
+        "i",
+        "--output",
+        "json",
+        "--transport",
+        TRANSPORTS[0],
+    ]);
+    let r = run(c);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v = &lines(&r.stdout)[0];
+    assert_eq!(v["failure"]["kind"], "api");
+    assert_eq!(v["failure"]["http_status"], 400);
+    assert_eq!(v["failure"]["error_code"], "CLOUDDC.0400");
+    assert_eq!(v["failure"]["request_id"], "r-400");
+    assert_eq!(server.join().unwrap(), 1);
+}
+
+#[test]
+fn unauthorized_and_forbidden() {
+    let sim = sim();
+    add(&sim, "i-1", Schedule::instant(), none());
+    let mut c = against(&sim);
+    c.env("CLOUDDC_AUTH_TOKEN", "wrong-token");
+    c.args(["status", "i-1", "--output", "json"]);
+    let r = run(c);
+    assert_eq!(r.code, 1);
+    let v = &lines(&r.stdout)[0];
+    assert_eq!(v["failure"]["kind"], "unauthorized");
+    assert_eq!(v["failure"]["http_status"], 401);
+    assert_eq!(v["failure"]["error_code"], "APIGW.0301");
+
+    let mut c = clouddc();
+    c.args([
+        "--endpoint",
+        sim.url(),
+        "--project-id",
+        "another-project",
+        "status",
+        "i-1",
+        "--output",
+        "json",
+        "--token",
+        TOKEN,
+    ]);
+    let r = run(c);
+    assert_eq!(r.code, 1);
+    assert_eq!(lines(&r.stdout)[0]["failure"]["kind"], "forbidden");
+}
+
+#[test]
+fn both_transports_give_identical_json() {
+    let sim = sim();
+    add(&sim, "ok", Schedule::instant(), none());
+    add(
+        &sim,
+        "five",
+        Schedule::instant(),
+        Faults {
+            server_error: Some(ServerError::status(500)),
+            ..none()
+        },
+    );
+    add(
+        &sim,
+        "junk",
+        Schedule::instant(),
+        Faults {
+            invalid_json: Some(Trigger::always()),
+            ..none()
+        },
+    );
+    sim.control().fail("ok").ok();
+    let out = |transport: &str| {
+        let mut c = against(&sim);
+        c.args([
+            "status",
+            "ok",
+            "five",
+            "junk",
+            "nope",
+            "--output",
+            "json",
+            "--max-attempts",
+            "1",
+            "--transport",
+            transport,
+        ]);
+        let r = run(c);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        let mut recs = lines(&r.stdout);
+        for v in &mut recs {
+            if let Some(f) = v["failure"].as_object_mut() {
+                f.remove("request_id"); // unique per response
+            }
+        }
+        recs
+    };
+    let first = out(TRANSPORTS[0]);
+    for t in TRANSPORTS {
+        assert_eq!(out(t), first, "{t}");
+    }
+}
+
+#[test]
+fn a_missing_transport_is_a_usage_error() {
+    let missing = ["reqwest", "ureq"]
+        .into_iter()
+        .find(|t| !TRANSPORTS.contains(t));
+    let Some(missing) = missing else { return }; // this build has both
+    let sim = sim();
+    let mut c = against(&sim);
+    c.args(["status", "x", "--transport", missing]);
+    let r = run(c);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("lacks the"), "{}", r.stderr);
+    assert_eq!(sim.control().counters().global.requests, 0);
+}
+
+#[test]
+fn wait_exit_codes_and_precedence() {
+    let sim = sim();
+    add(
+        &sim,
+        "soon",
+        Schedule::pending_for(Duration::from_millis(600)),
+        none(),
+    );
+    add(
+        &sim,
+        "never",
+        Schedule::pending_for(Duration::from_secs(600)),
+        none(),
+    );
+    add(
+        &sim,
+        "broken",
+        Schedule::failing_after(Duration::from_millis(300)),
+        none(),
+    );
+    let wait = |ids: &[&str], transport: &str| {
+        let mut c = against(&sim);
+        c.arg("wait").args(ids);
+        c.args([
+            "--until",
+            "running",
+            "--interval",
+            "200ms",
+            "--timeout",
+            "2s",
+            "--output",
+            "json",
+            "--transport",
+            transport,
+        ]);
+        let started = Instant::now();
+        let r = run(c);
+        (r, started.elapsed())
+    };
+    for &transport in TRANSPORTS {
+        let (r, _) = wait(&["soon"], transport);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let v = &lines(&r.stdout)[0];
+        assert_eq!(v["outcome"], "reached");
+        assert_eq!(v["ok"], true);
+        assert!(v["polls"].as_u64().unwrap() >= 1);
+        assert!(v["elapsed_ms"].as_u64().is_some());
+
+        let (r, _) = wait(&["broken"], transport);
+        assert_eq!(r.code, 3);
+        let v = &lines(&r.stdout)[0];
+        assert_eq!(
+            (
+                v["outcome"].as_str(),
+                v["state"].as_str(),
+                v["ok"].as_bool()
+            ),
+            (Some("failed"), Some("error"), Some(false))
+        );
+
+        let (r, took) = wait(&["never"], transport);
+        assert_eq!(r.code, 4);
+        assert_eq!(lines(&r.stdout)[0]["outcome"], "timed_out");
+        assert!(took < Duration::from_secs(15), "{took:?}");
+
+        let (r, _) = wait(&["missing"], transport);
+        assert_eq!(r.code, 1);
+        let v = &lines(&r.stdout)[0];
+        assert_eq!(v["outcome"], "error");
+        assert_eq!(v["failure"]["kind"], "not_found");
+
+        // 1 over 3 over 4, whatever the order.
+        assert_eq!(wait(&["never", "broken", "soon"], transport).0.code, 3);
+        assert_eq!(wait(&["never", "missing", "broken"], transport).0.code, 1);
+    }
+}
+
+#[test]
+fn usage_errors_exit_2_and_send_nothing() {
+    let sim = sim();
+    add(&sim, "i-1", Schedule::instant(), none());
+    let url = sim.url().to_owned();
+    let project = sim.project_id().to_owned();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["status", "i-1", "--endpoint", &url, "--token", TOKEN],
+            "--project-id",
+        ),
+        (
+            vec![
+                "status",
+                "i-1",
+                "--endpoint",
+                &url,
+                "--project-id",
+                &project,
+            ],
+            "--token-file",
+        ),
+        (
+            vec![
+                "status",
+                "i-1",
+                "--endpoint",
+                "htp:/x",
+                "--project-id",
+                &project,
+                "--token",
+                TOKEN,
+            ],
+            "endpoint",
+        ),
+        (
+            vec![
+                "status",
+                "i-1",
+                "--endpoint",
+                "http://192.0.2.1:9",
+                "--project-id",
+                &project,
+                "--token",
+                TOKEN,
+            ],
+            "--insecure-http",
+        ),
+        (
+            vec![
+                "status",
+                "i-1",
+                "--region",
+                "mars-1",
+                "--project-id",
+                &project,
+                "--token",
+                TOKEN,
+            ],
+            "cn-east-3",
+        ),
+        (
+            vec![
+                "status",
+                "i-1",
+                "--endpoint",
+                &url,
+                "--project-id",
+                &project,
+                "--token",
+                "a\tb",
+            ],
+            "control",
+        ),
+        (
+            vec![
+                "status",
+                "",
+                "--endpoint",
+                &url,
+                "--project-id",
+                &project,
+                "--token",
+                TOKEN,
+            ],
+            "empty",
+        ),
+        (
+            vec![
+                "status",
+                "--endpoint",
+                &url,
+                "--project-id",
+                &project,
+                "--token",
+                TOKEN,
+            ],
+            "no instance ids",
+        ),
+        (
+            vec![
+                "wait",
+                "i-1",
+                "--until",
+                "runing",
+                "--endpoint",
+                &url,
+                "--project-id",
+                &project,
+                "--token",
+                TOKEN,
+            ],
+            "running",
+        ),
+        (
+            vec![
+                "status",
+                "i-1",
+                "--endpoint",
+                &url,
+                "--project-id",
+                &project,
+                "--token",
+                TOKEN,
+                "--attempt-timeout",
+                "0s",
+            ],
+            "greater than zero",
+        ),
+        (vec!["status", "i-1", "--bogus-flag"], "--bogus-flag"),
+    ];
+    for (args, needle) in cases {
+        let mut c = clouddc();
+        c.args(&args);
+        let r = run(c);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains(TOKEN), "{args:?}");
+    }
+    assert_eq!(sim.control().counters().global.requests, 0);
+}
+
+#[test]
+fn token_file_and_ids_file_from_stdin() {
+    let sim = sim();
+    add(&sim, "i-1", Schedule::instant(), none());
+    add(&sim, "i-2", Schedule::instant(), none());
+    let dir = std::env::temp_dir().join(format!("clouddc-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, format!("  {TOKEN}\n")).unwrap();
+    let mut c = clouddc();
+    c.args(["--endpoint", sim.url(), "--project-id", sim.project_id()]);
+    c.args([
+        "status",
+        "--ids-file",
+        "-",
+        "--output",
+        "json",
+        "--token-file",
+    ])
+    .arg(&token_file);
+    c.write_stdin("# fleet\ni-2\n\ni-1\n");
+    let r = run(c);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ids: Vec<String> = lines(&r.stdout)
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, ["i-2", "i-1"]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn secrets_never_printed_even_with_verbose_logs() {
+    const SK: &str = "SK-MARKER-0b77d2e9";
+    const ST: &str = "ST-MARKER-91aa";
+    // Token auth, both transports, success and failures, -vv.
+    let sim = sim();
+    add(&sim, "ok", Schedule::instant(), none());
+    add(
+        &sim,
+        "five",
+        Schedule::instant(),
+        Faults {
+            server_error: Some(ServerError::status(503)),
+            ..none()
+        },
+    );
+    for &transport in TRANSPORTS {
+        for token in [TOKEN, "WRONG-TOKEN-MARKER-77"] {
+            let mut c = against(&sim);
+            c.env("CLOUDDC_AUTH_TOKEN", token);
+            c.args([
+                "-vv",
+                "status",
+                "ok",
+                "five",
+                "gone",
+                "--max-attempts",
+                "2",
+                "--transport",
+                transport,
+            ]);
+            let r = run(c);
+            assert!(
+                r.stderr.contains("DEBUG") || r.stderr.contains("TRACE"),
+                "logs are on: {}",
+                r.stderr
+            );
+            for text in [&r.stdout, &r.stderr] {
+                assert!(!text.contains(token), "token leaked ({transport}):\n{text}");
+            }
+        }
+        // The token given on the command line is not echoed either.
+        let mut c = against(&sim);
+        c.args([
+            "-vv",
+            "--token",
+            TOKEN,
+            "wait",
+            "ok",
+            "--until",
+            "running",
+            "--transport",
+            transport,
+        ]);
+        let r = run(c);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(!r.stdout.contains(TOKEN) && !r.stderr.contains(TOKEN));
+    }
+    // AK/SK with a security token: neither secret nor any signature shows.
+    let sim = sim_with(Auth::temporary("AK-PUBLIC-1", SK, ST));
+    add(&sim, "ok", Schedule::instant(), none());
+    for &transport in TRANSPORTS {
+        for sk in [SK, "WRONG-SK-MARKER-4"] {
+            let mut c = clouddc();
+            c.args([
+                "--endpoint",
+                sim.url(),
+                "--project-id",
+                sim.project_id(),
+                "-vv",
+                "status",
+                "ok",
+                "nope",
+            ]);
+            c.args(["--transport", transport]);
+            c.env("HUAWEICLOUD_SDK_AK", "AK-PUBLIC-1")
+                .env("HUAWEICLOUD_SDK_SK", sk)
+                .env("HUAWEICLOUD_SDK_SECURITY_TOKEN", ST);
+            let r = run(c);
+            assert_eq!(r.code, 1, "{}", r.stderr);
+            for text in [&r.stdout, &r.stderr] {
+                assert!(
+                    !text.contains(sk) && !text.contains(ST),
+                    "secret leaked:\n{text}"
+                );
+                assert!(!text.contains("Signature="), "signature leaked:\n{text}");
+            }
+            if sk == SK {
+                assert!(r.stdout.contains("running"), "{}", r.stdout);
+            }
+        }
+    }
+}
+
+#[test]
+fn demo_runs_end_to_end_within_budget() {
+    let started = Instant::now();
+    let mut c = clouddc();
+    c.arg("demo").timeout(Duration::from_secs(30));
+    let r = run(c);
+    let took = started.elapsed();
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(took < Duration::from_secs(15), "demo took {took:?}");
+    assert!(r.stdout.contains("reached"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("3 reached running, 1 failed fast"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn simulate_prints_its_url_first_and_serves() {
+    use std::io::{BufRead, BufReader};
+    let bin = assert_cmd::cargo::cargo_bin("clouddc");
+    let mut child = std::process::Command::new(bin)
+        .args([
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--instances",
+            "2",
+            "--output",
+            "json",
+            "--seed",
+            "3",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn simulate");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let v: Value = serde_json::from_str(&first).expect("first line is JSON");
+    let url = v["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let ids: Vec<String> = v["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let mut c = clouddc();
+    c.args([
+        "--endpoint",
+        &url,
+        "--project-id",
+        v["project_id"].as_str().unwrap(),
+        "--token",
+        v["token"].as_str().unwrap(),
+    ]);
+    c.arg("status").args(&ids);
+    let r = run(c);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}

@@ -21,6 +21,7 @@
 //! - [Without sockets](#without-sockets)
 //! - [The admin API](#the-admin-api)
 //! - [Decisions](#decisions)
+//! - [Security notes](#security-notes)
 //!
 //! # In a test, five lines
 //!
@@ -128,6 +129,15 @@
 //! - **Time:** transitions are evaluated lazily from the clock; no timers
 //!   run. [`Control::advance_clock`] (or `POST /_sim/clock`) jumps simulated
 //!   time, so tests need not sleep through schedules.
+//!
+//! # Security notes
+//! - It is a test double: plain HTTP only, and the admin API has no auth at
+//!   all. Keep the default loopback listen address; anyone who can reach
+//!   `/_sim/` can change every answer.
+//! - Configured tokens and secret keys are never in `Debug` output, logs or
+//!   error bodies; tokens are compared in constant time.
+//! - Logs go through `tracing` under the target `clouddc_simulator` (method,
+//!   path, request id, status, fault; never headers).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

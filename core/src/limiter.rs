@@ -99,7 +99,7 @@ impl RateLimiterConfig {
         };
         self
     }
-    /// Whether to double the rate each second until the first 429.
+    /// Whether to double the rate every half second until the first 429.
     pub fn slow_start(mut self, on: bool) -> Self {
         self.slow_start = on;
         self
@@ -128,7 +128,10 @@ pub struct AdaptiveRateLimiter {
     slow_start: bool,
     window_start: Option<Instant>,
     window_sent: u32,
+    window_ok: u32,
     measured: Option<f64>,
+    measured_ok: Option<f64>,
+    ok_since_decrease: u32,
     throttles: u64,
 }
 
@@ -146,7 +149,10 @@ impl AdaptiveRateLimiter {
             last_decrease: None,
             window_start: None,
             window_sent: 0,
+            window_ok: 0,
             measured: None,
+            measured_ok: None,
+            ok_since_decrease: 0,
             throttles: 0,
         }
     }
@@ -188,9 +194,12 @@ impl AdaptiveRateLimiter {
         self.window_sent += 1;
         let span = now.saturating_duration_since(start);
         if span >= Duration::from_millis(500) {
-            self.measured = Some(f64::from(self.window_sent) / span.as_secs_f64());
+            let secs = span.as_secs_f64();
+            self.measured = Some(f64::from(self.window_sent) / secs);
+            self.measured_ok = Some(f64::from(self.window_ok) / secs);
             self.window_start = Some(now);
             self.window_sent = 0;
+            self.window_ok = 0;
         }
     }
 
@@ -204,9 +213,26 @@ impl AdaptiveRateLimiter {
         self.refill(now);
         self.throttles += 1;
         self.slow_start = false;
-        // Back off from what was really sent, not from an unreached ceiling.
+        // Back off from what the server really accepted, not from an
+        // unreached ceiling. Since the last decrease, successes per second
+        // are the server's sustained rate; before the first one, a server's
+        // burst may have hidden its limit, so the first cut halves.
         let sent = self.measured.map_or(self.rate, |m| m.min(self.rate));
-        self.rate = (sent * self.cfg.decrease).clamp(self.cfg.min_rate, self.cfg.max_rate);
+        let since_last = self
+            .last_decrease
+            .map(|t| now.saturating_duration_since(t).as_secs_f64())
+            .filter(|s| *s >= 0.5);
+        let (base, factor) = match since_last {
+            Some(secs) if self.ok_since_decrease > 0 => {
+                (f64::from(self.ok_since_decrease) / secs, self.cfg.decrease)
+            }
+            _ => {
+                let ok = self.measured_ok.filter(|ok| *ok > 0.0).unwrap_or(sent);
+                (ok.min(sent), self.cfg.decrease.min(0.5))
+            }
+        };
+        self.rate = (base * factor).clamp(self.cfg.min_rate, self.cfg.max_rate);
+        self.ok_since_decrease = 0;
         self.tokens = self.tokens.min(1.0);
         self.last_decrease = Some(now);
         self.last_increase = Some(now);
@@ -214,6 +240,8 @@ impl AdaptiveRateLimiter {
 
     /// A request succeeded at `now`: probe upward.
     pub fn on_success(&mut self, now: Instant) {
+        self.window_ok = self.window_ok.saturating_add(1);
+        self.ok_since_decrease = self.ok_since_decrease.saturating_add(1);
         let Some(last) = self.last_increase else {
             self.last_increase = Some(now);
             return;
@@ -223,8 +251,8 @@ impl AdaptiveRateLimiter {
             return;
         }
         let factor = if self.slow_start {
-            // Doubling per second.
-            2f64.powf(dt.min(10.0))
+            // Doubling every half second.
+            4f64.powf(dt.min(10.0))
         } else {
             1.0 + self.cfg.increase_per_s * dt.min(10.0)
         };
@@ -421,11 +449,13 @@ mod tests {
     fn slow_start_doubles_until_throttled() {
         let t0 = Instant::now();
         let mut rl = AdaptiveRateLimiter::new(RateLimiterConfig::default().initial_rate(100.0));
+        // Doubling every half second: 100 -> about 6,400 in 3 s.
         let (_, t1) = saturate(&mut rl, t0, 3);
-        assert!(rl.rate() > 600.0 && rl.rate() < 1000.0, "{}", rl.rate());
+        let before = rl.rate();
+        assert!(before > 3000.0 && before < 7000.0, "{before}");
         rl.on_throttle(t1);
         let after = rl.rate();
-        assert!(after < 600.0, "{after}");
+        assert!(after <= before / 2.0 + 1e-9, "{after} vs {before}");
         // Throttles inside the cooldown are the same event.
         rl.on_throttle(t1 + ms(10));
         assert_eq!(rl.rate(), after);
@@ -433,6 +463,44 @@ mod tests {
         // No more doubling: probing is slow.
         let (_, _) = saturate(&mut rl, t1, 1);
         assert!(rl.rate() < after * 1.1, "{} vs {after}", rl.rate());
+    }
+
+    #[test]
+    fn backs_off_to_what_the_server_accepted() {
+        // Sending 400/s while the server accepts 100/s: the first throttle
+        // halves what was accepted (50/s), not what was sent.
+        let t0 = Instant::now();
+        let mut rl = AdaptiveRateLimiter::new(
+            RateLimiterConfig::hint(400.0)
+                .burst(1.0)
+                .increase_per_s(0.0),
+        );
+        let mut now = t0;
+        let mut sent = 0u32;
+        while now < t0 + Duration::from_secs(2) {
+            match rl.acquire(now) {
+                Ok(()) => {
+                    sent += 1;
+                    if sent % 4 == 0 {
+                        rl.on_success(now);
+                    }
+                }
+                Err(t) => now = t,
+            }
+        }
+        rl.on_throttle(now);
+        assert!((45.0..55.0).contains(&rl.rate()), "{}", rl.rate());
+        // Later cuts use the success rate since the last cut: 40 ok in 2 s.
+        let later = now + Duration::from_secs(2);
+        for i in 0..40u64 {
+            rl.on_success(now + Duration::from_millis(50 * i));
+        }
+        rl.on_throttle(later);
+        assert!(
+            (16.0..18.0).contains(&rl.rate()),
+            "0.85 x 20/s, got {}",
+            rl.rate()
+        );
     }
 
     #[test]

@@ -481,7 +481,7 @@ mod tests {
             match rl.acquire(now) {
                 Ok(()) => {
                     sent += 1;
-                    if sent % 4 == 0 {
+                    if sent.is_multiple_of(4) {
                         rl.on_success(now);
                     }
                 }

@@ -20,6 +20,10 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 pub const SNIPPET_CHARS: usize = 160;
 /// The response header carrying the request id.
 pub const REQUEST_ID: &str = "x-request-id";
+/// How many characters of a vendor error code an error keeps.
+pub const CODE_CHARS: usize = 64;
+/// How many characters of a vendor error message an error keeps.
+pub const MESSAGE_CHARS: usize = 512;
 
 #[derive(Deserialize)]
 struct RawStatus {
@@ -33,20 +37,26 @@ struct RawStatus {
 /// A short, lossy, whitespace-collapsed excerpt of a body.
 pub fn snippet(body: &[u8]) -> String {
     let head = &body[..body.len().min(SNIPPET_CHARS * 4)];
-    let text = String::from_utf8_lossy(head);
+    one_line(&String::from_utf8_lossy(head), SNIPPET_CHARS)
+}
+
+/// `text` made safe to print on one line: every run of whitespace, control
+/// characters (C0, DEL, C1, so no terminal escapes) and bidirectional
+/// overrides becomes one space, and at most `max_chars` characters are kept
+/// (then `…`).
+fn one_line(text: &str, max_chars: usize) -> String {
     let mut out = String::new();
     let mut count = 0;
     let mut last_space = true;
     for c in text.chars() {
-        if count >= SNIPPET_CHARS {
+        if count >= max_chars {
             out.push('…');
             break;
         }
-        let c = if c.is_whitespace() || c.is_control() {
-            ' '
-        } else {
-            c
-        };
+        let blank = c.is_whitespace()
+            || c.is_control()
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+        let c = if blank { ' ' } else { c };
         if c == ' ' && last_space {
             continue;
         }
@@ -100,11 +110,15 @@ fn string_field(obj: &serde_json::Map<String, Value>, keys: &[&str]) -> Option<S
     })
 }
 
-/// `(code, message)` from one object in any of the vendor's shapes.
+/// `(code, message)` from one object in any of the vendor's shapes, each on
+/// one line and capped: they end up in the error's one-line `Display`, so a
+/// hostile server must not be able to put newlines, terminal escapes or
+/// 64 KiB of text into a caller's logs.
 fn error_fields(obj: &serde_json::Map<String, Value>) -> (Option<String>, Option<String>) {
     (
-        string_field(obj, &["error_code", "errorCode", "code"]),
-        string_field(obj, &["error_msg", "errorMsg", "message"]),
+        string_field(obj, &["error_code", "errorCode", "code"]).map(|s| one_line(&s, CODE_CHARS)),
+        string_field(obj, &["error_msg", "errorMsg", "message"])
+            .map(|s| one_line(&s, MESSAGE_CHARS)),
     )
 }
 
@@ -424,6 +438,40 @@ mod tests {
         let Error::Api(a) = &e else { panic!() };
         assert_eq!(a.encoded_authorization_message(), Some("enc"));
         assert_eq!(e.kind(), ErrorKind::Forbidden);
+    }
+
+    #[test]
+    fn hostile_error_fields_are_one_short_line() {
+        let msg = "forged\\n2030-01-01 ERROR ok\\r\\u001b[2J\\u0007\\u202e ".repeat(1000);
+        let body = format!(r#"{{"error_code":"CDC.\n4000\u001b[0m","error_msg":"{msg}"}}"#);
+        let e = parse(400, &[], &body).unwrap_err();
+        let code = e.error_code().unwrap();
+        assert_eq!(code, "CDC. 4000 [0m");
+        let m = e.error_msg().unwrap();
+        assert!(
+            m.starts_with("forged 2030-01-01 ERROR ok [2J forged "),
+            "{m}"
+        );
+        assert_eq!(m.chars().count(), MESSAGE_CHARS + 1);
+        assert!(m.ends_with('…'));
+        let text = e.to_string();
+        assert!(!text.contains(char::is_control), "{text:?}");
+        assert!(!text.contains('\u{202e}'));
+        assert!(text.chars().count() < 1200, "{}", text.chars().count());
+        let long_code = "C".repeat(100);
+        let e = parse(400, &[], &format!(r#"{{"code":"{long_code}"}}"#)).unwrap_err();
+        assert_eq!(e.error_code().unwrap().chars().count(), CODE_CHARS + 1);
+        // Ordinary messages are untouched.
+        let e = parse(
+            401,
+            &[],
+            r#"{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.error_msg(),
+            Some("Incorrect IAM authentication information")
+        );
     }
 
     #[test]

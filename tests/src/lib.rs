@@ -8,6 +8,10 @@
 //! it arrived (method, raw request-target, headers in order, body) and counts
 //! requests in flight, open connections and bodies cut short by the client.
 //!
+//! For byte-level abuse ([`Reply::Raw`], [`Reply::Trickle`],
+//! [`Reply::Stream`]) the test writes the status line and headers itself,
+//! so nothing about the response has to be well formed.
+//!
 //! ```
 //! use clouddc_tests::{Reply, Server};
 //! use std::io::{Read, Write};
@@ -108,6 +112,38 @@ pub enum Reply {
     StallBody,
     /// Reads the request and resets the connection (linger 0, then close).
     Reset,
+    /// Writes `bytes` exactly as given (status line, headers, any body),
+    /// then ends as `end` says.
+    Raw {
+        /// What goes on the wire.
+        bytes: Vec<u8>,
+        /// What happens next.
+        end: End,
+    },
+    /// Writes `head`, then the bytes of `drip` one at a time, `every` apart
+    /// (cycling through `drip`), until the client goes away or the server
+    /// is dropped.
+    Trickle {
+        /// Written at once.
+        head: Vec<u8>,
+        /// Written a byte at a time; must not be empty.
+        drip: Vec<u8>,
+        /// The pause between two bytes.
+        every: Duration,
+    },
+    /// Writes `head`, then `pattern` repeated up to `bytes` bytes, then
+    /// `tail`, generated as it goes (never held in memory) through a small
+    /// send buffer, like `Huge`: counted in `cut_short` or `sent_in_full`.
+    Stream {
+        /// Written first, verbatim (e.g. a status line and headers).
+        head: Vec<u8>,
+        /// Repeated, then cut at `bytes`; must not be empty.
+        pattern: Vec<u8>,
+        /// How many bytes of `pattern` to write.
+        bytes: usize,
+        /// Written last.
+        tail: Vec<u8>,
+    },
     /// Holds the request until `in_flight` requests are in flight at once, or
     /// `total` requests have arrived, or `timeout` passes; then answers.
     Gated {
@@ -150,6 +186,18 @@ impl Reply {
     }
 }
 
+/// How a [`Reply::Raw`] ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// Close the connection (a FIN; the request was read in full first).
+    Close,
+    /// Keep the connection open, sending nothing, until the server is
+    /// dropped.
+    Hang,
+    /// Pause for the given time, then reset the connection (linger 0).
+    Reset(Duration),
+}
+
 /// Counters the server keeps.
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
@@ -163,9 +211,9 @@ pub struct Stats {
     pub max_open: usize,
     /// Connections accepted so far.
     pub accepted: usize,
-    /// `Huge` bodies the client stopped reading before the end.
+    /// `Huge` and `Stream` bodies the client stopped reading before the end.
     pub cut_short: usize,
-    /// `Huge` bodies written to the end.
+    /// `Huge` and `Stream` bodies written to the end.
     pub sent_in_full: usize,
 }
 
@@ -387,26 +435,42 @@ fn answer(shared: &Shared, mut stream: &TcpStream, reply: Reply) -> bool {
                 && stream.flush().is_ok()
         }
         Reply::Huge { bytes } => {
-            let _ = socket2::SockRef::from(stream).set_send_buffer_size(16 * 1024);
             let head = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {bytes}\r\n\r\n"
             );
-            let chunk = vec![b' '; 16 * 1024];
-            let mut left = bytes;
-            let mut ok = stream.write_all(head.as_bytes()).is_ok();
-            while ok && left > 0 {
-                let n = left.min(chunk.len());
-                ok = stream.write_all(&chunk[..n]).is_ok();
-                left -= n;
-            }
-            shared.update(|s| {
-                if ok {
-                    s.stats.sent_in_full += 1;
-                } else {
-                    s.stats.cut_short += 1;
+            stream_out(shared, stream, head.as_bytes(), b" ", bytes, b"")
+        }
+        Reply::Stream {
+            head,
+            pattern,
+            bytes,
+            tail,
+        } => stream_out(shared, stream, &head, &pattern, bytes, &tail),
+        Reply::Raw { bytes, end } => {
+            let _ = stream.write_all(&bytes).and_then(|()| stream.flush());
+            match end {
+                End::Close => {
+                    let _ = stream.shutdown(Shutdown::Write);
                 }
-            });
-            ok
+                End::Hang => {
+                    shared.wait(Duration::from_secs(60), |s| s.shutdown);
+                }
+                End::Reset(after) => {
+                    shared.wait(after, |s| s.shutdown);
+                    let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
+                }
+            }
+            false
+        }
+        Reply::Trickle { head, drip, every } => {
+            let mut ok = stream.write_all(&head).is_ok();
+            for byte in drip.iter().cycle() {
+                if !ok || shared.wait(every, |s| s.shutdown) {
+                    break;
+                }
+                ok = stream.write_all(&[*byte]).is_ok() && stream.flush().is_ok();
+            }
+            false
         }
         Reply::Hang => {
             shared.wait(Duration::from_secs(60), |s| s.shutdown);
@@ -436,4 +500,41 @@ fn answer(shared: &Shared, mut stream: &TcpStream, reply: Reply) -> bool {
             answer(shared, stream, *then)
         }
     }
+}
+
+/// Writes `head`, `pattern` repeated up to `bytes` bytes, and `tail`,
+/// through a small send buffer so that a client that stops reading makes a
+/// write fail; counts the outcome. True when everything was written.
+fn stream_out(
+    shared: &Shared,
+    mut stream: &TcpStream,
+    head: &[u8],
+    pattern: &[u8],
+    bytes: usize,
+    tail: &[u8],
+) -> bool {
+    let sock = socket2::SockRef::from(stream);
+    let _ = sock.set_send_buffer_size(16 * 1024);
+    // A client that neither reads nor closes cannot pin this thread forever.
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
+    let mut chunk = Vec::with_capacity(16 * 1024 + pattern.len());
+    while chunk.len() < 16 * 1024 && !pattern.is_empty() {
+        chunk.extend_from_slice(pattern);
+    }
+    let mut left = bytes;
+    let mut ok = stream.write_all(head).is_ok();
+    while ok && left > 0 && !chunk.is_empty() {
+        let n = left.min(chunk.len());
+        ok = stream.write_all(&chunk[..n]).is_ok();
+        left -= n;
+    }
+    ok = ok && stream.write_all(tail).is_ok() && stream.flush().is_ok();
+    shared.update(|s| {
+        if ok {
+            s.stats.sent_in_full += 1;
+        } else {
+            s.stats.cut_short += 1;
+        }
+    });
+    ok
 }

@@ -104,44 +104,92 @@ fn status(kind: Kind, sim: &BlockingHandle, o: &Opts, i: &str) -> Result<Instanc
     }
 }
 
-fn wait(kind: Kind, sim: &BlockingHandle, i: &str, target: InstanceState, opts: WaitOptions) -> WaitReport {
+fn wait(
+    kind: Kind,
+    sim: &BlockingHandle,
+    i: &str,
+    target: InstanceState,
+    opts: WaitOptions,
+) -> WaitReport {
     let o = Opts::default();
     match kind {
         Kind::Ureq => client!(clouddc_ureq, sim, o).wait_until(&id(i), target, opts),
-        Kind::Reqwest => runtime().block_on(client!(clouddc_reqwest, sim, o).wait_until(&id(i), target, opts)),
+        Kind::Reqwest => {
+            runtime().block_on(client!(clouddc_reqwest, sim, o).wait_until(&id(i), target, opts))
+        }
     }
 }
 
 fn requests(sim: &BlockingHandle, i: &str) -> u64 {
-    sim.control().counters().instances.get(i).map_or(0, |c| c.requests)
+    sim.control()
+        .counters()
+        .instances
+        .get(i)
+        .map_or(0, |c| c.requests)
 }
 
 #[test]
 fn life_cycle_waits() {
     for kind in KINDS {
         let sim = sim();
-        add(&sim, "boot", Schedule::pending_for(Duration::from_millis(700)), Faults::none());
-        add(&sim, "doomed", Schedule::pending_for(Duration::from_secs(600)), Faults::none());
-        add(&sim, "gone", Schedule { shutting_down: Duration::from_millis(500), ..Schedule::instant() }, Faults::none());
-        let opts = || WaitOptions::new().interval(Duration::from_millis(200)).max_wait(Duration::from_secs(10));
+        add(
+            &sim,
+            "boot",
+            Schedule::pending_for(Duration::from_millis(700)),
+            Faults::none(),
+        );
+        add(
+            &sim,
+            "doomed",
+            Schedule::pending_for(Duration::from_secs(600)),
+            Faults::none(),
+        );
+        add(
+            &sim,
+            "gone",
+            Schedule {
+                shutting_down: Duration::from_millis(500),
+                ..Schedule::instant()
+            },
+            Faults::none(),
+        );
+        let opts = || {
+            WaitOptions::new()
+                .interval(Duration::from_millis(200))
+                .max_wait(Duration::from_secs(10))
+        };
 
         let r = wait(kind, &sim, "boot", InstanceState::Running, opts());
-        assert!(matches!(&r.outcome, WaitOutcome::Reached(Some(s)) if s.state == InstanceState::Running), "{kind:?} {:?}", r.outcome);
-        assert!(r.elapsed >= Duration::from_millis(600) && r.elapsed < Duration::from_secs(3), "{kind:?} {:?}", r.elapsed);
+        assert!(
+            matches!(&r.outcome, WaitOutcome::Reached(Some(s)) if s.state == InstanceState::Running),
+            "{kind:?} {:?}",
+            r.outcome
+        );
+        assert!(
+            r.elapsed >= Duration::from_millis(600) && r.elapsed < Duration::from_secs(3),
+            "{kind:?} {:?}",
+            r.elapsed
+        );
         assert_eq!(u64::from(r.polls), requests(&sim, "boot"));
 
         // Deleted while waiting for running: fails fast on shutting-down.
         sim.control().delete("doomed").expect("delete");
         let started = Instant::now();
         let r = wait(kind, &sim, "doomed", InstanceState::Running, opts());
-        let WaitOutcome::Failed(s) = &r.outcome else { panic!("{kind:?} {:?}", r.outcome) };
+        let WaitOutcome::Failed(s) = &r.outcome else {
+            panic!("{kind:?} {:?}", r.outcome)
+        };
         assert_eq!(s.state, InstanceState::ShuttingDown);
         assert!(started.elapsed() < Duration::from_secs(2));
 
         // Waiting for terminated through shutting-down.
         sim.control().delete("gone").expect("delete");
         let r = wait(kind, &sim, "gone", InstanceState::Terminated, opts());
-        assert!(matches!(r.outcome, WaitOutcome::Reached(_)), "{kind:?} {:?}", r.outcome);
+        assert!(
+            matches!(r.outcome, WaitOutcome::Reached(_)),
+            "{kind:?} {:?}",
+            r.outcome
+        );
         assert!(r.polls >= 2);
     }
 }
@@ -154,14 +202,84 @@ fn every_fault_ends_in_its_kind() {
         ..Opts::default()
     };
     let cases: Vec<(&str, Faults, ErrorKind, Option<u16>)> = vec![
-        ("limited", Faults { rate_limit: Some(RateLimit::per_second(0.01).with_burst(1)), ..Faults::none() }, ErrorKind::RateLimited, Some(429)),
-        ("five", Faults { server_error: Some(ServerError::status(503)), ..Faults::none() }, ErrorKind::Server, Some(503)),
-        ("html", Faults { html_502: Some(Trigger::always()), ..Faults::none() }, ErrorKind::Server, Some(502)),
-        ("silent", Faults { stall_headers: Some(StallHeaders { hold: Duration::from_secs(5), ..StallHeaders::default() }), ..Faults::none() }, ErrorKind::Timeout, None),
-        ("trickle", Faults { stall_body: Some(StallBody { hold: Duration::from_secs(5), ..StallBody::default() }), ..Faults::none() }, ErrorKind::Timeout, None),
-        ("rst", Faults { reset: Some(Trigger::always()), ..Faults::none() }, ErrorKind::Transport, None),
-        ("huge", Faults { oversized_body: Some(OversizedBody::default()), ..Faults::none() }, ErrorKind::Decode, Some(200)),
-        ("junk", Faults { invalid_json: Some(Trigger::always()), ..Faults::none() }, ErrorKind::Decode, Some(200)),
+        (
+            "limited",
+            Faults {
+                rate_limit: Some(RateLimit::per_second(0.01).with_burst(1)),
+                ..Faults::none()
+            },
+            ErrorKind::RateLimited,
+            Some(429),
+        ),
+        (
+            "five",
+            Faults {
+                server_error: Some(ServerError::status(503)),
+                ..Faults::none()
+            },
+            ErrorKind::Server,
+            Some(503),
+        ),
+        (
+            "html",
+            Faults {
+                html_502: Some(Trigger::always()),
+                ..Faults::none()
+            },
+            ErrorKind::Server,
+            Some(502),
+        ),
+        (
+            "silent",
+            Faults {
+                stall_headers: Some(StallHeaders {
+                    hold: Duration::from_secs(5),
+                    ..StallHeaders::default()
+                }),
+                ..Faults::none()
+            },
+            ErrorKind::Timeout,
+            None,
+        ),
+        (
+            "trickle",
+            Faults {
+                stall_body: Some(StallBody {
+                    hold: Duration::from_secs(5),
+                    ..StallBody::default()
+                }),
+                ..Faults::none()
+            },
+            ErrorKind::Timeout,
+            None,
+        ),
+        (
+            "rst",
+            Faults {
+                reset: Some(Trigger::always()),
+                ..Faults::none()
+            },
+            ErrorKind::Transport,
+            None,
+        ),
+        (
+            "huge",
+            Faults {
+                oversized_body: Some(OversizedBody::default()),
+                ..Faults::none()
+            },
+            ErrorKind::Decode,
+            Some(200),
+        ),
+        (
+            "junk",
+            Faults {
+                invalid_json: Some(Trigger::always()),
+                ..Faults::none()
+            },
+            ErrorKind::Decode,
+            Some(200),
+        ),
     ];
     for kind in KINDS {
         let sim = sim();
@@ -174,14 +292,30 @@ fn every_fault_ends_in_its_kind() {
             let started = Instant::now();
             let e = status(kind, &sim, &short, name).expect_err(name);
             assert_eq!(e.kind(), *expected, "{kind:?} {name}: {e}");
-            assert_eq!(e.http_status().map(|s| s.as_u16()), *http, "{kind:?} {name}");
-            assert!(started.elapsed() < Duration::from_millis(1500), "{kind:?} {name}: {:?}", started.elapsed());
+            assert_eq!(
+                e.http_status().map(|s| s.as_u16()),
+                *http,
+                "{kind:?} {name}"
+            );
+            assert!(
+                started.elapsed() < Duration::from_millis(1500),
+                "{kind:?} {name}: {:?}",
+                started.elapsed()
+            );
             if http.is_some() {
                 assert!(e.request_id().is_some(), "{kind:?} {name}: no request id");
             }
         }
         // Latency alone is not a failure.
-        add(&sim, "laggy", Schedule::instant(), Faults { latency: Some(Duration::from_millis(200)), ..Faults::none() });
+        add(
+            &sim,
+            "laggy",
+            Schedule::instant(),
+            Faults {
+                latency: Some(Duration::from_millis(200)),
+                ..Faults::none()
+            },
+        );
         let started = Instant::now();
         assert!(status(kind, &sim, &short, "laggy").is_ok());
         assert!(started.elapsed() >= Duration::from_millis(200));
@@ -192,13 +326,45 @@ fn every_fault_ends_in_its_kind() {
 fn retries_are_counted_and_retry_after_is_honoured() {
     for kind in KINDS {
         let sim = sim();
-        add(&sim, "flaky", Schedule::instant(), Faults { server_error: Some(ServerError::status(502).with_times(2)), ..Faults::none() });
-        add(&sim, "down", Schedule::instant(), Faults { server_error: Some(ServerError::status(500)), ..Faults::none() });
-        add(&sim, "busy", Schedule::instant(), Faults { rate_limit: Some(RateLimit::per_second(1.0).with_burst(1)), ..Faults::none() });
+        add(
+            &sim,
+            "flaky",
+            Schedule::instant(),
+            Faults {
+                server_error: Some(ServerError::status(502).with_times(2)),
+                ..Faults::none()
+            },
+        );
+        add(
+            &sim,
+            "down",
+            Schedule::instant(),
+            Faults {
+                server_error: Some(ServerError::status(500)),
+                ..Faults::none()
+            },
+        );
+        add(
+            &sim,
+            "busy",
+            Schedule::instant(),
+            Faults {
+                rate_limit: Some(RateLimit::per_second(1.0).with_burst(1)),
+                ..Faults::none()
+            },
+        );
         let o = Opts::default();
-        assert_eq!(status(kind, &sim, &o, "flaky").expect("third time lucky").state, InstanceState::Running);
+        assert_eq!(
+            status(kind, &sim, &o, "flaky")
+                .expect("third time lucky")
+                .state,
+            InstanceState::Running
+        );
         assert_eq!(requests(&sim, "flaky"), 3);
-        assert_eq!(status(kind, &sim, &o, "down").expect_err("down").kind(), ErrorKind::Server);
+        assert_eq!(
+            status(kind, &sim, &o, "down").expect_err("down").kind(),
+            ErrorKind::Server
+        );
         assert_eq!(requests(&sim, "down"), 3);
 
         // One token a second: the second query is told to retry after 1 s.
@@ -219,7 +385,10 @@ fn token_and_aksk_auth_and_a_wrong_signature() {
     add(&sim, "i-1", Schedule::instant(), Faults::none());
     for kind in KINDS {
         assert!(status(kind, &sim, &o_token, "i-1").is_ok());
-        let bad = Opts { credentials: Credentials::token("not-it").expect("t"), ..Opts::default() };
+        let bad = Opts {
+            credentials: Credentials::token("not-it").expect("t"),
+            ..Opts::default()
+        };
         let e = status(kind, &sim, &bad, "i-1").expect_err("wrong token");
         assert_eq!(e.kind(), ErrorKind::Unauthorized);
         assert_eq!(e.error_code(), Some("APIGW.0301"));
@@ -227,14 +396,20 @@ fn token_and_aksk_auth_and_a_wrong_signature() {
     let sim = sim_with(Auth::temporary("AK-E2E", "SK-E2E", "ST-E2E"), None);
     add(&sim, "i/2 ü", Schedule::instant(), Faults::none());
     for kind in KINDS {
-        let good = Opts { credentials: Credentials::temporary("AK-E2E", "SK-E2E", "ST-E2E").expect("c"), ..Opts::default() };
+        let good = Opts {
+            credentials: Credentials::temporary("AK-E2E", "SK-E2E", "ST-E2E").expect("c"),
+            ..Opts::default()
+        };
         assert!(status(kind, &sim, &good, "i/2 ü").is_ok(), "{kind:?}");
         for creds in [
             Credentials::temporary("AK-E2E", "wrong-sk", "ST-E2E").expect("c"),
             Credentials::temporary("AK-E2E", "SK-E2E", "wrong-st").expect("c"),
             Credentials::ak_sk("AK-E2E", "SK-E2E").expect("c"),
         ] {
-            let bad = Opts { credentials: creds, ..Opts::default() };
+            let bad = Opts {
+                credentials: creds,
+                ..Opts::default()
+            };
             let e = status(kind, &sim, &bad, "i/2 ü").expect_err("bad signature");
             assert_eq!(e.kind(), ErrorKind::Unauthorized, "{kind:?}: {e}");
         }
@@ -248,7 +423,10 @@ fn fleet(n: usize, rps: f64, concurrency: usize) -> (Duration, u64, u64) {
     for i in &ids {
         add(&sim, i, Schedule::instant(), Faults::none());
     }
-    let o = Opts { attempts: 5, ..Opts::default() };
+    let o = Opts {
+        attempts: 5,
+        ..Opts::default()
+    };
     let rt = runtime();
     let client = client!(clouddc_reqwest, sim, o);
     let started = Instant::now();
@@ -274,14 +452,20 @@ fn fleet_of_1000_under_a_rate_limit() {
     // Ideal: 1000 / 400 = 2.5 s.
     assert!(took < Duration::from_secs(15), "{took:?}");
     assert!(requests >= 1000);
-    assert!(throttled * 100 <= requests * 5, "{throttled} of {requests} throttled");
+    assert!(
+        throttled * 100 <= requests * 5,
+        "{throttled} of {requests} throttled"
+    );
 }
 
 #[test]
 fn fleet_of_2000_learns_the_limit_with_few_429s() {
     let (took, requests, throttled) = fleet(2000, 1000.0, 64);
     let share = throttled as f64 / requests as f64;
-    eprintln!("2000 ids at 1000 rps: {took:?}, {requests} requests, {throttled} 429s ({:.2}%)", share * 100.0);
+    eprintln!(
+        "2000 ids at 1000 rps: {took:?}, {requests} requests, {throttled} 429s ({:.2}%)",
+        share * 100.0
+    );
     assert!(share <= 0.02, "{throttled} of {requests} throttled");
     assert!(took < Duration::from_secs(20), "{took:?}");
 }
@@ -309,5 +493,10 @@ fn fleet_limits_can_be_turned_off() {
         while results.next().await.is_some() {}
     });
     let c = sim.control().counters().global;
-    assert!(c.throttled * 10 > c.requests, "unpaced: {} of {} throttled", c.throttled, c.requests);
+    assert!(
+        c.throttled * 10 > c.requests,
+        "unpaced: {} of {} throttled",
+        c.throttled,
+        c.requests
+    );
 }

@@ -67,7 +67,18 @@ impl Observer for Printer<'_> {
 
     fn done(&self, index: usize, outcome: Outcome) {
         if let Some(live) = &self.live {
-            live.finish(index);
+            let summary = match &outcome {
+                Outcome::Wait(w) => format!(
+                    "{:<14} {} after {} polls",
+                    w.outcome
+                        .status()
+                        .map_or_else(|| "-".to_owned(), |s| s.state.to_string()),
+                    w.outcome.as_str(),
+                    w.polls
+                ),
+                Outcome::Status(_) => String::new(),
+            };
+            live.finish(index, &summary);
         }
         let id = &self.ids[index];
         match &outcome {

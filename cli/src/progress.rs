@@ -76,9 +76,10 @@ impl Live {
         }
     }
 
-    /// Id `index` is done.
-    pub(crate) fn finish(&self, index: usize) {
+    /// Id `index` is done; `summary` is its last line.
+    pub(crate) fn finish(&self, index: usize, summary: &str) {
         if let Some(b) = self.bars.get(index) {
+            b.set_message(summary.to_owned());
             b.finish();
         }
         if let Some(s) = &self.summary {

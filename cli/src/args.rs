@@ -28,7 +28,7 @@ pub(crate) struct Cli {
 /// Options shared by every subcommand; they work before or after it.
 #[derive(Debug, Args)]
 pub(crate) struct GlobalArgs {
-    /// Base URL: scheme://host[:port][/prefix].
+    /// Base URL: scheme, host, optional port and path prefix.
     #[arg(long, global = true, env = "CLOUDDC_ENDPOINT", value_name = "URL")]
     pub(crate) endpoint: Option<String>,
     /// A known region, e.g. cn-east-3.

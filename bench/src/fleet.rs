@@ -1,0 +1,304 @@
+//! Item 3: a fleet poll of many ids against the simulator with a global rate
+//! limit: total time against the ideal, the share of 429s, and the client's
+//! peak RSS; with the adaptive limiter as it ships, with a rate hint, and
+//! off for contrast.
+//!
+//! Each run starts a fresh simulator process (pinned to one CPU) holding
+//! `ins-00000`, `ins-00001`, ... in state `running`, and a fresh client
+//! process (pinned to the other) that polls them all with
+//! `clouddc_reqwest::Client::statuses` and reports its own `VmHWM`.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use clouddc_core::limiter::{RateLimiterConfig, RetryBudgetConfig};
+use clouddc_core::{Credentials, Endpoint, InstanceId, ProjectId, SharedLimits};
+use clouddc_simulator::{Counters, NewInstance, Schedule, SimConfig, start_blocking};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::child::{self, BoxError, Pin, Server};
+use crate::report::{Goal, Row, Section, Unit};
+
+/// How the client paces itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// The fleet default: adaptive limiter from 100 requests/s with slow
+    /// start, retry budget.
+    Adaptive,
+    /// `RateLimiterConfig::hint(rps)` (the CLI's `--rate-limit`), retry budget.
+    Hint,
+    /// No limiter, no budget: retries on 429 after `Retry-After` only.
+    Off,
+}
+
+impl Mode {
+    const ALL: [Self; 3] = [Self::Adaptive, Self::Hint, Self::Off];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Adaptive => "adaptive",
+            Self::Hint => "hint",
+            Self::Off => "off",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, BoxError> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("--limiter must be adaptive, hint or off, not {s:?}").into())
+    }
+
+    fn label(self, rps: f64) -> String {
+        match self {
+            Self::Adaptive => "limiter as shipped (adaptive, no hint)".to_owned(),
+            Self::Hint => format!("limiter with hint {rps:.0}/s (`--rate-limit`)"),
+            Self::Off => "limiter off (contrast)".to_owned(),
+        }
+    }
+}
+
+/// Settings of the fleet runs.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) rounds: usize,
+    pub(crate) ids: usize,
+    pub(crate) rps: f64,
+    pub(crate) concurrency: usize,
+}
+
+/// The id of fleet instance `i`.
+fn fleet_id(i: usize) -> String {
+    format!("ins-{i:05}")
+}
+
+/// `serve-sim`: the simulator with `instances` running instances and a
+/// global rate limit; prints its global counters when stdin closes.
+pub(crate) fn serve_main(rps: f64, instances: usize) -> Result<(), BoxError> {
+    let sim = start_blocking(SimConfig::builder().rate_limit(rps).build()?)?;
+    for i in 0..instances {
+        sim.control().create_instance(
+            NewInstance::new()
+                .with_id(fleet_id(i))
+                .with_schedule(Schedule::instant()),
+        )?;
+    }
+    child::listening(&format!("{} {}", sim.url(), sim.project_id()))?;
+    child::until_stdin_closes();
+    let counters = sim.control().with(|s, _| s.global_counters().clone());
+    println!("COUNTERS {}", serde_json::to_string(&counters)?);
+    sim.shutdown();
+    Ok(())
+}
+
+/// What one client run reports.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Outcome {
+    secs: f64,
+    ok: u64,
+    failed: BTreeMap<String, u64>,
+    peak_rss_kib: Option<u64>,
+}
+
+/// Arguments of the client child.
+#[derive(Debug)]
+pub(crate) struct ClientArgs {
+    pub(crate) url: String,
+    pub(crate) project: String,
+    pub(crate) ids: usize,
+    pub(crate) concurrency: usize,
+    pub(crate) rps: f64,
+    pub(crate) mode: String,
+}
+
+/// `fleet-client`: polls every id once, reports time, failures and RSS.
+pub(crate) fn client_main(a: &ClientArgs) -> Result<(), BoxError> {
+    let limits = match Mode::parse(&a.mode)? {
+        Mode::Adaptive => SharedLimits::fleet_default(),
+        Mode::Hint => SharedLimits::new(
+            Some(RateLimiterConfig::hint(a.rps)),
+            Some(RetryBudgetConfig::default()),
+        ),
+        Mode::Off => SharedLimits::new(None, None),
+    };
+    let client = clouddc_reqwest::Client::builder()
+        .endpoint(Endpoint::parse(&a.url)?)
+        .project_id(ProjectId::new(a.project.clone())?)
+        .credentials(Credentials::token("bench-token")?)
+        .fleet_limits(limits)
+        .build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let ids = (0..a.ids).map(|i| InstanceId::new(fleet_id(i)).expect("fleet ids are valid"));
+    let (secs, ok, failed) = rt.block_on(async {
+        let t = Instant::now();
+        let (mut ok, mut failed) = (0u64, BTreeMap::<String, u64>::new());
+        let mut results = std::pin::pin!(client.statuses(ids, a.concurrency));
+        while let Some((_, r)) = results.next().await {
+            match r {
+                Ok(_) => ok += 1,
+                Err(e) => *failed.entry(e.kind().as_str().to_owned()).or_default() += 1,
+            }
+        }
+        (t.elapsed().as_secs_f64(), ok, failed)
+    });
+    child::report(&Outcome {
+        secs,
+        ok,
+        failed,
+        peak_rss_kib: child::peak_rss_kib(),
+    })
+}
+
+#[derive(Debug, Default)]
+struct Series {
+    time_ratio: Vec<f64>,
+    throttled_share: Vec<f64>,
+    rss_mib: Vec<f64>,
+    failed: Vec<f64>,
+    secs: Vec<f64>,
+}
+
+/// The orchestrator's side: `rounds` rounds of every mode, order rotating.
+pub(crate) fn run(pin: &Pin, s: &Settings) -> Result<Section, BoxError> {
+    let ideal = s.ids as f64 / s.rps;
+    let mut series: BTreeMap<&'static str, Series> = BTreeMap::new();
+    for round in 0..s.rounds {
+        for k in 0..Mode::ALL.len() {
+            let mode = Mode::ALL[(k + round) % Mode::ALL.len()];
+            eprintln!(
+                "fleet: round {}/{}, limiter {}",
+                round + 1,
+                s.rounds,
+                mode.name()
+            );
+            let (o, counters) = one_run(pin, s, mode)?;
+            let e = series.entry(mode.name()).or_default();
+            e.time_ratio.push(o.secs / ideal);
+            e.secs.push(o.secs);
+            e.throttled_share
+                .push(counters.throttled as f64 / counters.requests.max(1) as f64);
+            if let Some(kib) = o.peak_rss_kib {
+                e.rss_mib.push(kib as f64 / 1024.0);
+            }
+            e.failed.push(o.failed.values().sum::<u64>() as f64);
+        }
+    }
+    Ok(section(&series, s, ideal, pin))
+}
+
+fn one_run(pin: &Pin, s: &Settings, mode: Mode) -> Result<(Outcome, Counters), BoxError> {
+    let (rps, ids) = (s.rps.to_string(), s.ids.to_string());
+    let sim = Server::start(pin.server(&["serve-sim", "--rps", &rps, "--instances", &ids])?)?;
+    let (url, project) = sim
+        .listening
+        .split_once(' ')
+        .map(|(u, p)| (u.to_owned(), p.to_owned()))
+        .ok_or("serve-sim printed no project")?;
+    let concurrency = s.concurrency.to_string();
+    let outcome = child::run_client::<Outcome>(pin.client(&[
+        "fleet-client",
+        "--url",
+        &url,
+        "--project",
+        &project,
+        "--ids",
+        &ids,
+        "--concurrency",
+        &concurrency,
+        "--rps",
+        &rps,
+        "--limiter",
+        mode.name(),
+    ])?)?;
+    let lines = sim.stop()?;
+    let counters = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("COUNTERS "))
+        .ok_or("serve-sim printed no counters")?;
+    Ok((outcome, serde_json::from_str(counters)?))
+}
+
+fn section(
+    series: &BTreeMap<&'static str, Series>,
+    s: &Settings,
+    ideal: f64,
+    pin: &Pin,
+) -> Section {
+    let mut rows = Vec::new();
+    let mut notes = vec![format!(
+        "Setup: {} ids (`ins-00000`…), all `running`, in a fresh simulator process per run \
+         limited to {:.0} requests/s globally (burst {:.0}); a fresh client process per run \
+         polls them all once with `clouddc_reqwest::Client::statuses(ids, {})` on a \
+         current-thread runtime, {}. Ideal time {ideal:.1} s (ids / limit; the simulator's \
+         initial burst allows slightly less). The 429 share is the simulator's count of 429s \
+         over every request it got, retries included. Peak RSS is the client process's \
+         `VmHWM` (runtime, pool, stream; the ids are generated lazily).",
+        s.ids,
+        s.rps,
+        s.rps.ceil(),
+        s.concurrency,
+        pin.describe(),
+    )];
+    for mode in Mode::ALL {
+        let Some(x) = series.get(mode.name()) else {
+            continue;
+        };
+        let goal = |g| if mode == Mode::Off { Goal::None } else { g };
+        let label = mode.label(s.rps);
+        let time = Row::measured(
+            "3",
+            format!("fleet, {label}: total time / ideal {ideal:.0} s"),
+            &x.time_ratio,
+            Unit::Ratio,
+            goal(Goal::AtMost(1.15)),
+        );
+        let share = Row::measured(
+            "3",
+            format!("fleet, {label}: share of requests answered 429"),
+            &x.throttled_share,
+            Unit::Percent,
+            goal(Goal::AtMost(0.01)),
+        );
+        let rss = Row::measured(
+            "3",
+            format!("fleet, {label}: client peak RSS"),
+            &x.rss_mib,
+            Unit::MiB,
+            goal(Goal::AtMost(64.0)),
+        );
+        notes.push(crate::discussion::fleet(
+            mode,
+            &label,
+            &time,
+            &share,
+            &rss,
+            x.failed.as_slice(),
+            &x.secs,
+        ));
+        rows.extend([time, share, rss]);
+    }
+    Section { rows, notes }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_sort_in_creation_order() {
+        assert_eq!(fleet_id(7), "ins-00007");
+        assert!(fleet_id(9_999) < fleet_id(10_000));
+        assert!(InstanceId::new(fleet_id(123)).is_ok());
+    }
+
+    #[test]
+    fn modes_round_trip() {
+        for m in Mode::ALL {
+            assert_eq!(Mode::parse(m.name()).unwrap(), m);
+        }
+        assert!(Mode::parse("fast").is_err());
+    }
+}

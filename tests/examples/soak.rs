@@ -59,7 +59,15 @@ fn main() {
     let clouddc = std::env::var("CLOUDDC_BIN").unwrap_or_else(|_| "target/release/clouddc".into());
 
     let mut sim = Command::new(&clouddc)
-        .args(["simulate", "--listen", "127.0.0.1:0", "--output", "json", "--seed", "42"])
+        .args([
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--output",
+            "json",
+            "--seed",
+            "42",
+        ])
         .args(["--instances", "2000"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -116,7 +124,9 @@ fn main() {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     let now = rss_kib();
                     peak.fetch_max(now, Ordering::Relaxed);
-                    if mid.load(Ordering::Relaxed) == 0 && started.elapsed() >= Duration::from_secs(seconds / 2) {
+                    if mid.load(Ordering::Relaxed) == 0
+                        && started.elapsed() >= Duration::from_secs(seconds / 2)
+                    {
                         mid.store(now, Ordering::Relaxed);
                     }
                 }
@@ -154,11 +164,16 @@ fn main() {
     let _ = sim.kill();
     let _ = sim.wait();
     let (took, finished, outcomes, counters, rss_start, rss_mid, rss_end, rss_peak) = report;
-    println!("soak: {concurrency} concurrent waits for {seconds} s (ran {:.0} s)", took.as_secs_f64());
+    println!(
+        "soak: {concurrency} concurrent waits for {seconds} s (ran {:.0} s)",
+        took.as_secs_f64()
+    );
     println!("waits finished: {finished}; outcomes: {outcomes:?}");
     println!(
         "simulator: requests {}, by status {}, faults {}",
-        counters["global"]["requests"], counters["global"]["by_status"], counters["global"]["faults"]
+        counters["global"]["requests"],
+        counters["global"]["by_status"],
+        counters["global"]["faults"]
     );
     println!(
         "client RSS (MiB): start {:.1}, middle {:.1}, end {:.1}, peak {:.1}",

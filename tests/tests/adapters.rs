@@ -714,3 +714,28 @@ fn statuses_consumes_ids_lazily() {
     assert!(pulled <= WANTED + LIMIT, "pulled {pulled} ids");
     assert!(server.stats().max_in_flight <= LIMIT);
 }
+
+#[test]
+fn in_flight_requests_are_bounded_across_the_client() {
+    // 40 waits at once, but at most 4 requests (and connections) in flight.
+    const N: usize = 40;
+    const SLOTS: usize = 4;
+    let server = parity_server(SLOTS, N);
+    let settings = Settings::new(server.url());
+    let results: Vec<_> = runtime().block_on(async {
+        let client = clouddc_reqwest::Client::builder()
+            .endpoint(Endpoint::parse(&settings.url).unwrap())
+            .project_id(ProjectId::new("p1").unwrap())
+            .credentials(Credentials::token("t").unwrap())
+            .max_in_flight(SLOTS)
+            .build()
+            .unwrap();
+        let ids = (0..N).map(|i| InstanceId::new(format!("ins-{i}")).unwrap());
+        client.statuses(ids, N).collect::<Vec<_>>().await
+    });
+    assert_eq!(results.len(), N);
+    assert!(results.iter().all(|(_, r)| r.is_ok()));
+    let stats = server.stats();
+    assert_eq!(stats.max_in_flight, SLOTS, "{stats:?}");
+    assert!(stats.max_open <= SLOTS, "{stats:?}");
+}

@@ -117,6 +117,9 @@ pub struct Client {
 
 struct Inner {
     http: reqwest::Client,
+    /// Bounds requests in flight, so a burst of calls cannot open
+    /// thousands of connections at once.
+    in_flight: tokio::sync::Semaphore,
     config: Config,
     limits: Option<SharedLimits>,
     fleet: SharedLimits,
@@ -274,7 +277,7 @@ impl Client {
     /// The client's pool as a core [`AsyncTransport`] (use with
     /// [`TokioClock`] and `clouddc_core::transport::run_async`).
     pub fn transport(&self) -> ReqwestTransport<'_> {
-        ReqwestTransport(&self.inner.http)
+        ReqwestTransport(&self.inner.http, &self.inner.in_flight)
     }
 }
 
@@ -285,6 +288,7 @@ pub struct ClientBuilder {
     user_agent_suffix: Option<String>,
     limits: Option<SharedLimits>,
     fleet_limits: Option<SharedLimits>,
+    max_in_flight: Option<usize>,
 }
 
 impl ClientBuilder {
@@ -348,6 +352,13 @@ impl ClientBuilder {
         self.fleet_limits = Some(limits);
         self
     }
+    /// Requests in flight at once across the client (default 256, at least
+    /// 1), and so the most connections it opens. Calls beyond it wait for a
+    /// slot; the wait counts against their attempt timeout.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = Some(n.max(1));
+        self
+    }
     /// Fills endpoint, project id and credentials that are not set yet from
     /// the process environment, as [`ConfigBuilder::with_env`] describes.
     pub fn with_env(mut self) -> Result<Self, Error> {
@@ -380,6 +391,7 @@ impl ClientBuilder {
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
+                in_flight: tokio::sync::Semaphore::new(self.max_in_flight.unwrap_or(256)),
                 config,
                 fleet: self
                     .fleet_limits
@@ -425,7 +437,7 @@ impl AsyncClock for TokioClock {
 /// This client's connection pool as a core [`AsyncTransport`], for driving
 /// the core's machines directly.
 #[derive(Debug, Clone, Copy)]
-pub struct ReqwestTransport<'a>(&'a reqwest::Client);
+pub struct ReqwestTransport<'a>(&'a reqwest::Client, &'a tokio::sync::Semaphore);
 
 impl AsyncTransport for ReqwestTransport<'_> {
     fn send(
@@ -434,8 +446,17 @@ impl AsyncTransport for ReqwestTransport<'_> {
     ) -> impl Future<Output = Result<http::Response<Vec<u8>>, Error>> + Send {
         let span = obs::attempt(&attempt);
         let recorder = span.clone();
-        let http = self.0;
-        let exchange = async move { obs::attempt_result(&recorder, exchange(http, attempt).await) };
+        let (http, in_flight) = (self.0, self.1);
+        let exchange = async move {
+            // Waiting for a slot counts against the attempt's timeout.
+            let Ok(_slot) = in_flight.acquire().await else {
+                return Err(Error::transport(
+                    "the client is shutting down",
+                    std::io::Error::other("in-flight limit closed"),
+                ));
+            };
+            obs::attempt_result(&recorder, exchange(http, attempt).await)
+        };
         obs::instrument(exchange, span)
     }
 }

@@ -232,8 +232,9 @@ fn section(
         "Setup: {} ids (`ins-00000`…), all `running`, in a fresh simulator process per run \
          limited to {:.0} requests/s globally (burst {:.0}); a fresh client process per run \
          polls them all once with `clouddc_reqwest::Client::statuses(ids, {})` on a \
-         current-thread runtime, {}. Ideal time {ideal:.1} s (ids / limit; the simulator's \
-         initial burst allows slightly less). The 429 share is the simulator's count of 429s \
+         current-thread runtime, {}. Ideal time {ideal:.1} s (ids / limit, as the issue \
+         defines it; the simulator's initial burst of {:.0} makes {:.1} s the true floor, which \
+         is how a run can finish under 1×). The 429 share is the simulator's count of 429s \
          over every request it got, retries included. Peak RSS is the client process's \
          `VmHWM` (runtime, pool, stream; the ids are generated lazily).",
         s.ids,
@@ -241,6 +242,8 @@ fn section(
         s.rps.ceil(),
         s.concurrency,
         pin.describe(),
+        s.rps.ceil(),
+        (s.ids as f64 - s.rps.ceil()).max(0.0) / s.rps,
     )];
     for mode in Mode::ALL {
         let Some(x) = series.get(mode.name()) else {
@@ -267,7 +270,7 @@ fn section(
             format!("fleet, {label}: client peak RSS"),
             &x.rss_mib,
             Unit::MiB,
-            goal(Goal::AtMost(64.0)),
+            goal(Goal::AtMost(64e6 / 1024.0 / 1024.0)),
         );
         notes.push(crate::discussion::fleet(
             mode,

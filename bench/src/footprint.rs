@@ -75,13 +75,7 @@ pub(crate) fn run(rounds: usize) -> Result<Section, BoxError> {
         ] {
             let bin = base.join(dir).join("release").join("clouddc");
             rows.push(match stripped_size(&bin, &base) {
-                Ok(bytes) => Row::measured(
-                    "5",
-                    what,
-                    &[bytes as f64 / 1024.0 / 1024.0],
-                    Unit::MiB,
-                    Goal::None,
-                ),
+                Ok(bytes) => Row::exact("5", what, bytes as f64 / 1024.0 / 1024.0, Unit::MiB),
                 Err(e) => Row::text("5", what, format!("not measured: {e}")),
             });
         }
@@ -99,12 +93,11 @@ pub(crate) fn run(rounds: usize) -> Result<Section, BoxError> {
     }
     match crate_count(&root) {
         Ok((listed, unique)) => {
-            rows.push(Row::measured(
+            rows.push(Row::exact(
                 "5",
                 "crates in `clouddc-core`'s normal dependency tree (`cargo tree … | sort -u | wc -l`)",
-                &[listed as f64],
+                listed as f64,
                 Unit::Count,
-                Goal::None,
             ));
             notes.push(crate::discussion::footprint(
                 &rows,

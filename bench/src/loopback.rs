@@ -238,17 +238,13 @@ fn section(o: &Outcome, pin: &Pin, s: &Settings) -> Section {
     notes.push(crate::discussion::loopback(
         "clouddc-ureq",
         [&ureq_ratio, &ureq_timeout, &ureq_own],
-        crate::discussion::UREQ_TIMEOUT,
+        Some(crate::discussion::UREQ_TIMEOUT),
     ));
     for ((r, t, own), name) in reqwest.iter().zip([
         "clouddc-reqwest at 1 in flight",
         "clouddc-reqwest at 64 in flight",
     ]) {
-        notes.push(crate::discussion::loopback(
-            name,
-            [r, t, own],
-            crate::discussion::REQWEST_TIMEOUT,
-        ));
+        notes.push(crate::discussion::loopback(name, [r, t, own], None));
     }
     if let Some(why) = &o.wrk_missing {
         notes.push(format!(
@@ -274,7 +270,7 @@ fn section(o: &Outcome, pin: &Pin, s: &Settings) -> Section {
         "The 64-in-flight comparison turns the client's fleet pacing off \
          (`fleet_limits(SharedLimits::new(None, None))`): it measures per-call overhead against a \
          server without a limit, where the default adaptive limiter (which starts at 100 \
-         requests/s and doubles per second) would measure pacing instead. Pacing is item 3."
+         requests/s and ramps up) would measure pacing instead. Pacing is item 3."
             .to_owned(),
     );
     Section { rows, notes }

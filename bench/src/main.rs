@@ -6,7 +6,7 @@
 //! cargo run --release -p clouddc-bench -- per-call | loopback | fleet | waiter | footprint
 //! ```
 //!
-//! Options (all commands): `--rounds N` (7), `--loop-ms MS` (500),
+//! Options (all commands): `--rounds N` (15), `--loop-ms MS` (250),
 //! `--wrk-secs S` (1), `--fleet-rounds N` (5), `--fleet-ids N` (10000),
 //! `--fleet-rps R` (1000), `--fleet-concurrency N` (64), `--waits N` (40),
 //! `--interval-ms MS` (200), `--footprint-rounds N` (1).
@@ -14,6 +14,11 @@
 //! Internal commands, run by the ones above as child processes (pinned with
 //! `taskset` where possible): `serve-fixed`, `loopback-client`, `serve-sim`,
 //! `fleet-client`.
+
+//!
+//! Many short rounds rather than a few long ones: on a shared machine, the
+//! loops of one comparison then run within a second of each other, and the
+//! median of 15 per-round ratios moves less with someone else's build.
 
 #![forbid(unsafe_code)]
 
@@ -101,10 +106,10 @@ struct Opts {
 
 impl Opts {
     fn parse(a: &mut Args) -> Result<Self, BoxError> {
-        let rounds = a.value("--rounds", 7usize)?.max(1);
+        let rounds = a.value("--rounds", 15usize)?.max(1);
         Ok(Self {
             rounds,
-            loop_ms: a.value("--loop-ms", 500)?,
+            loop_ms: a.value("--loop-ms", 250)?,
             wrk_secs: a.value("--wrk-secs", 1)?,
             fleet: fleet::Settings {
                 rounds: a.value("--fleet-rounds", 5usize)?.max(1),
@@ -123,7 +128,11 @@ impl Opts {
 }
 
 fn run(argv: Vec<String>) -> Result<(), BoxError> {
-    let shown = argv.join(" ");
+    let shown = argv
+        .iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ");
     let mut a = Args { rest: argv };
     let Some(cmd) = (!a.rest.is_empty()).then(|| a.rest.remove(0)) else {
         println!("{}", usage());
@@ -138,8 +147,8 @@ fn run(argv: Vec<String>) -> Result<(), BoxError> {
             let args = loopback::ClientArgs {
                 addr: a.string("--addr")?,
                 settings: loopback::Settings {
-                    rounds: a.value("--rounds", 7)?,
-                    loop_ms: a.value("--loop-ms", 500)?,
+                    rounds: a.value("--rounds", 15)?,
+                    loop_ms: a.value("--loop-ms", 250)?,
                     wrk_secs: a.value("--wrk-secs", 1)?,
                 },
             };
@@ -188,10 +197,23 @@ fn run(argv: Vec<String>) -> Result<(), BoxError> {
     }
 }
 
+/// `arg` as a POSIX shell word: as is when it is plain, else single-quoted.
+fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+    if plain {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
+}
+
 fn usage() -> &'static str {
     "usage: clouddc-bench all [--skip-footprint] [--note TEXT] [--out PATH] [options]\n\
      \x20      clouddc-bench per-call|loopback|fleet|waiter|footprint [options]\n\
-     options: --rounds N (7) --loop-ms MS (500) --wrk-secs S (1) --fleet-rounds N (5)\n\
+     options: --rounds N (15) --loop-ms MS (250) --wrk-secs S (1) --fleet-rounds N (5)\n\
      \x20        --fleet-ids N (10000) --fleet-rps R (1000) --fleet-concurrency N (64)\n\
      \x20        --waits N (40) --interval-ms MS (200) --footprint-rounds N (1)"
 }
@@ -283,6 +305,13 @@ fn all(
     if !note.is_empty() {
         md.push_str(&format!("- **Note:** {note}\n"));
     }
+    if report::busy(&load_before) || report::busy(&load_after) {
+        md.push_str(
+            "- **Busy machine:** the load averages show other work on the CPUs during the run, \
+             so absolute figures are noisy and low; ratios taken within a round are less \
+             affected, and the spreads show how much.\n",
+        );
+    }
     md.push_str(&format!(
         "\nEvery figure is the median over repeated rounds with the spread (min – max) and the \
          number of rounds n; each round runs the loops being compared back to back, so a ratio \
@@ -315,4 +344,17 @@ fn all(
     std::fs::write(out, md)?;
     eprintln!("clouddc-bench: wrote {}", out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn commands_are_shown_as_a_shell_would_take_them() {
+        assert_eq!(shell_quote("--rounds"), "--rounds");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
 }

@@ -115,6 +115,13 @@ impl Row {
         }
     }
 
+    /// A figure that does not vary from run to run (a size, a count).
+    pub(crate) fn exact(item: &'static str, what: impl Into<String>, x: f64, unit: Unit) -> Self {
+        let mut r = Self::measured(item, what, &[x], unit, Goal::None);
+        r.spread = "— (exact)".to_owned();
+        r
+    }
+
     /// A row without a figure: not measured, skipped, or a plain fact.
     pub(crate) fn text(
         item: &'static str,
@@ -172,17 +179,23 @@ pub(crate) fn table(rows: &[Row]) -> String {
         "| # | Measurement | Median | Spread (min – max) | n | Goal | Result |\n\
          |---|---|---|---|---|---|---|\n",
     );
+    let cell = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace('|', "\\|")
+    };
     for r in rows {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} |",
             r.item,
-            r.what.replace('|', "\\|"),
+            cell(&r.what),
             r.median,
             r.spread,
             r.n,
             r.goal,
-            r.result.replace('|', "\\|")
+            cell(&r.result)
         );
     }
     out
@@ -239,6 +252,16 @@ pub(crate) fn load() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// Whether a load average line says the machine had other work: a
+/// 1-minute load of half the CPUs or more.
+pub(crate) fn busy(load: &str) -> bool {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    load.split_whitespace()
+        .next()
+        .and_then(|l| l.parse::<f64>().ok())
+        .is_some_and(|l| l >= cpus / 2.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,8 +289,9 @@ mod tests {
 
     #[test]
     fn table_escapes_pipes() {
-        let t = table(&[Row::text("5", "a | b", "not measured")]);
+        let t = table(&[Row::text("5", "a | b", "not\nmeasured")]);
         assert!(t.contains("a \\| b"), "{t}");
+        assert!(t.contains("not measured"), "{t}");
         assert_eq!(t.lines().count(), 3);
     }
 }

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::ids::ProjectId;
 use crate::response::DEFAULT_BODY_LIMIT;
 use crate::retry::RetryPolicy;
-use crate::signing::{HmacSha256, mac};
+use crate::signing::{SigningTemplate, TemplateHeaders};
 use http::HeaderValue;
 
 /// The default per-attempt timeout.
@@ -111,6 +111,9 @@ impl Config {
     }
 }
 
+/// The `Accept` header value of every status request.
+pub(crate) const ACCEPT_JSON: &str = "application/json";
+
 /// Header values validated once at build time, cloned cheaply per request.
 pub(crate) struct PreparedHeaders {
     pub(crate) host: HeaderValue,
@@ -121,8 +124,7 @@ pub(crate) struct PreparedHeaders {
 pub(crate) enum PreparedAuth {
     Token(HeaderValue),
     AkSk {
-        access_key: String,
-        key: Box<HmacSha256>,
+        signer: Box<SigningTemplate>,
         project_id: HeaderValue,
         security_token: Option<HeaderValue>,
     },
@@ -149,8 +151,17 @@ impl PreparedHeaders {
                 secret_key,
                 security_token,
             } => PreparedAuth::AkSk {
-                access_key: access_key.clone(),
-                key: Box::new(mac(secret_key.expose())),
+                signer: Box::new(SigningTemplate::new(
+                    access_key,
+                    secret_key.expose(),
+                    &TemplateHeaders {
+                        accept: ACCEPT_JSON,
+                        host: endpoint.host_header(),
+                        user_agent,
+                        project_id: project_id.as_str(),
+                        security_token: security_token.as_ref().map(|s| s.expose()),
+                    },
+                )),
                 project_id: header(
                     project_id.as_str(),
                     "project id (sent as X-Project-Id)",

@@ -11,10 +11,9 @@ use http::header::{ACCEPT, HOST, USER_AGENT};
 use http::{HeaderName, HeaderValue, Method, Request};
 
 use crate::config::Config;
-use crate::config::PreparedAuth;
+use crate::config::{ACCEPT_JSON, PreparedAuth};
 use crate::error::Error;
 use crate::ids::InstanceId;
-use crate::signing::sign_request_keyed;
 
 /// Header carrying the IAM token.
 pub const X_AUTH_TOKEN: HeaderName = HeaderName::from_static("x-auth-token");
@@ -40,15 +39,14 @@ pub fn build_status_request(
     let h = req.headers_mut();
     h.reserve(8);
     h.insert(HOST, prepared.host.clone());
-    h.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    h.insert(ACCEPT, HeaderValue::from_static(ACCEPT_JSON));
     h.insert(USER_AGENT, prepared.user_agent.clone());
     match &prepared.auth {
         PreparedAuth::Token(token) => {
             h.insert(X_AUTH_TOKEN, token.clone());
         }
         PreparedAuth::AkSk {
-            access_key,
-            key,
+            signer,
             project_id,
             security_token,
         } => {
@@ -56,7 +54,7 @@ pub fn build_status_request(
             if let Some(st) = security_token {
                 h.insert(X_SECURITY_TOKEN, st.clone());
             }
-            sign_request_keyed(&mut req, access_key, key, wall);
+            signer.sign(&mut req, wall);
         }
     }
     Ok(req)
@@ -128,5 +126,55 @@ mod tests {
         );
         assert_eq!(ok.as_deref(), Ok("AK9"));
         assert!(!format!("{req:?}").contains(MARK));
+    }
+
+    fn authorization(req: &Request<Vec<u8>>) -> String {
+        req.headers()["authorization"].to_str().unwrap().to_owned()
+    }
+
+    proptest::proptest! {
+        /// The prepared signer gives byte for byte what the general signer
+        /// gives for the same request, for any id, key, token, suffix and time.
+        #[test]
+        fn prepared_signer_matches_the_general_one(
+            id in "\\PC{1,24}",
+            ak in "[A-Z0-9]{1,24}",
+            sk in "[ -~]{1,48}",
+            token in proptest::option::of("[!-~]{1,40}"),
+            suffix in proptest::option::of("[a-z0-9/.]{1,12}"),
+            secs in 0u64..8_000_000_000,
+        ) {
+            let Ok(id) = InstanceId::new(id) else { return Ok(()) };
+            let creds = match &token {
+                Some(t) => Credentials::temporary(ak.clone(), sk.clone(), t.clone()),
+                None => Credentials::ak_sk(ak.clone(), sk.clone()),
+            };
+            let Ok(creds) = creds else { return Ok(()) };
+            let mut b = Config::builder()
+                .endpoint(Endpoint::from_region("cn-east-3").unwrap())
+                .project_id(ProjectId::new("0a1b2c3d4e5f60718293a4b5c6d7e8f9").unwrap())
+                .credentials(creds);
+            if let Some(s) = &suffix {
+                b = b.user_agent_suffix(s.clone());
+            }
+            let c = b.build().unwrap();
+            let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+            let prepared = build_status_request(&c, &id, wall).unwrap();
+
+            let mut general = prepared.clone();
+            general.headers_mut().remove("authorization");
+            general.headers_mut().remove("x-sdk-date");
+            crate::signing::sign_request(&mut general, &ak, &sk, wall);
+            proptest::prop_assert_eq!(authorization(&prepared), authorization(&general));
+            proptest::prop_assert_eq!(&prepared.headers()["x-sdk-date"], &general.headers()["x-sdk-date"]);
+            proptest::prop_assert_eq!(prepared.headers().len(), general.headers().len());
+            let verified = verify_request(
+                &prepared,
+                |k| (k == ak).then(|| sk.clone()),
+                wall,
+                Duration::from_secs(900),
+            );
+            proptest::prop_assert_eq!(verified.as_deref(), Ok(ak.as_str()));
+        }
     }
 }

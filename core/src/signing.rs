@@ -101,11 +101,14 @@ pub fn canonical_uri(path: &str) -> String {
     out
 }
 
+/// Whether decoding and re-encoding `path` changes nothing.
+fn is_canonical_path(path: &str) -> bool {
+    path.bytes()
+        .all(|b| b == b'/' || b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+}
+
 fn push_canonical_uri(out: &mut String, path: &str) {
-    let identity = path
-        .bytes()
-        .all(|b| b == b'/' || b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
-    if identity {
+    if is_canonical_path(path) {
         // Decoding and re-encoding changes nothing.
         out.push_str(path);
     } else {
@@ -188,7 +191,7 @@ struct Computed {
     authorization: String,
 }
 
-fn compute(input: &SignInput<'_>, key: Option<&HmacSha256>) -> Computed {
+fn compute(input: &SignInput<'_>) -> Computed {
     // Canonical headers: lower-case names without `_`, trimmed values, sorted.
     let mut hs: Vec<(Cow<'_, str>, &str)> = input
         .headers
@@ -243,10 +246,7 @@ fn compute(input: &SignInput<'_>, key: Option<&HmacSha256>) -> Computed {
     sts.push('\n');
     push_hex(&mut sts, &Sha256::digest(cr.as_bytes()));
 
-    let mut m = match key {
-        Some(k) => k.clone(),
-        None => mac(input.secret_key),
-    };
+    let mut m = mac(input.secret_key);
     m.update(sts.as_bytes());
     let sig = m.finalize().into_bytes();
     let mut authorization = String::with_capacity(
@@ -269,7 +269,7 @@ fn compute(input: &SignInput<'_>, key: Option<&HmacSha256>) -> Computed {
 
 /// Computes the canonical request, string to sign and `Authorization` value.
 pub fn sign_parts(input: &SignInput<'_>) -> SignedParts {
-    let c = compute(input, None);
+    let c = compute(input);
     SignedParts {
         canonical_request: c.canonical_request,
         string_to_sign: c.string_to_sign,
@@ -286,24 +286,125 @@ pub fn sign_request(
     secret_key: &str,
     wall: SystemTime,
 ) {
-    sign_with(request, access_key, secret_key, None, wall);
+    sign_with(request, access_key, secret_key, wall);
 }
 
-/// [`sign_request`] with a pre-keyed HMAC (saves re-keying per call).
-pub(crate) fn sign_request_keyed(
-    request: &mut http::Request<Vec<u8>>,
-    access_key: &str,
-    key: &HmacSha256,
-    wall: SystemTime,
-) {
-    sign_with(request, access_key, "", Some(key), wall);
+/// The parts of a status request's signature that do not change between
+/// calls of one configuration, prepared once.
+///
+/// A status request always carries the same headers (`Accept`, `Host`,
+/// `User-Agent`, `X-Project-Id`, `X-Sdk-Date` and, with temporary
+/// credentials, `X-Security-Token`) and an empty body, so only the path and
+/// the date differ per call. [`SigningTemplate::sign`] streams the canonical
+/// request straight into SHA-256 instead of assembling it, and gives the same
+/// bytes as [`sign_request`] (a property test holds the two together).
+/// Holds the keyed HMAC and the security token: it has no `Debug`.
+pub(crate) struct SigningTemplate {
+    key: HmacSha256,
+    /// Canonical header lines sorted before `x-sdk-date`.
+    before_date: String,
+    /// Canonical header lines sorted after `x-sdk-date`.
+    after_date: String,
+    /// The blank line, the signed header names and the empty body's hash.
+    tail: String,
+    /// `SDK-HMAC-SHA256 Access=…, SignedHeaders=…, Signature=`.
+    authorization_prefix: String,
+}
+
+/// The fixed headers of a status request, as [`SigningTemplate`] signs them.
+pub(crate) struct TemplateHeaders<'a> {
+    pub(crate) accept: &'a str,
+    pub(crate) host: &'a str,
+    pub(crate) user_agent: &'a str,
+    pub(crate) project_id: &'a str,
+    pub(crate) security_token: Option<&'a str>,
+}
+
+impl SigningTemplate {
+    pub(crate) fn new(access_key: &str, secret_key: &str, h: &TemplateHeaders<'_>) -> Self {
+        let line = |out: &mut String, name: &str, value: &str| {
+            out.push_str(name);
+            out.push(':');
+            out.push_str(value.trim());
+            out.push('\n');
+        };
+        let mut before_date = String::new();
+        line(&mut before_date, "accept", h.accept);
+        line(&mut before_date, "host", h.host);
+        line(&mut before_date, "user-agent", h.user_agent);
+        line(&mut before_date, "x-project-id", h.project_id);
+        let mut after_date = String::new();
+        let mut signed = String::from("accept;host;user-agent;x-project-id;x-sdk-date");
+        if let Some(st) = h.security_token {
+            line(&mut after_date, "x-security-token", st);
+            signed.push_str(";x-security-token");
+        }
+        let tail = format!("\n{signed}\n{EMPTY_SHA256}");
+        let authorization_prefix =
+            format!("{ALGORITHM} Access={access_key}, SignedHeaders={signed}, Signature=");
+        Self {
+            key: mac(secret_key),
+            before_date,
+            after_date,
+            tail,
+            authorization_prefix,
+        }
+    }
+
+    /// Sets `X-Sdk-Date` from `wall` and `Authorization` on a status request
+    /// that carries exactly the template's headers.
+    pub(crate) fn sign(&self, request: &mut http::Request<Vec<u8>>, wall: SystemTime) {
+        let date = sdk_date_bytes(wall);
+        let mut hash = Sha256::new();
+        hash.update(request.method().as_str().as_bytes());
+        hash.update(b"\n");
+        let path = request.uri().path();
+        if is_canonical_path(path) {
+            hash.update(path.as_bytes());
+            if !path.ends_with('/') {
+                hash.update(b"/");
+            }
+        } else {
+            hash.update(canonical_uri(path).as_bytes());
+        }
+        hash.update(b"\n\n");
+        hash.update(self.before_date.as_bytes());
+        hash.update(b"x-sdk-date:");
+        hash.update(date);
+        hash.update(b"\n");
+        hash.update(self.after_date.as_bytes());
+        hash.update(self.tail.as_bytes());
+        let mut hex_digest = [0u8; 64];
+        // 32 bytes always fit 64 hex digits.
+        let _ = hex::encode_to_slice(hash.finalize(), &mut hex_digest);
+
+        let mut m = self.key.clone();
+        m.update(ALGORITHM.as_bytes());
+        m.update(b"\n");
+        m.update(&date);
+        m.update(b"\n");
+        m.update(&hex_digest);
+        let mut hex_sig = [0u8; 64];
+        let _ = hex::encode_to_slice(m.finalize().into_bytes(), &mut hex_sig);
+
+        let mut authorization = Vec::with_capacity(self.authorization_prefix.len() + 64);
+        authorization.extend_from_slice(self.authorization_prefix.as_bytes());
+        authorization.extend_from_slice(&hex_sig);
+        let headers = request.headers_mut();
+        if let Ok(v) = HeaderValue::from_bytes(&date) {
+            headers.insert(SDK_DATE_NAME, v);
+        }
+        if let Ok(mut v) = HeaderValue::try_from(authorization) {
+            v.set_sensitive(true);
+            headers.insert(AUTHORIZATION, v);
+        }
+    }
 }
 
 fn sign_with(
     request: &mut http::Request<Vec<u8>>,
     access_key: &str,
     secret_key: &str,
-    key: Option<&HmacSha256>,
     wall: SystemTime,
 ) {
     let date = format_sdk_date(wall);
@@ -324,18 +425,15 @@ fn sign_with(
         .map(|(n, v)| (n.as_str(), String::from_utf8_lossy(v.as_bytes())))
         .collect();
     let refs: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (*n, v.as_ref())).collect();
-    let computed = compute(
-        &SignInput {
-            method: request.method().as_str(),
-            path: request.uri().path(),
-            query: request.uri().query().unwrap_or(""),
-            headers: &refs,
-            body: request.body(),
-            access_key,
-            secret_key,
-        },
-        key,
-    );
+    let computed = compute(&SignInput {
+        method: request.method().as_str(),
+        path: request.uri().path(),
+        query: request.uri().query().unwrap_or(""),
+        headers: &refs,
+        body: request.body(),
+        access_key,
+        secret_key,
+    });
     if let Ok(mut v) = HeaderValue::try_from(computed.authorization) {
         v.set_sensitive(true);
         request.headers_mut().insert(AUTHORIZATION, v);
@@ -496,6 +594,11 @@ pub fn verify_request<B: AsRef<[u8]>>(
 /// Formats a wall-clock time as `YYYYMMDDTHHMMSSZ` (UTC). Times before 1970
 /// format as the epoch.
 pub fn format_sdk_date(t: SystemTime) -> String {
+    sdk_date_bytes(t).iter().map(|&b| char::from(b)).collect()
+}
+
+/// `YYYYMMDDTHHMMSSZ` as ASCII bytes, without allocating.
+fn sdk_date_bytes(t: SystemTime) -> [u8; 16] {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
@@ -515,7 +618,7 @@ pub fn format_sdk_date(t: SystemTime) -> String {
     put(13, 2, rem % 60);
     out[8] = b'T';
     out[15] = b'Z';
-    out.iter().map(|&b| char::from(b)).collect()
+    out
 }
 
 /// Parses `YYYYMMDDTHHMMSSZ` (UTC).

@@ -75,6 +75,7 @@
 #![deny(missing_docs)]
 
 mod obs;
+mod resolve;
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
@@ -86,6 +87,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use clouddc_core::transport::{Clock, Transport, run};
 use ureq::tls::{RootCerts, TlsConfig};
+use ureq::unversioned::transport::DefaultConnector;
+
+use crate::resolve::CachingResolver;
 
 pub use clouddc_core::{
     self as core, Config, ConfigBuilder, Credentials, Endpoint, Error, ErrorKind, InstanceId,
@@ -272,12 +276,15 @@ impl ClientBuilder {
         let tls = TlsConfig::builder()
             .root_certs(RootCerts::PlatformVerifier)
             .build();
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .tls_config(tls)
-            .build()
-            .new_agent();
+        let agent = ureq::Agent::with_parts(
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .tls_config(tls)
+                .build(),
+            DefaultConnector::new(),
+            CachingResolver::default(),
+        );
         Ok(Client {
             inner: Arc::new(Inner {
                 agent,

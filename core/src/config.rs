@@ -13,10 +13,12 @@ use crate::credentials::Credentials;
 use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::ids::ProjectId;
+use crate::request::{X_AUTH_TOKEN, X_PROJECT_ID, X_SECURITY_TOKEN};
 use crate::response::DEFAULT_BODY_LIMIT;
 use crate::retry::RetryPolicy;
-use crate::signing::{SigningTemplate, TemplateHeaders};
-use http::HeaderValue;
+use crate::signing::{SDK_DATE_NAME, SigningTemplate, TemplateHeaders};
+use http::header::{ACCEPT, AUTHORIZATION, HOST, USER_AGENT};
+use http::{HeaderMap, HeaderValue};
 
 /// The default per-attempt timeout.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -114,20 +116,16 @@ impl Config {
 /// The `Accept` header value of every status request.
 pub(crate) const ACCEPT_JSON: &str = "application/json";
 
-/// Header values validated once at build time, cloned cheaply per request.
+/// Every header of a status request, validated once at build time and cloned
+/// per request; with AK/SK, the signer that completes them.
 pub(crate) struct PreparedHeaders {
-    pub(crate) host: HeaderValue,
-    pub(crate) user_agent: HeaderValue,
-    pub(crate) auth: PreparedAuth,
-}
-
-pub(crate) enum PreparedAuth {
-    Token(HeaderValue),
-    AkSk {
-        signer: Box<SigningTemplate>,
-        project_id: HeaderValue,
-        security_token: Option<HeaderValue>,
-    },
+    /// `Host`, `Accept`, `User-Agent` and the auth headers, in wire order.
+    /// With AK/SK, `X-Sdk-Date` and `Authorization` hold empty placeholders
+    /// (so that a clone has room for them) which the signer replaces.
+    pub(crate) headers: HeaderMap,
+    pub(crate) signer: Option<Box<SigningTemplate>>,
+    /// `{prefix}/v1/{project}/instances/`, encoded once.
+    pub(crate) instances_path: String,
 }
 
 fn header(value: &str, what: &str, sensitive: bool) -> Result<HeaderValue, Error> {
@@ -144,14 +142,37 @@ impl PreparedHeaders {
         credentials: &Credentials,
         user_agent: &str,
     ) -> Result<Self, Error> {
-        let auth = match credentials {
-            Credentials::Token(t) => PreparedAuth::Token(header(t.expose(), "token", true)?),
+        let mut headers = HeaderMap::with_capacity(8);
+        headers.insert(HOST, header(endpoint.host_header(), "host", false)?);
+        headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_JSON));
+        headers.insert(USER_AGENT, header(user_agent, "user agent", false)?);
+        let signer = match credentials {
+            Credentials::Token(t) => {
+                headers.insert(X_AUTH_TOKEN, header(t.expose(), "token", true)?);
+                None
+            }
             Credentials::AkSk {
                 access_key,
                 secret_key,
                 security_token,
-            } => PreparedAuth::AkSk {
-                signer: Box::new(SigningTemplate::new(
+            } => {
+                headers.insert(
+                    X_PROJECT_ID,
+                    header(
+                        project_id.as_str(),
+                        "project id (sent as X-Project-Id)",
+                        false,
+                    )?,
+                );
+                if let Some(st) = security_token {
+                    headers.insert(
+                        X_SECURITY_TOKEN,
+                        header(st.expose(), "security token", true)?,
+                    );
+                }
+                headers.insert(SDK_DATE_NAME, HeaderValue::from_static(""));
+                headers.insert(AUTHORIZATION, HeaderValue::from_static(""));
+                Some(Box::new(SigningTemplate::new(
                     access_key,
                     secret_key.expose(),
                     &TemplateHeaders {
@@ -161,22 +182,13 @@ impl PreparedHeaders {
                         project_id: project_id.as_str(),
                         security_token: security_token.as_ref().map(|s| s.expose()),
                     },
-                )),
-                project_id: header(
-                    project_id.as_str(),
-                    "project id (sent as X-Project-Id)",
-                    false,
-                )?,
-                security_token: match security_token {
-                    Some(st) => Some(header(st.expose(), "security token", true)?),
-                    None => None,
-                },
-            },
+                )))
+            }
         };
         Ok(Self {
-            host: header(endpoint.host_header(), "host", false)?,
-            user_agent: header(user_agent, "user agent", false)?,
-            auth,
+            headers,
+            signer,
+            instances_path: endpoint.instances_path(project_id),
         })
     }
 }

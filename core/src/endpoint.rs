@@ -151,30 +151,45 @@ impl Endpoint {
 
     /// The path of the status call, each id one percent-encoded segment.
     pub fn status_path(&self, project: &ProjectId, id: &InstanceId) -> String {
-        let mut p = String::with_capacity(
-            self.prefix.len() + project.as_str().len() * 3 + id.as_str().len() * 3 + 24,
-        );
-        p.push_str(&self.prefix);
-        p.push_str("/v1/");
-        push_segment(&mut p, project.as_str());
-        p.push_str("/instances/");
-        push_segment(&mut p, id.as_str());
-        p.push_str("/status");
-        p
+        status_path(&self.instances_path(project), id)
     }
 
     /// The full URI of the status call.
     pub fn status_uri(&self, project: &ProjectId, id: &InstanceId) -> Result<Uri, Error> {
+        self.status_uri_under(&self.instances_path(project), id)
+    }
+
+    /// `{prefix}/v1/{project}/instances/`, the part of every status path that
+    /// does not depend on the instance (a config keeps it).
+    pub(crate) fn instances_path(&self, project: &ProjectId) -> String {
+        let mut p = String::with_capacity(self.prefix.len() + project.as_str().len() * 3 + 16);
+        p.push_str(&self.prefix);
+        p.push_str("/v1/");
+        push_segment(&mut p, project.as_str());
+        p.push_str("/instances/");
+        p
+    }
+
+    /// The status URI of `id` under an [`Endpoint::instances_path`].
+    pub(crate) fn status_uri_under(&self, instances: &str, id: &InstanceId) -> Result<Uri, Error> {
         let mut parts = http::uri::Parts::default();
         parts.scheme = Some(self.scheme.clone());
         parts.authority = Some(self.authority.clone());
         parts.path_and_query = Some(
-            http::uri::PathAndQuery::try_from(self.status_path(project, id))
+            http::uri::PathAndQuery::try_from(status_path(instances, id))
                 .map_err(|e| Error::invalid_input(format!("cannot build the request URI: {e}")))?,
         );
         Uri::from_parts(parts)
             .map_err(|e| Error::invalid_input(format!("cannot build the request URI: {e}")))
     }
+}
+
+fn status_path(instances: &str, id: &InstanceId) -> String {
+    let mut p = String::with_capacity(instances.len() + id.as_str().len() * 3 + 8);
+    p.push_str(instances);
+    push_segment(&mut p, id.as_str());
+    p.push_str("/status");
+    p
 }
 
 impl fmt::Display for Endpoint {

@@ -2,16 +2,15 @@
 //!
 //! Owns the URI, the fixed headers (`Host`, `Accept`, `User-Agent`) and the
 //! auth headers: `X-Auth-Token`, or `X-Project-Id` / `X-Security-Token`
-//! signed with SDK-HMAC-SHA256 at the wall time passed in. Must not read a
-//! clock nor send anything.
+//! signed with SDK-HMAC-SHA256 at the wall time passed in. The headers and
+//! the project's part of the path are prepared once per [`Config`] and
+//! cloned per request. Must not read a clock nor send anything.
 
 use std::time::SystemTime;
 
-use http::header::{ACCEPT, HOST, USER_AGENT};
-use http::{HeaderName, HeaderValue, Method, Request};
+use http::{HeaderName, Method, Request};
 
 use crate::config::Config;
-use crate::config::{ACCEPT_JSON, PreparedAuth};
 use crate::error::Error;
 use crate::ids::InstanceId;
 
@@ -31,31 +30,16 @@ pub fn build_status_request(
     id: &InstanceId,
     wall: SystemTime,
 ) -> Result<Request<Vec<u8>>, Error> {
-    let uri = config.endpoint().status_uri(config.project_id(), id)?;
+    let prepared = config.prepared();
+    let uri = config
+        .endpoint()
+        .status_uri_under(&prepared.instances_path, id)?;
     let mut req = Request::new(Vec::new());
     *req.method_mut() = Method::GET;
     *req.uri_mut() = uri;
-    let prepared = config.prepared();
-    let h = req.headers_mut();
-    h.reserve(8);
-    h.insert(HOST, prepared.host.clone());
-    h.insert(ACCEPT, HeaderValue::from_static(ACCEPT_JSON));
-    h.insert(USER_AGENT, prepared.user_agent.clone());
-    match &prepared.auth {
-        PreparedAuth::Token(token) => {
-            h.insert(X_AUTH_TOKEN, token.clone());
-        }
-        PreparedAuth::AkSk {
-            signer,
-            project_id,
-            security_token,
-        } => {
-            h.insert(X_PROJECT_ID, project_id.clone());
-            if let Some(st) = security_token {
-                h.insert(X_SECURITY_TOKEN, st.clone());
-            }
-            signer.sign(&mut req, wall);
-        }
+    *req.headers_mut() = prepared.headers.clone();
+    if let Some(signer) = &prepared.signer {
+        signer.sign(&mut req, wall);
     }
     Ok(req)
 }
@@ -65,6 +49,7 @@ mod tests {
     use super::*;
     use crate::signing::{parse_sdk_date, verify_request};
     use crate::{Credentials, Endpoint, ProjectId};
+    use http::header::{ACCEPT, HOST};
     use std::time::Duration;
 
     const MARK: &str = "MARKER-SECRET-9913";

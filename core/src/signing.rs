@@ -35,7 +35,7 @@ use crate::ids::NOT_UNRESERVED;
 pub const ALGORITHM: &str = "SDK-HMAC-SHA256";
 /// The header that carries the signing time.
 pub const SDK_DATE: &str = "x-sdk-date";
-const SDK_DATE_NAME: http::HeaderName = http::HeaderName::from_static(SDK_DATE);
+pub(crate) const SDK_DATE_NAME: http::HeaderName = http::HeaderName::from_static(SDK_DATE);
 
 /// HMAC-SHA256 keyed with a secret key; cloning reuses the keyed state.
 pub(crate) type HmacSha256 = Hmac<Sha256>;
@@ -390,14 +390,22 @@ impl SigningTemplate {
         let mut authorization = Vec::with_capacity(self.authorization_prefix.len() + 64);
         authorization.extend_from_slice(self.authorization_prefix.as_bytes());
         authorization.extend_from_slice(&hex_sig);
+        // Both values are ASCII by construction (the access key was checked
+        // when the credentials were made), so neither branch drops a header
+        // in practice; if one did, the request goes unsigned and the server
+        // answers 401, never with an empty placeholder.
         let headers = request.headers_mut();
-        if let Ok(v) = HeaderValue::from_bytes(&date) {
-            headers.insert(SDK_DATE_NAME, v);
-        }
-        if let Ok(mut v) = HeaderValue::try_from(authorization) {
-            v.set_sensitive(true);
-            headers.insert(AUTHORIZATION, v);
-        }
+        match HeaderValue::from_bytes(&date) {
+            Ok(v) => headers.insert(SDK_DATE_NAME, v),
+            Err(_) => headers.remove(SDK_DATE_NAME),
+        };
+        match HeaderValue::try_from(authorization) {
+            Ok(mut v) => {
+                v.set_sensitive(true);
+                headers.insert(AUTHORIZATION, v)
+            }
+            Err(_) => headers.remove(AUTHORIZATION),
+        };
     }
 }
 

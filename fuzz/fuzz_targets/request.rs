@@ -1,9 +1,10 @@
 //! Id and endpoint validation and request building: never a panic; every
-//! request built has exactly one segment per id and verifies with the
-//! signer it was signed with.
+//! request built has exactly one segment per id, verifies with the signer it
+//! was signed with, and is signed byte for byte as the general signer signs
+//! it.
 #![no_main]
 
-use clouddc_core::signing::verify_request;
+use clouddc_core::signing::{sign_request, verify_request};
 use clouddc_core::{Config, Credentials, Endpoint, InstanceId, ProjectId, build_status_request};
 use libfuzzer_sys::fuzz_target;
 use std::time::{Duration, SystemTime};
@@ -16,8 +17,15 @@ struct Input {
     id: String,
     ak: String,
     sk: String,
-    token: Option<String>,
+    auth: Auth,
     secs: u32,
+}
+
+#[derive(Debug, arbitrary::Arbitrary)]
+enum Auth {
+    Token(String),
+    AkSk,
+    Temporary(String),
 }
 
 fuzz_target!(|i: Input| {
@@ -31,9 +39,10 @@ fuzz_target!(|i: Input| {
     else {
         return;
     };
-    let creds = match &i.token {
-        Some(t) => Credentials::token(t.clone()),
-        None => Credentials::ak_sk(i.ak.clone(), i.sk.clone()),
+    let creds = match &i.auth {
+        Auth::Token(t) => Credentials::token(t.clone()),
+        Auth::AkSk => Credentials::ak_sk(i.ak.clone(), i.sk.clone()),
+        Auth::Temporary(st) => Credentials::temporary(i.ak.clone(), i.sk.clone(), st.clone()),
     };
     let Ok(creds) = creds else { return };
     let Ok(config) = Config::builder()
@@ -51,9 +60,16 @@ fuzz_target!(|i: Input| {
     let segs: Vec<&str> = rest.split('/').collect();
     assert_eq!(segs.len(), 6, "{rest}"); // "", v1, project, instances, id, status
     assert_eq!(segs[4], id.to_path_segment());
-    if i.token.is_none() {
+    if !matches!(i.auth, Auth::Token(_)) {
         let sk = i.sk.clone();
         let ok = verify_request(&req, |_| Some(sk.clone()), wall, Duration::from_secs(1));
         assert!(ok.is_ok(), "{ok:?}");
+        let mut general = req.clone();
+        general.headers_mut().remove("authorization");
+        general.headers_mut().remove("x-sdk-date");
+        sign_request(&mut general, &i.ak, &i.sk, wall);
+        assert_eq!(req.headers()["authorization"], general.headers()["authorization"]);
+        assert_eq!(req.headers()["x-sdk-date"], general.headers()["x-sdk-date"]);
+        assert_eq!(req.headers().len(), general.headers().len());
     }
 });

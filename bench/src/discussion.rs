@@ -101,19 +101,19 @@ pub(crate) fn loopback(name: &str, rows: [&Row; 3], timeout_why: Option<&str>) -
     let noisy = ratio.result.contains("crosses");
     // Three quarters of the rounds or more below the goal: the miss is not noise.
     let mostly_below = ratio.summary.is_some_and(|s| s.q3 < 0.95);
+    let cpu = " The miss is the SDK's own per-call CPU work: on loopback the client CPU is busy \
+        for most of each round trip, so its microseconds (item 1, plus the call machine and, \
+        for `statuses`, the stream and the in-flight bound) show in throughput; against a real \
+        endpoint, with milliseconds of network per call, they do not.";
     let why = match (ratio.verdict, noisy) {
-        (Verdict::Missed(_), true) if mostly_below => " A round or two reached the goal on \
-            this shared machine, but three quarters of the rounds or more fell short, so the \
-            miss is not noise."
-            .to_owned(),
-        (Verdict::Missed(_), true) => " The spread crosses the goal: on this shared machine the \
+        (Verdict::Missed(_), true) if mostly_below => format!(
+            " A round or two reached the goal, but three quarters of the rounds or more fell \
+             short, so the miss is not noise.{cpu}"
+        ),
+        (Verdict::Missed(_), true) => " The spread crosses the goal: on this machine the \
             rounds disagree by more than the miss, so this run does not settle it."
             .to_owned(),
-        (Verdict::Missed(_), false) => " The miss is the SDK's own \
-            per-call CPU work: on loopback the client CPU is busy for most of each round trip, \
-            so its microseconds (item 1, plus the call machine) show in throughput; against a \
-            real endpoint, with milliseconds of network per call, they do not."
-            .to_owned(),
+        (Verdict::Missed(_), false) => cpu.to_owned(),
         _ => String::new(),
     };
     let known = timeout_why.map_or_else(String::new, |w| format!(" {w}"));

@@ -299,15 +299,18 @@ fn all(
     md.push_str(&format!("- **Date:** {date}\n"));
     md.push_str(&format!("- **Machine:** {}\n", report::machine()));
     md.push_str(&format!(
-        "- **Load average (1, 5, 15 min):** {load_before} before, {load_after} after\n"
+        "- **Load average (1, 5, 15 min):** {load_before} before the run; {load_after} after \
+         it, which counts the run's own servers, clients and clean builds\n"
     ));
     md.push_str(&format!("- **Pinning:** {}\n", pin.describe()));
     if !note.is_empty() {
         md.push_str(&format!("- **Note:** {note}\n"));
     }
-    if report::busy(&load_before) || report::busy(&load_after) {
+    // Only the load before the run tells of other work: the run itself keeps
+    // both CPUs busy (pinned servers and clients, then clean builds).
+    if report::busy(&load_before) {
         md.push_str(
-            "- **Busy machine:** the load averages show other work on the CPUs during the run, \
+            "- **Busy machine:** the load average shows other work on the CPUs as the run began, \
              so absolute figures are noisy and low; ratios taken within a round are less \
              affected, and the spreads show how much.\n",
         );

@@ -120,6 +120,7 @@ struct Inner {
     /// Bounds requests in flight, so a burst of calls cannot open
     /// thousands of connections at once.
     in_flight: tokio::sync::Semaphore,
+    origin: Origin,
     config: Config,
     limits: Option<SharedLimits>,
     fleet: SharedLimits,
@@ -277,7 +278,7 @@ impl Client {
     /// The client's pool as a core [`AsyncTransport`] (use with
     /// [`TokioClock`] and `clouddc_core::transport::run_async`).
     pub fn transport(&self) -> ReqwestTransport<'_> {
-        ReqwestTransport(&self.inner.http, &self.inner.in_flight)
+        ReqwestTransport(&self.inner)
     }
 }
 
@@ -392,6 +393,7 @@ impl ClientBuilder {
             inner: Arc::new(Inner {
                 http,
                 in_flight: tokio::sync::Semaphore::new(self.max_in_flight.unwrap_or(256)),
+                origin: Origin::of(&config)?,
                 config,
                 fleet: self
                     .fleet_limits
@@ -436,8 +438,16 @@ impl AsyncClock for TokioClock {
 
 /// This client's connection pool as a core [`AsyncTransport`], for driving
 /// the core's machines directly.
-#[derive(Debug, Clone, Copy)]
-pub struct ReqwestTransport<'a>(&'a reqwest::Client, &'a tokio::sync::Semaphore);
+#[derive(Clone, Copy)]
+pub struct ReqwestTransport<'a>(&'a Inner);
+
+impl fmt::Debug for ReqwestTransport<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReqwestTransport")
+            .field("origin", &self.0.origin.url.as_str())
+            .finish_non_exhaustive()
+    }
+}
 
 impl AsyncTransport for ReqwestTransport<'_> {
     fn send(
@@ -446,7 +456,7 @@ impl AsyncTransport for ReqwestTransport<'_> {
     ) -> impl Future<Output = Result<http::Response<Vec<u8>>, Error>> + Send {
         let span = obs::attempt(&attempt);
         let recorder = span.clone();
-        let (http, in_flight) = (self.0, self.1);
+        let (http, in_flight, origin) = (&self.0.http, &self.0.in_flight, &self.0.origin);
         let exchange = async move {
             // Waiting for a slot counts against the attempt's timeout.
             let Ok(_slot) = in_flight.acquire().await else {
@@ -455,14 +465,66 @@ impl AsyncTransport for ReqwestTransport<'_> {
                     std::io::Error::other("in-flight limit closed"),
                 ));
             };
-            obs::attempt_result(&recorder, exchange(http, attempt).await)
+            obs::attempt_result(&recorder, exchange(http, origin, attempt).await)
         };
         obs::instrument(exchange, span)
     }
 }
 
+/// The endpoint's scheme and authority, with its URL parsed once, so that a
+/// request to it needs no full URL parse (host and IDNA processing) each time.
+#[derive(Debug)]
+struct Origin {
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    url: reqwest::Url,
+}
+
+impl Origin {
+    fn of(config: &Config) -> Result<Self, Error> {
+        let endpoint = config.endpoint();
+        let invalid =
+            || Error::invalid_input(format!("cannot use the endpoint {endpoint} as a URL"));
+        let uri: http::Uri = format!("{}://{}/", endpoint.scheme(), endpoint.host_header())
+            .parse()
+            .map_err(|_| invalid())?;
+        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned())
+        else {
+            return Err(invalid());
+        };
+        let url = reqwest::Url::parse(&uri.to_string()).map_err(|_| invalid())?;
+        Ok(Self {
+            scheme,
+            authority,
+            url,
+        })
+    }
+
+    /// `request` as reqwest's type: from the parsed origin when it is
+    /// addressed there (as every request built from this client's config
+    /// is), else through reqwest's own conversion.
+    fn request(&self, request: http::Request<Vec<u8>>) -> Result<reqwest::Request, reqwest::Error> {
+        let uri = request.uri();
+        let ours = uri.scheme() == Some(&self.scheme)
+            && uri.authority() == Some(&self.authority)
+            && uri.query().is_none();
+        if !ours {
+            return reqwest::Request::try_from(request);
+        }
+        let (parts, body) = request.into_parts();
+        let mut url = self.url.clone();
+        url.set_path(parts.uri.path());
+        let mut out = reqwest::Request::new(parts.method, url);
+        *out.headers_mut() = parts.headers;
+        *out.version_mut() = parts.version;
+        *out.body_mut() = Some(body.into());
+        Ok(out)
+    }
+}
+
 async fn exchange(
     http: &reqwest::Client,
+    origin: &Origin,
     attempt: Attempt,
 ) -> Result<http::Response<Vec<u8>>, Error> {
     let Attempt {
@@ -473,7 +535,9 @@ async fn exchange(
     } = attempt;
     let uri = request.uri().clone();
     let fail = |what: &str, e: reqwest::Error| map_error(number, &uri, what, e);
-    let mut request = reqwest::Request::try_from(request).map_err(|e| fail("is malformed", e))?;
+    let mut request = origin
+        .request(request)
+        .map_err(|e| fail("is malformed", e))?;
     *request.timeout_mut() = Some(timeout);
     let mut response = http.execute(request).await.map_err(|e| fail("failed", e))?;
     let cap = body_limit.saturating_add(1);
@@ -509,6 +573,65 @@ fn map_error(number: u32, uri: &http::Uri, what: &str, e: reqwest::Error) -> Err
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(endpoint: &str) -> Config {
+        Config::builder()
+            .endpoint(Endpoint::parse(endpoint).unwrap())
+            .project_id(ProjectId::new("p 1/ü").unwrap())
+            .credentials(Credentials::token("t").unwrap())
+            .build()
+            .unwrap()
+    }
+
+    /// The request converted from the parsed origin is the one reqwest's
+    /// own conversion gives, for tricky ids and endpoints.
+    #[test]
+    fn origin_conversion_matches_reqwest() {
+        let ids = [
+            "ins-1",
+            "a/b c%ü",
+            "%2F..%",
+            "日本 語",
+            "~._-",
+            "?#[]@!$&'()*+,;=",
+        ];
+        for endpoint in [
+            "http://127.0.0.1:8080",
+            "https://clouddc.cn-east-3.myhuaweicloud.com",
+            "https://h.example:8443/pre/fix",
+            "http://[::1]:9000/p",
+            "http://localhost",
+        ] {
+            let config = config(endpoint);
+            let origin = Origin::of(&config).unwrap();
+            for id in ids {
+                let id = InstanceId::new(id).unwrap();
+                let req = clouddc_core::build_status_request(&config, &id, std::time::UNIX_EPOCH)
+                    .unwrap();
+                let ours = origin.request(req.clone()).unwrap();
+                let theirs = reqwest::Request::try_from(req).unwrap();
+                assert_eq!(ours.url(), theirs.url(), "{endpoint} {id}");
+                assert_eq!(ours.method(), theirs.method());
+                assert_eq!(ours.headers(), theirs.headers());
+                assert_eq!(ours.version(), theirs.version());
+            }
+        }
+    }
+
+    /// A request addressed elsewhere (another config driven through this
+    /// client's transport) keeps its own address.
+    #[test]
+    fn other_origins_keep_their_address() {
+        let origin = Origin::of(&config("https://a.example")).unwrap();
+        let other = config("https://b.example:444/x");
+        let id = InstanceId::new("i").unwrap();
+        let req = clouddc_core::build_status_request(&other, &id, std::time::UNIX_EPOCH).unwrap();
+        let converted = origin.request(req).unwrap();
+        assert_eq!(
+            converted.url().as_str(),
+            "https://b.example:444/x/v1/p%201%2F%C3%BC/instances/i/status"
+        );
+    }
 
     #[test]
     fn client_and_futures_are_send_sync() {

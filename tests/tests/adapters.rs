@@ -32,6 +32,7 @@ struct Settings {
     url: String,
     credentials: Credentials,
     attempt_timeout: Duration,
+    call_timeout: Option<Duration>,
     retry: RetryPolicy,
     body_limit: Option<usize>,
 }
@@ -42,6 +43,7 @@ impl Settings {
             url,
             credentials: Credentials::token(TOKEN).unwrap(),
             attempt_timeout: Duration::from_secs(2),
+            call_timeout: None,
             retry: RetryPolicy::default()
                 .with_max_attempts(3)
                 .with_initial_backoff(Duration::from_millis(10))
@@ -71,6 +73,9 @@ macro_rules! build_client {
             .user_agent_suffix("adapter-tests/1");
         if let Some(n) = s.body_limit {
             b = b.body_limit(n);
+        }
+        if let Some(d) = s.call_timeout {
+            b = b.call_timeout(d);
         }
         b.build().expect("the client builds")
     }};
@@ -416,6 +421,22 @@ fn cases() -> Vec<Case> {
                 assert_eq!(r.only_error().kind(), ErrorKind::Timeout);
                 assert!(r.elapsed >= Duration::from_millis(450), "{:?}", r.elapsed);
                 assert!(r.elapsed < Duration::from_millis(1500), "{:?}", r.elapsed);
+                r.assert_requests(1);
+            },
+        },
+        Case {
+            name: "a server that never answers: the call's deadline cuts the attempt short",
+            server: || Server::script(vec![Reply::Hang]),
+            settings: |s| Settings {
+                attempt_timeout: Duration::from_secs(10),
+                call_timeout: Some(Duration::from_millis(600)),
+                ..s
+            },
+            ids: &["ins-1"],
+            check: |r| {
+                assert_eq!(r.only_error().kind(), ErrorKind::Timeout);
+                assert!(r.elapsed >= Duration::from_millis(550), "{:?}", r.elapsed);
+                assert!(r.elapsed < Duration::from_millis(1600), "{:?}", r.elapsed);
                 r.assert_requests(1);
             },
         },

@@ -281,6 +281,7 @@ impl ClientBuilder {
             ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .max_redirects(0)
+                .timeout_global(Some(config.attempt_timeout()))
                 .tls_config(tls)
                 .build(),
             DefaultConnector::new(),
@@ -375,6 +376,12 @@ impl UreqTransport<'_> {
         request: http::Request<S>,
         timeout: Duration,
     ) -> Result<http::Response<ureq::Body>, ureq::Error> {
+        // The agent's own timeout is the configured attempt timeout; only a
+        // shorter one (the call's deadline is near) needs a request-level
+        // config, which ureq builds by cloning the agent's.
+        if self.0.config().timeouts().global == Some(timeout) {
+            return self.0.run(request);
+        }
         let request = self
             .0
             .configure_request(request)

@@ -16,7 +16,7 @@ use crate::ids::ProjectId;
 use crate::request::{X_AUTH_TOKEN, X_PROJECT_ID, X_SECURITY_TOKEN};
 use crate::response::DEFAULT_BODY_LIMIT;
 use crate::retry::RetryPolicy;
-use crate::signing::{SDK_DATE_NAME, SigningTemplate, TemplateHeaders};
+use crate::signing::{SDK_DATE_NAME, SigningTemplate};
 use http::header::{ACCEPT, AUTHORIZATION, HOST, USER_AGENT};
 use http::{HeaderMap, HeaderValue};
 
@@ -175,13 +175,7 @@ impl PreparedHeaders {
                 Some(Box::new(SigningTemplate::new(
                     access_key,
                     secret_key.expose(),
-                    &TemplateHeaders {
-                        accept: ACCEPT_JSON,
-                        host: endpoint.host_header(),
-                        user_agent,
-                        project_id: project_id.as_str(),
-                        security_token: security_token.as_ref().map(|s| s.expose()),
-                    },
+                    &headers,
                 )))
             }
         };

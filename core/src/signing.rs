@@ -191,30 +191,48 @@ struct Computed {
     authorization: String,
 }
 
-fn compute(input: &SignInput<'_>) -> Computed {
-    // Canonical headers: lower-case names without `_`, trimmed values, sorted.
-    let mut hs: Vec<(Cow<'_, str>, &str)> = input
-        .headers
+/// The canonical headers: lower-case names without `_`, trimmed values,
+/// sorted by name.
+fn canonical_headers<'a>(headers: &[(&'a str, &'a str)]) -> Vec<(Cow<'a, str>, &'a str)> {
+    let mut hs: Vec<(Cow<'a, str>, &'a str)> = headers
         .iter()
         .filter(|(n, _)| !n.contains('_'))
-        .map(|(n, v)| {
+        .map(|&(n, v)| {
             let name = if n.bytes().any(|b| b.is_ascii_uppercase()) {
                 Cow::Owned(n.to_ascii_lowercase())
             } else {
-                Cow::Borrowed(*n)
+                Cow::Borrowed(n)
             };
             (name, v.trim())
         })
         .collect();
     hs.sort_by(|a, b| a.0.cmp(&b.0));
+    hs
+}
 
-    let mut signed_headers = String::with_capacity(hs.len() * 16);
+/// `;`-joined names of canonical headers.
+fn signed_header_names(hs: &[(Cow<'_, str>, &str)]) -> String {
+    let mut signed = String::with_capacity(hs.len() * 16);
     for (i, (n, _)) in hs.iter().enumerate() {
         if i > 0 {
-            signed_headers.push(';');
+            signed.push(';');
         }
-        signed_headers.push_str(n);
+        signed.push_str(n);
     }
+    signed
+}
+
+/// A header map's names and values as the signer reads them.
+fn header_pairs(headers: &http::HeaderMap) -> Vec<(&str, Cow<'_, str>)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), String::from_utf8_lossy(v.as_bytes())))
+        .collect()
+}
+
+fn compute(input: &SignInput<'_>) -> Computed {
+    let hs = canonical_headers(input.headers);
+    let signed_headers = signed_header_names(&hs);
 
     let mut cr = String::with_capacity(256 + input.path.len() + hs.len() * 48);
     cr.push_str(input.method);
@@ -292,13 +310,14 @@ pub fn sign_request(
 /// The parts of a status request's signature that do not change between
 /// calls of one configuration, prepared once.
 ///
-/// A status request always carries the same headers (`Accept`, `Host`,
-/// `User-Agent`, `X-Project-Id`, `X-Sdk-Date` and, with temporary
-/// credentials, `X-Security-Token`) and an empty body, so only the path and
-/// the date differ per call. [`SigningTemplate::sign`] streams the canonical
-/// request straight into SHA-256 instead of assembling it, and gives the same
-/// bytes as [`sign_request`] (a property test holds the two together).
-/// Holds the keyed HMAC and the security token: it has no `Debug`.
+/// Every status request of a configuration carries the same headers and an
+/// empty body, so only the path and the date differ per call. The template
+/// canonicalises the prepared headers with the same rules as
+/// [`sign_request`] and keeps the lines before and after `x-sdk-date`;
+/// [`SigningTemplate::sign`] then streams the canonical request straight
+/// into SHA-256 instead of assembling it (a property test holds the two
+/// signers together). Holds the keyed HMAC and the security token: it has
+/// no `Debug`.
 pub(crate) struct SigningTemplate {
     key: HmacSha256,
     /// Canonical header lines sorted before `x-sdk-date`.
@@ -311,43 +330,40 @@ pub(crate) struct SigningTemplate {
     authorization_prefix: String,
 }
 
-/// The fixed headers of a status request, as [`SigningTemplate`] signs them.
-pub(crate) struct TemplateHeaders<'a> {
-    pub(crate) accept: &'a str,
-    pub(crate) host: &'a str,
-    pub(crate) user_agent: &'a str,
-    pub(crate) project_id: &'a str,
-    pub(crate) security_token: Option<&'a str>,
-}
-
 impl SigningTemplate {
-    pub(crate) fn new(access_key: &str, secret_key: &str, h: &TemplateHeaders<'_>) -> Self {
-        let line = |out: &mut String, name: &str, value: &str| {
-            out.push_str(name);
+    /// A template for requests that carry exactly `headers` (any
+    /// `Authorization` and `X-Sdk-Date` in it are ignored: the signer sets
+    /// them).
+    pub(crate) fn new(access_key: &str, secret_key: &str, headers: &http::HeaderMap) -> Self {
+        let pairs = header_pairs(headers);
+        let mut refs: Vec<(&str, &str)> = pairs
+            .iter()
+            .filter(|(n, _)| *n != AUTHORIZATION.as_str() && *n != SDK_DATE)
+            .map(|(n, v)| (*n, v.as_ref()))
+            .collect();
+        refs.push((SDK_DATE, ""));
+        let hs = canonical_headers(&refs);
+        let (mut before_date, mut after_date) = (String::new(), String::new());
+        let mut out = &mut before_date;
+        for (n, v) in &hs {
+            if n == SDK_DATE {
+                out = &mut after_date;
+                continue;
+            }
+            out.push_str(n);
             out.push(':');
-            out.push_str(value.trim());
+            out.push_str(v);
             out.push('\n');
-        };
-        let mut before_date = String::new();
-        line(&mut before_date, "accept", h.accept);
-        line(&mut before_date, "host", h.host);
-        line(&mut before_date, "user-agent", h.user_agent);
-        line(&mut before_date, "x-project-id", h.project_id);
-        let mut after_date = String::new();
-        let mut signed = String::from("accept;host;user-agent;x-project-id;x-sdk-date");
-        if let Some(st) = h.security_token {
-            line(&mut after_date, "x-security-token", st);
-            signed.push_str(";x-security-token");
         }
-        let tail = format!("\n{signed}\n{EMPTY_SHA256}");
-        let authorization_prefix =
-            format!("{ALGORITHM} Access={access_key}, SignedHeaders={signed}, Signature=");
+        let signed = signed_header_names(&hs);
         Self {
             key: mac(secret_key),
             before_date,
             after_date,
-            tail,
-            authorization_prefix,
+            tail: format!("\n{signed}\n{EMPTY_SHA256}"),
+            authorization_prefix: format!(
+                "{ALGORITHM} Access={access_key}, SignedHeaders={signed}, Signature="
+            ),
         }
     }
 
@@ -427,11 +443,7 @@ fn sign_with(
     {
         request.headers_mut().insert(HOST, v);
     }
-    let pairs: Vec<(&str, Cow<'_, str>)> = request
-        .headers()
-        .iter()
-        .map(|(n, v)| (n.as_str(), String::from_utf8_lossy(v.as_bytes())))
-        .collect();
+    let pairs = header_pairs(request.headers());
     let refs: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (*n, v.as_ref())).collect();
     let computed = compute(&SignInput {
         method: request.method().as_str(),

@@ -5,8 +5,9 @@
 //! connection pool) per [`Client`], TLS with rustls and the `ring` provider
 //! checked by the platform verifier, the per-attempt timeout, the body cap,
 //! name resolution (IP literals as they are, a host name looked up at most
-//! every 30 s rather than before every request), and a real clock. **Out of scope:** every decision. Signing, parsing,
-//! retries, `Retry-After` and the waiter's acceptors live in
+//! every 30 s rather than before every request), and a real clock. **Out of
+//! scope:** every decision. Signing, parsing, retries, `Retry-After` and the
+//! waiter's acceptors live in
 //! [`clouddc_core`], which this crate re-exports; for async code use
 //! `clouddc-reqwest`, which has the same surface.
 //!

@@ -236,17 +236,12 @@ mod tests {
         headers: &[(&'static str, &'static str)],
         body: &str,
     ) -> Result<InstanceStatus, Error> {
-        let mut h = HeaderMap::new();
+        let mut r = clouddc_core::http::Response::builder().status(status);
         for (k, v) in headers {
-            h.insert(*k, v.parse().unwrap());
+            r = r.header(*k, *v);
         }
-        parse_status_response(
-            StatusCode::from_u16(status).unwrap(),
-            &h,
-            body.as_bytes(),
-            65536,
-            SystemTime::UNIX_EPOCH,
-        )
+        let r = r.body(body.as_bytes()).unwrap();
+        parse_status_response(&r, 65536, SystemTime::UNIX_EPOCH)
     }
 
     #[test]

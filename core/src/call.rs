@@ -20,7 +20,7 @@ use http::Response;
 use crate::config::Config;
 use crate::error::Error;
 use crate::ids::InstanceId;
-use crate::limiter::SharedLimits;
+use crate::limiter::{Gate, Limits, SharedLimits};
 use crate::machine::{Attempt, Machine, Now, Step};
 use crate::model::InstanceStatus;
 use crate::request::build_status_request;
@@ -132,7 +132,21 @@ impl Call {
         matches!(self.state, State::Done(_))
     }
 
-    fn start_attempt(&mut self, now: Now) -> Step<CallResult> {
+    /// When the next attempt starts, while the call is pausing before a
+    /// retry.
+    pub fn retry_at(&self) -> Option<Instant> {
+        match self.state {
+            State::Backoff { until } => Some(until),
+            _ => None,
+        }
+    }
+
+    /// The overall deadline, if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    fn start_attempt(&mut self, now: Now, gate: &mut Gate<'_>) -> Step<CallResult> {
         let mut timeout = self.config.attempt_timeout();
         if let Some(deadline) = self.deadline {
             let left = deadline.saturating_duration_since(now.mono);
@@ -144,11 +158,14 @@ impl Call {
             }
             timeout = timeout.min(left);
         }
-        if let Some(limits) = &self.limits
-            && let Err(at) = limits.acquire(now.mono)
-        {
+        if let Err(at) = gate.admit(now.mono) {
             // Not our turn yet; the deadline check above ends the wait.
-            let at = self.deadline.map_or(at, |d| at.min(d));
+            let at = match (at, self.deadline) {
+                (Some(at), Some(d)) => at.min(d),
+                (Some(at), None) => at,
+                (None, Some(d)) => d,
+                (None, None) => now.mono,
+            };
             return Step::Wait(at);
         }
         let request = match build_status_request(&self.config, &self.id, now.wall) {
@@ -157,7 +174,7 @@ impl Call {
         };
         self.attempts += 1;
         self.state = State::InFlight {
-            attempt_deadline: now.mono + timeout,
+            attempt_deadline: now.mono.checked_add(timeout).unwrap_or(now.mono),
         };
         Step::Send(Attempt {
             request,
@@ -172,55 +189,45 @@ impl Call {
         Step::Done(result)
     }
 
-    fn failed(&mut self, now: Now, error: Error) {
-        if let Some(limits) = &self.limits {
-            limits.on_error(now.mono, &error);
-        }
+    fn failed(&mut self, now: Now, error: Error, limits: &mut Limits) {
+        limits.on_error(now.mono, &error);
         let jitter = self.jitter.next_f64();
         let mut decision =
             self.config
                 .retry()
                 .decide(self.attempts, &error, now.mono, self.deadline, jitter);
-        if matches!(decision, RetryDecision::Retry { .. })
-            && let Some(limits) = &self.limits
-            && !limits.try_withdraw(&error)
-        {
+        if matches!(decision, RetryDecision::Retry { .. }) && !limits.try_withdraw(&error) {
             decision = RetryDecision::Stop(StopReason::BudgetExhausted);
         }
         self.state = match decision {
             RetryDecision::Retry { after } => {
                 self.last_delay = Some(after);
                 State::Backoff {
-                    until: now.mono + after,
+                    until: now.mono.checked_add(after).unwrap_or(now.mono),
                 }
             }
             RetryDecision::Stop(_) => State::Done(Some(Err(error))),
         };
     }
-}
 
-impl Machine for Call {
-    type Output = CallResult;
-
-    fn poll(&mut self, now: Now) -> Step<CallResult> {
+    /// [`Machine::poll`] with admission decided by `gate`.
+    pub(crate) fn poll_in(&mut self, now: Now, gate: &mut Gate<'_>) -> Step<CallResult> {
         match &mut self.state {
-            State::Ready => self.start_attempt(now),
+            State::Ready => self.start_attempt(now, gate),
             State::InFlight { attempt_deadline } => {
                 let at = *attempt_deadline;
                 if now.mono >= at {
                     // The transport did not give up in time; the core does.
-                    self.failed(
-                        now,
-                        Error::timeout(format!("attempt {} timed out", self.attempts), None),
-                    );
-                    self.poll(now)
+                    let error = Error::timeout(format!("attempt {} timed out", self.attempts), None);
+                    self.failed(now, error, gate.limits());
+                    self.poll_in(now, gate)
                 } else {
                     Step::Wait(at)
                 }
             }
             State::Backoff { until } => {
                 if now.mono >= *until {
-                    self.start_attempt(now)
+                    self.start_attempt(now, gate)
                 } else {
                     Step::Wait(*until)
                 }
@@ -234,33 +241,66 @@ impl Machine for Call {
         }
     }
 
-    fn handle_response(&mut self, now: Now, response: Response<Vec<u8>>) {
+    /// [`Machine::handle_response`], feeding the outcome to `limits`.
+    pub(crate) fn handle_response_in(
+        &mut self,
+        now: Now,
+        response: Response<Vec<u8>>,
+        limits: &mut Limits,
+    ) {
         if !matches!(self.state, State::InFlight { .. }) {
             return; // Stale: nothing is in flight.
         }
-        let (parts, body) = response.into_parts();
-        match parse_status_response(
-            parts.status,
-            &parts.headers,
-            &body,
-            self.config.body_limit(),
-            now.wall,
-        ) {
+        match parse_status_response(&response, self.config.body_limit(), now.wall) {
             Ok(status) => {
-                if let Some(limits) = &self.limits {
-                    limits.on_success(now.mono);
-                }
+                limits.on_success(now.mono);
                 self.state = State::Done(Some(Ok(status)));
             }
-            Err(e) => self.failed(now, e),
+            Err(e) => self.failed(now, e, limits),
         }
     }
 
-    fn handle_transport_error(&mut self, now: Now, error: Error) {
+    /// [`Machine::handle_transport_error`], feeding the outcome to `limits`.
+    pub(crate) fn handle_transport_error_in(&mut self, now: Now, error: Error, limits: &mut Limits) {
         if !matches!(self.state, State::InFlight { .. }) {
             return;
         }
-        self.failed(now, error);
+        self.failed(now, error, limits);
+    }
+}
+
+/// Runs `f` over the limits a standalone machine paces itself with: the
+/// shared ones if set, else none.
+pub(crate) fn with_own_limits<R>(
+    shared: Option<&SharedLimits>,
+    f: impl FnOnce(&mut Limits) -> R,
+) -> R {
+    match shared {
+        Some(s) => f(&mut s.lock()),
+        None => f(&mut Limits::default()),
+    }
+}
+
+impl Machine for Call {
+    type Output = CallResult;
+
+    fn poll(&mut self, now: Now) -> Step<CallResult> {
+        let shared = self.limits.clone();
+        with_own_limits(shared.as_ref(), |l| self.poll_in(now, &mut Gate::new(l, true)))
+    }
+
+    fn handle_response(&mut self, now: Now, response: Response<Vec<u8>>) {
+        let shared = self.limits.clone();
+        with_own_limits(shared.as_ref(), |l| {
+            self.handle_response_in(now, response, l);
+        });
+    }
+
+    fn handle_transport_error(&mut self, now: Now, error: Error) {
+        let shared = self.limits.clone();
+        with_own_limits(shared.as_ref(), |l| {
+            self.handle_transport_error_in(now, error, l);
+        });
     }
 }
 

@@ -44,13 +44,10 @@
 //!     .starts_with("SDK-HMAC-SHA256 Access=HPUAEXAMPLEAK000001, SignedHeaders="));
 //!
 //! // 2. Send it with any HTTP client; then parse what came back.
-//! let status = parse_status_response(
-//!     http::StatusCode::OK,
-//!     &http::HeaderMap::new(),
+//! let response = http::Response::new(
 //!     br#"{"state": "shutting_down", "operation_state": "uninstall-processing"}"#,
-//!     config.body_limit(),
-//!     signed_at,
-//! )?;
+//! );
+//! let status = parse_status_response(&response, config.body_limit(), signed_at)?;
 //! assert_eq!(status.state, InstanceState::ShuttingDown);
 //! # Ok::<(), clouddc_core::Error>(())
 //! ```
@@ -127,6 +124,7 @@ pub mod config;
 pub mod credentials;
 pub mod endpoint;
 pub mod error;
+pub mod fleet;
 pub mod ids;
 pub mod limiter;
 pub mod machine;
@@ -147,6 +145,9 @@ pub use config::{Config, ConfigBuilder};
 pub use credentials::{Credentials, Secret};
 pub use endpoint::{Endpoint, KNOWN_REGIONS};
 pub use error::{Error, ErrorKind};
+pub use fleet::{
+    Fleet, FleetEvent, FleetOptions, FleetStep, Job, Outcome, Progress as FleetProgress, Ticket,
+};
 pub use ids::{InstanceId, ProjectId};
 pub use limiter::SharedLimits;
 pub use machine::{Attempt, Machine, Now, Step};

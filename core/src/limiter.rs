@@ -61,6 +61,19 @@ impl RateLimiterConfig {
     pub fn hint(rps: f64) -> Self {
         Self::default().initial_rate(rps).slow_start(false)
     }
+    /// A hard cap: in any one-second window at most `rps` requests, give or
+    /// take one for timing. The rate starts at the cap, backs off on 429s,
+    /// probes upward again, and never goes above the cap; the bucket holds
+    /// one token, so there is no burst above the rate.
+    pub fn cap(rps: f64) -> Self {
+        let rps = sane(rps, 1.0);
+        Self::default()
+            .initial_rate(rps)
+            .max_rate(rps)
+            .min_rate(rps.min(0.5))
+            .burst(1.0)
+            .slow_start(false)
+    }
     /// The starting rate in requests/s.
     pub fn initial_rate(mut self, rps: f64) -> Self {
         self.initial_rate = sane(rps, 1.0);
@@ -353,20 +366,19 @@ impl fmt::Debug for SharedLimits {
 impl SharedLimits {
     /// Limits with the given parts.
     pub fn new(rate: Option<RateLimiterConfig>, budget: Option<RetryBudgetConfig>) -> Self {
+        Self::from_limits(Limits::new(rate, budget))
+    }
+
+    /// Shares `limits`.
+    pub fn from_limits(limits: Limits) -> Self {
         Self {
-            inner: Arc::new(Mutex::new(Limits {
-                rate: rate.map(AdaptiveRateLimiter::new),
-                budget: budget.map(RetryBudget::new),
-            })),
+            inner: Arc::new(Mutex::new(limits)),
         }
     }
 
     /// Both parts on with default settings (fleet operations).
     pub fn fleet_default() -> Self {
-        Self::new(
-            Some(RateLimiterConfig::default()),
-            Some(RetryBudgetConfig::default()),
-        )
+        Self::from_limits(Limits::fleet_default())
     }
 
     /// Locks the state (a poisoned lock is recovered: the state is plain data).
@@ -375,37 +387,106 @@ impl SharedLimits {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
 
-    pub(crate) fn acquire(&self, now: Instant) -> Result<(), Instant> {
-        match &mut self.lock().rate {
+impl Limits {
+    /// Limits with the given parts.
+    pub fn new(rate: Option<RateLimiterConfig>, budget: Option<RetryBudgetConfig>) -> Self {
+        Self {
+            rate: rate.map(AdaptiveRateLimiter::new),
+            budget: budget.map(RetryBudget::new),
+        }
+    }
+
+    /// Both parts on with default settings.
+    pub fn fleet_default() -> Self {
+        Self::new(
+            Some(RateLimiterConfig::default()),
+            Some(RetryBudgetConfig::default()),
+        )
+    }
+
+    /// Takes a rate token at `now`, or says when one will be there.
+    pub(crate) fn acquire(&mut self, now: Instant) -> Result<(), Instant> {
+        match &mut self.rate {
             Some(r) => r.acquire(now),
             None => Ok(()),
         }
     }
 
-    pub(crate) fn on_success(&self, now: Instant) {
-        let mut l = self.lock();
-        if let Some(r) = &mut l.rate {
+    pub(crate) fn on_success(&mut self, now: Instant) {
+        if let Some(r) = &mut self.rate {
             r.on_success(now);
         }
-        if let Some(b) = &mut l.budget {
+        if let Some(b) = &mut self.budget {
             b.on_success();
         }
     }
 
-    pub(crate) fn on_error(&self, now: Instant, error: &Error) {
+    pub(crate) fn on_error(&mut self, now: Instant, error: &Error) {
         if error.kind() == ErrorKind::RateLimited
-            && let Some(r) = &mut self.lock().rate
+            && let Some(r) = &mut self.rate
         {
             r.on_throttle(now);
         }
     }
 
-    pub(crate) fn try_withdraw(&self, error: &Error) -> bool {
-        match &mut self.lock().budget {
+    pub(crate) fn try_withdraw(&mut self, error: &Error) -> bool {
+        match &mut self.budget {
             Some(b) => b.try_withdraw(error),
             None => true,
         }
+    }
+}
+
+/// Why an attempt could not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Blocked {
+    /// No request slot is free.
+    Slot,
+    /// The rate limiter has a token at this time.
+    Rate(Instant),
+}
+
+/// Admission of one machine's next attempt: a request slot and a rate
+/// token. The machine asks; whoever drives it reads why it was refused.
+pub(crate) struct Gate<'a> {
+    limits: &'a mut Limits,
+    slot: bool,
+    blocked: Option<Blocked>,
+}
+
+impl<'a> Gate<'a> {
+    /// A gate over `limits`; `slot` says whether a request may start at all.
+    pub(crate) fn new(limits: &'a mut Limits, slot: bool) -> Self {
+        Self {
+            limits,
+            slot,
+            blocked: None,
+        }
+    }
+
+    /// Admits one attempt at `now`, taking a rate token; on refusal, the
+    /// time to ask again, if the refusal was the rate limiter's.
+    pub(crate) fn admit(&mut self, now: Instant) -> Result<(), Option<Instant>> {
+        if !self.slot {
+            self.blocked = Some(Blocked::Slot);
+            return Err(None);
+        }
+        self.limits.acquire(now).map_err(|at| {
+            self.blocked = Some(Blocked::Rate(at));
+            Some(at)
+        })
+    }
+
+    /// Why the last [`admit`](Self::admit) refused, if it did.
+    pub(crate) fn blocked(&self) -> Option<Blocked> {
+        self.blocked
+    }
+
+    /// The limits, for feeding outcomes.
+    pub(crate) fn limits(&mut self) -> &mut Limits {
+        self.limits
     }
 }
 

@@ -181,16 +181,33 @@ fn decode_error(
 /// `Retry-After` date into a delay when the response has no `Date`.
 ///
 /// ```
-/// use clouddc_core::{parse_status_response, http::{HeaderMap, StatusCode}, ErrorKind, InstanceState};
+/// use clouddc_core::{parse_status_response, http::Response, ErrorKind, InstanceState};
 /// use std::time::SystemTime;
-/// let ok = parse_status_response(StatusCode::OK, &HeaderMap::new(), br#"{"state":"running"}"#, 65536, SystemTime::UNIX_EPOCH).unwrap();
+/// let ok = Response::new(br#"{"state":"running"}"#);
+/// let ok = parse_status_response(&ok, 65536, SystemTime::UNIX_EPOCH).unwrap();
 /// assert_eq!(ok.state, InstanceState::Running);
-/// let err = parse_status_response(StatusCode::UNAUTHORIZED, &HeaderMap::new(),
-///     br#"{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information"}"#, 65536, SystemTime::UNIX_EPOCH).unwrap_err();
+/// let denied = Response::builder().status(401)
+///     .body(r#"{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information"}"#)
+///     .unwrap();
+/// let err = parse_status_response(&denied, 65536, SystemTime::UNIX_EPOCH).unwrap_err();
 /// assert_eq!(err.kind(), ErrorKind::Unauthorized);
 /// assert_eq!(err.error_code(), Some("APIGW.0301"));
 /// ```
-pub fn parse_status_response(
+pub fn parse_status_response<B: AsRef<[u8]>>(
+    response: &http::Response<B>,
+    body_limit: usize,
+    now: SystemTime,
+) -> Result<InstanceStatus, Error> {
+    parse_parts(
+        response.status(),
+        response.headers(),
+        response.body().as_ref(),
+        body_limit,
+        now,
+    )
+}
+
+fn parse_parts(
     status: StatusCode,
     headers: &HeaderMap,
     body: &[u8],
@@ -295,7 +312,7 @@ mod tests {
                 v.parse().unwrap(),
             );
         }
-        parse_status_response(
+        parse_parts(
             StatusCode::from_u16(status).unwrap(),
             &h,
             body.as_bytes(),
@@ -372,7 +389,7 @@ mod tests {
             assert_eq!(e.request_id(), Some("rid-1"));
             assert!(!e.is_retryable());
         }
-        let e = parse_status_response(
+        let e = parse_parts(
             StatusCode::OK,
             &HeaderMap::new(),
             b"{\"state\":\"\xff\"}",
@@ -402,13 +419,13 @@ mod tests {
         let at = pad(100);
         let over = pad(101);
         let h = HeaderMap::new();
-        assert!(parse_status_response(StatusCode::OK, &h, at.as_bytes(), 100, now()).is_ok());
-        let e = parse_status_response(StatusCode::OK, &h, over.as_bytes(), 100, now()).unwrap_err();
+        assert!(parse_parts(StatusCode::OK, &h, at.as_bytes(), 100, now()).is_ok());
+        let e = parse_parts(StatusCode::OK, &h, over.as_bytes(), 100, now()).unwrap_err();
         let Error::Decode(d) = &e else { panic!() };
         assert_eq!(d.reason(), DecodeReason::TooLarge { limit: 100 });
         assert!(d.snippet().chars().count() <= SNIPPET_CHARS + 1);
         // An oversized error body is a decode failure too, keeping its status.
-        let e = parse_status_response(StatusCode::BAD_GATEWAY, &h, over.as_bytes(), 100, now())
+        let e = parse_parts(StatusCode::BAD_GATEWAY, &h, over.as_bytes(), 100, now())
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Decode);
         assert_eq!(e.http_status(), Some(StatusCode::BAD_GATEWAY));
@@ -598,7 +615,7 @@ mod tests {
                 }
             }
             let status = StatusCode::from_u16(status).unwrap();
-            match parse_status_response(status, &h, &body, limit, now()) {
+            match parse_parts(status, &h, &body, limit, now()) {
                 Ok(s) => {
                     prop_assert!(status.is_success());
                     prop_assert!(body.len() <= limit);
@@ -621,7 +638,7 @@ mod tests {
         fn every_prefix_of_a_good_body_is_handled(cut in 0usize..60) {
             let body = br#"{"state":"running","operation_state":"install-succeed"}"#;
             let cut = cut.min(body.len());
-            let r = parse_status_response(StatusCode::OK, &HeaderMap::new(), &body[..cut], LIMIT, now());
+            let r = parse_parts(StatusCode::OK, &HeaderMap::new(), &body[..cut], LIMIT, now());
             prop_assert_eq!(r.is_ok(), cut == body.len());
         }
     }

@@ -204,18 +204,13 @@ mod tests {
     use proptest::prelude::*;
 
     fn api(status: u16, retry_after: Option<u64>) -> Error {
-        let mut h = http::HeaderMap::new();
+        let mut r = http::Response::builder().status(status);
         if let Some(s) = retry_after {
-            h.insert("retry-after", s.to_string().parse().unwrap());
+            r = r.header("retry-after", s.to_string());
         }
-        crate::response::parse_status_response(
-            http::StatusCode::from_u16(status).unwrap(),
-            &h,
-            b"",
-            100,
-            std::time::SystemTime::UNIX_EPOCH,
-        )
-        .unwrap_err()
+        let r = r.body(b"").unwrap();
+        crate::response::parse_status_response(&r, 100, std::time::SystemTime::UNIX_EPOCH)
+            .unwrap_err()
     }
 
     #[test]

@@ -28,7 +28,8 @@ use crate::call::Call;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::ids::InstanceId;
-use crate::limiter::SharedLimits;
+use crate::call::with_own_limits;
+use crate::limiter::{Gate, Limits, SharedLimits};
 use crate::machine::{Machine, Now, Step};
 use crate::model::{InstanceState, InstanceStatus};
 use crate::retry::Jitter;
@@ -381,10 +382,21 @@ impl Waiter {
     }
 }
 
-impl Machine for Waiter {
-    type Output = WaitReport;
+impl Waiter {
+    /// Ends the wait at `deadline` if that comes before its own (for a
+    /// deadline shared by many waits).
+    pub(crate) fn cap_deadline(&mut self, deadline: Instant) {
+        self.deadline = self.deadline.min(deadline);
+    }
 
-    fn poll(&mut self, now: Now) -> Step<WaitReport> {
+    /// The poll in progress, if it is pausing before a retry: when its next
+    /// attempt starts.
+    pub fn retry_at(&self) -> Option<Instant> {
+        self.current.as_ref().and_then(Call::retry_at)
+    }
+
+    /// [`Machine::poll`] with admission decided by `gate`.
+    pub(crate) fn poll_in(&mut self, now: Now, gate: &mut Gate<'_>) -> Step<WaitReport> {
         if self.finished {
             return Step::Done(WaitReport {
                 outcome: WaitOutcome::Error(Error::invalid_input(
@@ -394,36 +406,34 @@ impl Machine for Waiter {
                 elapsed: now.mono.saturating_duration_since(self.started),
             });
         }
-        if let Some(call) = &mut self.current {
-            return match call.poll(now) {
-                Step::Done(result) => {
-                    self.current = None;
-                    self.judge_poll(now, result)
-                }
-                Step::Send(a) => Step::Send(a),
-                Step::Wait(t) => Step::Wait(t),
-            };
+        if self.current.is_none() {
+            if now.mono < self.next_poll {
+                return Step::Wait(self.next_poll);
+            }
+            // One poll: its retries may run up to one attempt timeout past
+            // the wait's deadline, never more.
+            let late = self.deadline.max(now.mono);
+            let mut call_deadline = late
+                .checked_add(self.config.attempt_timeout())
+                .unwrap_or(late);
+            if let Some(ct) = self.config.call_timeout()
+                && let Some(t) = now.mono.checked_add(ct)
+            {
+                call_deadline = call_deadline.min(t);
+            }
+            let seed = self.jitter.next_u64();
+            self.current = Some(Call::with_deadline(
+                &self.config,
+                self.id.clone(),
+                now,
+                seed,
+                Some(call_deadline),
+            ));
         }
-        if now.mono < self.next_poll {
-            return Step::Wait(self.next_poll);
-        }
-        // One poll: its retries may run up to one attempt timeout past the
-        // wait's deadline, never more.
-        let mut call_deadline = self.deadline.max(now.mono) + self.config.attempt_timeout();
-        if let Some(ct) = self.config.call_timeout() {
-            call_deadline = call_deadline.min(now.mono + ct);
-        }
-        let seed = self.jitter.next_u64();
-        let mut call = Call::with_deadline(
-            &self.config,
-            self.id.clone(),
-            now,
-            seed,
-            Some(call_deadline),
-        );
-        let step = call.poll(now);
-        self.current = Some(call);
-        match step {
+        let Some(call) = &mut self.current else {
+            unreachable!("a poll was started above")
+        };
+        match call.poll_in(now, gate) {
             Step::Done(result) => {
                 self.current = None;
                 self.judge_poll(now, result)
@@ -433,16 +443,46 @@ impl Machine for Waiter {
         }
     }
 
-    fn handle_response(&mut self, now: Now, response: Response<Vec<u8>>) {
+    /// [`Machine::handle_response`], feeding the outcome to `limits`.
+    pub(crate) fn handle_response_in(
+        &mut self,
+        now: Now,
+        response: Response<Vec<u8>>,
+        limits: &mut Limits,
+    ) {
         if let Some(call) = &mut self.current {
-            call.handle_response(now, response);
+            call.handle_response_in(now, response, limits);
         }
     }
 
-    fn handle_transport_error(&mut self, now: Now, error: Error) {
+    /// [`Machine::handle_transport_error`], feeding the outcome to `limits`.
+    pub(crate) fn handle_transport_error_in(&mut self, now: Now, error: Error, limits: &mut Limits) {
         if let Some(call) = &mut self.current {
-            call.handle_transport_error(now, error);
+            call.handle_transport_error_in(now, error, limits);
         }
+    }
+}
+
+impl Machine for Waiter {
+    type Output = WaitReport;
+
+    fn poll(&mut self, now: Now) -> Step<WaitReport> {
+        let shared = self.limits.clone();
+        with_own_limits(shared.as_ref(), |l| self.poll_in(now, &mut Gate::new(l, true)))
+    }
+
+    fn handle_response(&mut self, now: Now, response: Response<Vec<u8>>) {
+        let shared = self.limits.clone();
+        with_own_limits(shared.as_ref(), |l| {
+            self.handle_response_in(now, response, l);
+        });
+    }
+
+    fn handle_transport_error(&mut self, now: Now, error: Error) {
+        let shared = self.limits.clone();
+        with_own_limits(shared.as_ref(), |l| {
+            self.handle_transport_error_in(now, error, l);
+        });
     }
 }
 

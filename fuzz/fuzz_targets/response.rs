@@ -28,7 +28,10 @@ fuzz_target!(|input: Input| {
     }
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
     let limit = usize::from(input.limit);
-    match parse_status_response(status, &headers, &input.body, limit, now) {
+    let mut response = clouddc_core::http::Response::new(&input.body[..]);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    match parse_status_response(&response, limit, now) {
         Ok(s) => {
             assert!(status.is_success());
             assert!(input.body.len() <= limit);

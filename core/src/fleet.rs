@@ -1,0 +1,865 @@
+//! The fleet machine: many status queries, waits or watches at once, with
+//! one owner for all of them.
+//!
+//! Owns which id goes next (ids are taken lazily from an iterator), the
+//! bound on requests in flight, the one rate limiter and retry budget every
+//! call of the fleet shares, the timers of every sleeping call, and
+//! cancellation. Each id is a [`Call`], a [`Waiter`] or a watch loop inside
+//! it; the fleet only admits, times and routes. Must not do I/O, read a
+//! clock or sleep: a driver carries out its [`FleetStep`]s.
+//!
+//! # The driving loop
+//!
+//! 1. `step = fleet.poll(now)`.
+//! 2. [`FleetStep::Send`]: start sending `attempt` (give up after
+//!    `attempt.timeout`, read at most `attempt.body_limit + 1` body bytes),
+//!    keep its [`Ticket`], and go to 1 at once: more requests may start.
+//!    When it ends, feed `fleet.handle(now, ticket, result)`.
+//! 3. [`FleetStep::Event`]: an id finished (or, for watches, was seen);
+//!    hand it on. Go to 1.
+//! 4. [`FleetStep::Wait`]: sleep until the time given or until a request in
+//!    flight ends, whichever is first; feed what ended. Go to 1.
+//! 5. [`FleetStep::Finished`]: every id has finished.
+//!
+//! Requests in flight never exceed [`FleetOptions::max_in_flight`]: a wait
+//! that sleeps between polls holds no slot. With a rate cap
+//! ([`RateLimiterConfig::cap`]) the fleet starts at most that many requests
+//! in any one-second window, retries included, give or take one.
+//!
+//! ```
+//! use clouddc_core::{Config, Credentials, Endpoint, Fleet, FleetOptions, FleetStep, InstanceId,
+//!     Job, Now, Outcome, ProjectId};
+//! use std::time::{Instant, SystemTime};
+//!
+//! let config = Config::builder()
+//!     .endpoint(Endpoint::parse("http://127.0.0.1:8080")?)
+//!     .project_id(ProjectId::new("p1")?)
+//!     .credentials(Credentials::token("t")?)
+//!     .build()?;
+//! let ids = ["ins-1", "ins-2", "ins-3"].map(|s| InstanceId::new(s).unwrap());
+//! let mut now = Now::new(SystemTime::now(), Instant::now());
+//! let mut fleet = Fleet::new(&config, Job::Status, ids, FleetOptions::new().max_in_flight(2));
+//! let (mut sent, mut done) = (Vec::new(), 0);
+//! loop {
+//!     match fleet.poll(now) {
+//!         FleetStep::Send { ticket, attempt } => sent.push(ticket),
+//!         FleetStep::Wait(until) => {
+//!             // A real driver sleeps until `until` or until a request ends.
+//!             let Some(ticket) = sent.pop() else { now = now.advance_to(until); continue };
+//!             let response = http::Response::new(br#"{"state":"running"}"#.to_vec());
+//!             fleet.handle(now, ticket, Ok(response));
+//!         }
+//!         FleetStep::Event(event) => {
+//!             assert!(matches!(event.outcome, Outcome::Status(Ok(_))));
+//!             done += 1;
+//!         }
+//!         FleetStep::Finished => break,
+//!     }
+//!     assert!(sent.len() <= 2);
+//! }
+//! assert_eq!(done, 3);
+//! # Ok::<(), clouddc_core::Error>(())
+//! ```
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use http::Response;
+
+use crate::call::{Call, CallResult};
+use crate::config::Config;
+use crate::error::Error;
+use crate::ids::InstanceId;
+use crate::limiter::{Blocked, Gate, Limits, RateLimiterConfig, RetryBudgetConfig, SharedLimits};
+use crate::machine::{Attempt, Now, Step};
+use crate::model::InstanceState;
+use crate::retry::Jitter;
+use crate::waiter::{WaitOptions, WaitReport, Waiter};
+
+/// What the fleet does for each id.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Job {
+    /// One status query (with its retries).
+    Status,
+    /// Poll until the instance reaches `target`.
+    Wait {
+        /// The target state.
+        target: InstanceState,
+        /// Interval, deadline and failure states.
+        options: WaitOptions,
+    },
+    /// Poll every `interval` until cancelled, reporting every status seen.
+    /// An id whose query fails for good (a non-retryable error) finishes
+    /// with that error; transient failures are reported and polled again.
+    Watch {
+        /// The pause between the end of one poll and the start of the next.
+        interval: Duration,
+    },
+}
+
+/// Settings of a [`Fleet`].
+#[derive(Debug, Clone)]
+pub struct FleetOptions {
+    max_in_flight: usize,
+    rate: Option<RateLimiterConfig>,
+    budget: Option<RetryBudgetConfig>,
+    shared: Option<SharedLimits>,
+    deadline: Option<Instant>,
+    seed: u64,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 16,
+            rate: Some(RateLimiterConfig::default()),
+            budget: Some(RetryBudgetConfig::default()),
+            shared: None,
+            deadline: None,
+            seed: 0,
+        }
+    }
+}
+
+impl FleetOptions {
+    /// 16 requests in flight, the adaptive rate limiter and the retry budget
+    /// on with their defaults, no shared deadline.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Requests in flight at once (at least 1).
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n.max(1);
+        self
+    }
+
+    /// The rate limiter: `None` turns it off; [`RateLimiterConfig::cap`]
+    /// makes the rate a hard cap.
+    pub fn rate(mut self, rate: Option<RateLimiterConfig>) -> Self {
+        self.rate = rate;
+        self
+    }
+
+    /// The retry budget: `None` turns it off.
+    pub fn budget(mut self, budget: Option<RetryBudgetConfig>) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Paces the fleet with limits shared with other fleets and calls
+    /// (a client's), instead of its own `rate` and `budget`.
+    pub fn shared_limits(mut self, limits: SharedLimits) -> Self {
+        self.shared = Some(limits);
+        self
+    }
+
+    /// A deadline for every id: no wait runs past it (but for one last
+    /// attempt), and no status query starts an attempt at or after it.
+    pub fn deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Seeds the backoff jitter of every call.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+}
+
+/// Identifies one request in flight; hand it back with its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ticket {
+    key: u64,
+    seq: u64,
+}
+
+impl Ticket {
+    /// The position (0-based) of the id the request is for.
+    pub fn index(&self) -> u64 {
+        self.key
+    }
+}
+
+/// How one id finished, or what a watch saw.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// A status query ended (for a watch: failed for good).
+    Status(CallResult),
+    /// A wait ended.
+    Wait(WaitReport),
+    /// A watch poll returned; the id stays in the fleet.
+    Seen(CallResult),
+    /// The fleet was cancelled before the id finished.
+    Interrupted,
+}
+
+impl Outcome {
+    /// Whether the id is finished (every outcome but [`Outcome::Seen`]).
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Self::Seen(_))
+    }
+}
+
+/// One id's outcome, with its position in the input.
+#[derive(Debug)]
+#[must_use]
+pub struct FleetEvent {
+    /// Position of the id in the input (0-based).
+    pub index: u64,
+    /// The id.
+    pub id: InstanceId,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// What the fleet wants next.
+#[must_use]
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // moved once per step; boxing buys nothing
+pub enum FleetStep {
+    /// Send this request now; feed its result with its ticket.
+    Send {
+        /// Hand this back to [`Fleet::handle`].
+        ticket: Ticket,
+        /// The request and its limits.
+        attempt: Attempt,
+    },
+    /// Sleep until this time, or until a request in flight ends.
+    Wait(Instant),
+    /// An id finished (or a watch saw a status).
+    Event(FleetEvent),
+    /// Every id has finished; nothing is in flight.
+    Finished,
+}
+
+/// Counts of a fleet's progress.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Ids taken from the input so far.
+    pub started: u64,
+    /// Ids finished.
+    pub finished: u64,
+    /// Ids finished without success (failed queries, waits not reached,
+    /// interrupted).
+    pub failed: u64,
+    /// Requests in flight now.
+    pub in_flight: usize,
+    /// Requests started so far, retries included.
+    pub requests: u64,
+}
+
+/// A watch: one poll after another, `interval` apart.
+#[derive(Debug)]
+struct Watch {
+    config: Config,
+    id: InstanceId,
+    interval: Duration,
+    jitter: Jitter,
+    current: Option<Call>,
+    next_poll: Instant,
+}
+
+#[derive(Debug)]
+enum Machine {
+    Call(Call),
+    Wait(Waiter),
+    Watch(Watch),
+}
+
+#[derive(Debug)]
+struct Task {
+    id: InstanceId,
+    machine: Machine,
+    /// Bumped on every (re)schedule, so that older timers are ignored.
+    generation: u32,
+    /// The request in flight, if any: its sequence number and attempt.
+    in_flight: Option<(u64, u32)>,
+    queued: bool,
+}
+
+/// What a task said when polled.
+enum Polled {
+    Send(Attempt),
+    Sleep(Instant),
+    Blocked { blocked: Blocked, until: Instant },
+    Done(Outcome),
+    Seen(CallResult),
+}
+
+/// How the fleet's calls are paced.
+#[derive(Debug)]
+enum Pacing {
+    Own(Limits),
+    Shared(SharedLimits),
+}
+
+impl Pacing {
+    fn with<R>(&mut self, f: impl FnOnce(&mut Limits) -> R) -> R {
+        match self {
+            Self::Own(l) => f(l),
+            Self::Shared(s) => f(&mut s.lock()),
+        }
+    }
+}
+
+/// Many calls, waits or watches, driven as one machine; see the
+/// [module docs](self) for the loop.
+#[derive(Debug)]
+pub struct Fleet<I> {
+    config: Config,
+    job: Job,
+    ids: Option<I>,
+    next_key: u64,
+    tasks: HashMap<u64, Task>,
+    /// Tasks due to be polled now (woken by a timer or a response).
+    due: VecDeque<u64>,
+    /// Tasks that want to send but were not admitted, in order.
+    ready: VecDeque<u64>,
+    timers: BinaryHeap<Reverse<(Instant, u64, u32)>>,
+    max_in_flight: usize,
+    pacing: Pacing,
+    rate_wake: Option<Instant>,
+    events: VecDeque<FleetEvent>,
+    next_seq: u64,
+    jitter: Jitter,
+    deadline: Option<Instant>,
+    cancelled: bool,
+    progress: Progress,
+}
+
+impl<I: Iterator<Item = InstanceId>> Fleet<I> {
+    /// A fleet doing `job` for every id of `ids`, started at `now`.
+    pub fn new(
+        config: &Config,
+        job: Job,
+        ids: impl IntoIterator<IntoIter = I>,
+        options: FleetOptions,
+    ) -> Self {
+        let pacing = match options.shared {
+            Some(s) => Pacing::Shared(s),
+            None => Pacing::Own(Limits::new(options.rate, options.budget)),
+        };
+        Self {
+            config: config.clone(),
+            job,
+            ids: Some(ids.into_iter()),
+            next_key: 0,
+            tasks: HashMap::new(),
+            due: VecDeque::new(),
+            ready: VecDeque::new(),
+            timers: BinaryHeap::new(),
+            max_in_flight: options.max_in_flight.max(1),
+            pacing,
+            rate_wake: None,
+            events: VecDeque::new(),
+            next_seq: 0,
+            jitter: Jitter::new(options.seed),
+            deadline: options.deadline,
+            cancelled: false,
+            progress: Progress::default(),
+        }
+    }
+
+    /// Progress so far.
+    pub fn progress(&self) -> Progress {
+        Progress {
+            in_flight: self.in_flight(),
+            ..self.progress
+        }
+    }
+
+    fn in_flight(&self) -> usize {
+        self.progress.in_flight
+    }
+
+    /// Stops the fleet: no request starts any more, results of requests in
+    /// flight are ignored, and every id not finished yet (those not taken
+    /// from the input included) finishes with [`Outcome::Interrupted`].
+    pub fn cancel(&mut self) {
+        self.cancelled = true;
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled
+    }
+
+    /// Feeds the result of the request `ticket` stands for: the response
+    /// (status, headers, at most `body_limit + 1` body bytes) or a
+    /// `transport`/`timeout` error. A result for a request the fleet has
+    /// given up on is ignored.
+    pub fn handle(&mut self, now: Now, ticket: Ticket, result: Result<Response<Vec<u8>>, Error>) {
+        let Some(task) = self.tasks.get_mut(&ticket.key) else {
+            return;
+        };
+        let Some((seq, number)) = task.in_flight else {
+            return;
+        };
+        if seq != ticket.seq {
+            return;
+        }
+        task.in_flight = None;
+        self.progress.in_flight -= 1;
+        let traced = trace::Attempt::of(number, &result);
+        self.pacing.with(|limits| match (&mut task.machine, result) {
+            (Machine::Call(c), Ok(r)) => c.handle_response_in(now, r, limits),
+            (Machine::Call(c), Err(e)) => c.handle_transport_error_in(now, e, limits),
+            (Machine::Wait(w), Ok(r)) => w.handle_response_in(now, r, limits),
+            (Machine::Wait(w), Err(e)) => w.handle_transport_error_in(now, e, limits),
+            (Machine::Watch(w), result) => {
+                if let Some(c) = &mut w.current {
+                    match result {
+                        Ok(r) => c.handle_response_in(now, r, limits),
+                        Err(e) => c.handle_transport_error_in(now, e, limits),
+                    }
+                }
+            }
+        });
+        let retry_at = match &task.machine {
+            Machine::Call(c) => c.retry_at(),
+            Machine::Wait(w) => w.retry_at(),
+            Machine::Watch(w) => w.current.as_ref().and_then(Call::retry_at),
+        };
+        traced.emit(&task.id, retry_at.map(|t| t.saturating_duration_since(now.mono)));
+        task.generation = task.generation.wrapping_add(1);
+        self.due.push_back(ticket.key);
+    }
+
+    /// What to do next at `now`.
+    pub fn poll(&mut self, now: Now) -> FleetStep {
+        if let Some(e) = self.events.pop_front() {
+            return FleetStep::Event(e);
+        }
+        if self.cancelled {
+            return self.poll_cancelled();
+        }
+        self.fire_timers(now.mono);
+        if self.rate_wake.is_some_and(|t| t <= now.mono) {
+            self.rate_wake = None;
+        }
+        // Tasks woken by a timer or a response: polled at once, admitted
+        // only if nobody is queued before them.
+        while let Some(key) = self.due.pop_front() {
+            let admit = self.ready.is_empty() && self.can_start();
+            if let Some(step) = self.poll_task(key, now, admit, false) {
+                return step;
+            }
+            if let Some(e) = self.events.pop_front() {
+                return FleetStep::Event(e);
+            }
+        }
+        // Admission, in order: the queue, and new ids (first, for waits and
+        // watches, so that every id gets its first poll early).
+        let new_first = !matches!(self.job, Job::Status);
+        while self.can_start() {
+            let next = if new_first {
+                self.take_id(now)
+                    .map(|k| (k, false))
+                    .or_else(|| self.ready.pop_front().map(|k| (k, true)))
+            } else {
+                match self.ready.pop_front() {
+                    Some(k) => Some((k, true)),
+                    None => self.take_id(now).map(|k| (k, false)),
+                }
+            };
+            let Some((key, from_queue)) = next else { break };
+            if let Some(t) = self.tasks.get_mut(&key) {
+                t.queued = false;
+            }
+            if let Some(step) = self.poll_task(key, now, true, from_queue) {
+                return step;
+            }
+            if let Some(e) = self.events.pop_front() {
+                return FleetStep::Event(e);
+            }
+        }
+        if self.ids.is_none() && self.tasks.is_empty() {
+            return FleetStep::Finished;
+        }
+        let timer = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        let rate = self.rate_wake.filter(|_| self.wants_admission());
+        match (timer, rate) {
+            (Some(a), Some(b)) => FleetStep::Wait(a.min(b)),
+            (Some(a), None) | (None, Some(a)) => FleetStep::Wait(a),
+            // Only possible with nothing in flight and nothing timed: a
+            // task is queued behind an exhausted slot count that cannot
+            // free. Not reachable, but never spin: poll again shortly.
+            (None, None) => FleetStep::Wait(now.mono + Duration::from_millis(1)),
+        }
+    }
+
+    fn wants_admission(&self) -> bool {
+        !self.ready.is_empty() || self.ids.is_some()
+    }
+
+    fn can_start(&self) -> bool {
+        self.in_flight() < self.max_in_flight && self.rate_wake.is_none()
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some(Reverse((t, key, generation))) = self.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            if let Some(task) = self.tasks.get_mut(&key)
+                && task.generation == generation
+            {
+                task.generation = task.generation.wrapping_add(1);
+                if task.in_flight.take().is_some() {
+                    // The transport did not answer in time: the slot is
+                    // free, and the task's call records the timeout.
+                    self.progress.in_flight -= 1;
+                }
+                if task.queued {
+                    // Its own deadline came while it waited for admission.
+                    task.queued = false;
+                    self.ready.retain(|k| *k != key);
+                }
+                self.due.push_back(key);
+            }
+        }
+    }
+
+    fn take_id(&mut self, now: Now) -> Option<u64> {
+        let id = self.ids.as_mut()?.next();
+        let Some(id) = id else {
+            self.ids = None;
+            return None;
+        };
+        let key = self.next_key;
+        self.next_key += 1;
+        self.progress.started += 1;
+        let seed = self.jitter.next_u64();
+        let machine = match &self.job {
+            Job::Status => {
+                let mut deadline = self
+                    .config
+                    .call_timeout()
+                    .and_then(|d| now.mono.checked_add(d));
+                if let Some(d) = self.deadline {
+                    deadline = Some(deadline.map_or(d, |c| c.min(d)));
+                }
+                Machine::Call(Call::with_deadline(
+                    &self.config,
+                    id.clone(),
+                    now,
+                    seed,
+                    deadline,
+                ))
+            }
+            Job::Wait { target, options } => {
+                let mut w = Waiter::new(
+                    &self.config,
+                    id.clone(),
+                    target.clone(),
+                    options.clone(),
+                    now,
+                    seed,
+                );
+                if let Some(d) = self.deadline {
+                    w.cap_deadline(d);
+                }
+                Machine::Wait(w)
+            }
+            Job::Watch { interval } => Machine::Watch(Watch {
+                config: self.config.clone(),
+                id: id.clone(),
+                interval: *interval,
+                jitter: Jitter::new(seed),
+                current: None,
+                next_poll: now.mono,
+            }),
+        };
+        self.tasks.insert(
+            key,
+            Task {
+                id,
+                machine,
+                generation: 0,
+                in_flight: None,
+                queued: false,
+            },
+        );
+        Some(key)
+    }
+
+    /// Polls one task; returns a step for the driver if it sends.
+    fn poll_task(&mut self, key: u64, now: Now, admit: bool, front: bool) -> Option<FleetStep> {
+        let task = self.tasks.get_mut(&key)?;
+        let polled = self.pacing.with(|limits| {
+            let mut gate = Gate::new(limits, admit);
+            let step = match &mut task.machine {
+                Machine::Call(c) => c.poll_in(now, &mut gate).map(Outcome::Status),
+                Machine::Wait(w) => w.poll_in(now, &mut gate).map(Outcome::Wait),
+                Machine::Watch(w) => match w.poll_in(now, &mut gate) {
+                    WatchStep::Step(s) => s.map(Outcome::Status),
+                    WatchStep::Seen(r) => return Polled::Seen(r),
+                },
+            };
+            match (step, gate.blocked()) {
+                (Step::Send(a), _) => Polled::Send(a),
+                (Step::Done(o), _) => Polled::Done(o),
+                (Step::Wait(until), Some(blocked)) => Polled::Blocked { blocked, until },
+                (Step::Wait(until), None) => Polled::Sleep(until),
+            }
+        });
+        match polled {
+            Polled::Send(attempt) => {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                task.in_flight = Some((seq, attempt.number));
+                task.generation = task.generation.wrapping_add(1);
+                // A backstop: if the transport does not answer by the
+                // attempt's end, the core times the attempt out itself.
+                let end = now.mono.checked_add(attempt.timeout).unwrap_or(now.mono);
+                self.timers.push(Reverse((end, key, task.generation)));
+                self.progress.in_flight += 1;
+                self.progress.requests += 1;
+                trace::sending(&task.id, attempt.number);
+                Some(FleetStep::Send {
+                    ticket: Ticket { key, seq },
+                    attempt,
+                })
+            }
+            Polled::Sleep(until) => {
+                task.generation = task.generation.wrapping_add(1);
+                self.timers.push(Reverse((until, key, task.generation)));
+                None
+            }
+            Polled::Blocked { blocked, until } => {
+                if let Blocked::Rate(at) = blocked {
+                    self.rate_wake = Some(at);
+                }
+                task.queued = true;
+                task.generation = task.generation.wrapping_add(1);
+                if until > now.mono && Some(until) != self.rate_wake {
+                    // The task's own deadline, should admission take longer.
+                    self.timers.push(Reverse((until, key, task.generation)));
+                }
+                if front {
+                    self.ready.push_front(key);
+                } else {
+                    self.ready.push_back(key);
+                }
+                None
+            }
+            Polled::Seen(result) => {
+                let id = task.id.clone();
+                self.due.push_back(key);
+                self.events.push_back(FleetEvent {
+                    index: key,
+                    id,
+                    outcome: Outcome::Seen(result),
+                });
+                None
+            }
+            Polled::Done(outcome) => {
+                let task = self.tasks.remove(&key)?;
+                self.finish(key, task.id, outcome);
+                None
+            }
+        }
+    }
+
+    fn finish(&mut self, key: u64, id: InstanceId, outcome: Outcome) {
+        self.progress.finished += 1;
+        let ok = match &outcome {
+            Outcome::Status(r) | Outcome::Seen(r) => r.is_ok(),
+            Outcome::Wait(w) => matches!(w.outcome, crate::WaitOutcome::Reached(_)),
+            Outcome::Interrupted => false,
+        };
+        if !ok {
+            self.progress.failed += 1;
+        }
+        trace::finished(&id, &outcome);
+        self.events.push_back(FleetEvent {
+            index: key,
+            id,
+            outcome,
+        });
+    }
+
+    fn poll_cancelled(&mut self) -> FleetStep {
+        self.progress.in_flight = 0;
+        if !self.tasks.is_empty() {
+            let mut started: Vec<(u64, Task)> = self.tasks.drain().collect();
+            started.sort_unstable_by_key(|(k, _)| *k);
+            for (key, task) in started {
+                self.finish(key, task.id, Outcome::Interrupted);
+            }
+        } else if let Some(ids) = self.ids.as_mut() {
+            match ids.next() {
+                Some(id) => {
+                    let key = self.next_key;
+                    self.next_key += 1;
+                    self.progress.started += 1;
+                    self.finish(key, id, Outcome::Interrupted);
+                }
+                None => self.ids = None,
+            }
+        }
+        self.timers.clear();
+        self.ready.clear();
+        self.due.clear();
+        match self.events.pop_front() {
+            Some(e) => FleetStep::Event(e),
+            None if self.ids.is_none() => FleetStep::Finished,
+            None => self.poll_cancelled(),
+        }
+    }
+}
+
+enum WatchStep {
+    Step(Step<CallResult>),
+    Seen(CallResult),
+}
+
+impl Watch {
+    fn poll_in(&mut self, now: Now, gate: &mut Gate<'_>) -> WatchStep {
+        if self.current.is_none() {
+            if now.mono < self.next_poll {
+                return WatchStep::Step(Step::Wait(self.next_poll));
+            }
+            let seed = self.jitter.next_u64();
+            self.current = Some(Call::new(&self.config, self.id.clone(), now, seed));
+        }
+        let Some(call) = &mut self.current else {
+            unreachable!("a poll was started above")
+        };
+        match call.poll_in(now, gate) {
+            Step::Done(result) => {
+                self.current = None;
+                self.next_poll = now.mono.checked_add(self.interval).unwrap_or(now.mono);
+                match result {
+                    Err(e) if !e.is_retryable() => WatchStep::Step(Step::Done(Err(e))),
+                    r => WatchStep::Seen(r),
+                }
+            }
+            other => WatchStep::Step(other),
+        }
+    }
+}
+
+impl<T> Step<T> {
+    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Step<U> {
+        match self {
+            Self::Send(a) => Step::Send(a),
+            Self::Wait(t) => Step::Wait(t),
+            Self::Done(o) => Step::Done(f(o)),
+        }
+    }
+}
+
+/// The fleet's tracing events (feature `tracing`): one line per attempt,
+/// when its result is known, with the attempt number, the HTTP status or
+/// the error kind, the request id, and the delay before a retry; one line
+/// per finished id. Never a header, so never a secret.
+mod trace {
+    use std::time::Duration;
+
+    use http::Response;
+
+    use crate::error::Error;
+    use crate::ids::InstanceId;
+
+    use super::Outcome;
+
+    pub(super) struct Attempt {
+        #[cfg(feature = "tracing")]
+        number: u32,
+        #[cfg(feature = "tracing")]
+        status: Option<u16>,
+        #[cfg(feature = "tracing")]
+        error: Option<&'static str>,
+        #[cfg(feature = "tracing")]
+        request_id: Option<String>,
+    }
+
+    impl Attempt {
+        #[cfg(feature = "tracing")]
+        pub(super) fn of(number: u32, result: &Result<Response<Vec<u8>>, Error>) -> Self {
+            match result {
+                Ok(r) => Self {
+                    number,
+                    status: Some(r.status().as_u16()),
+                    error: None,
+                    request_id: crate::response::request_id(r.headers()),
+                },
+                Err(e) => Self {
+                    number,
+                    status: None,
+                    error: Some(e.kind().as_str()),
+                    request_id: None,
+                },
+            }
+        }
+
+        #[cfg(not(feature = "tracing"))]
+        pub(super) fn of(_number: u32, _result: &Result<Response<Vec<u8>>, Error>) -> Self {
+            Self {}
+        }
+
+        #[cfg(feature = "tracing")]
+        pub(super) fn emit(self, id: &InstanceId, retry_in: Option<Duration>) {
+            let request_id = self.request_id.as_deref().unwrap_or("-");
+            let outcome = match (self.status, self.error) {
+                (Some(s), _) => tracing::field::display(s.to_string()),
+                (None, Some(e)) => tracing::field::display(e.to_owned()),
+                (None, None) => tracing::field::display(String::new()),
+            };
+            match retry_in {
+                Some(d) => tracing::debug!(
+                    instance_id = %id,
+                    attempt = self.number,
+                    status = outcome,
+                    request_id,
+                    delay_ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+                    "attempt failed; retrying"
+                ),
+                None => tracing::debug!(
+                    instance_id = %id,
+                    attempt = self.number,
+                    status = outcome,
+                    request_id,
+                    "attempt"
+                ),
+            }
+        }
+
+        #[cfg(not(feature = "tracing"))]
+        pub(super) fn emit(self, _id: &InstanceId, _retry_in: Option<Duration>) {}
+    }
+
+    #[cfg(feature = "tracing")]
+    pub(super) fn sending(id: &InstanceId, number: u32) {
+        tracing::trace!(instance_id = %id, attempt = number, "sending");
+    }
+
+    #[cfg(not(feature = "tracing"))]
+    pub(super) fn sending(_id: &InstanceId, _number: u32) {}
+
+    #[cfg(feature = "tracing")]
+    pub(super) fn finished(id: &InstanceId, outcome: &Outcome) {
+        let what = match outcome {
+            Outcome::Status(Ok(_)) | Outcome::Seen(Ok(_)) => "ok",
+            Outcome::Status(Err(e)) | Outcome::Seen(Err(e)) => e.kind().as_str(),
+            Outcome::Wait(w) => w.outcome.as_str(),
+            Outcome::Interrupted => "interrupted",
+        };
+        tracing::debug!(instance_id = %id, outcome = what, "finished");
+    }
+
+    #[cfg(not(feature = "tracing"))]
+    pub(super) fn finished(_id: &InstanceId, _outcome: &Outcome) {}
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)]
+mod tests;

@@ -13,6 +13,7 @@ use crate::credentials::Credentials;
 use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::ids::ProjectId;
+use crate::limiter::SharedLimits;
 use crate::request::{X_AUTH_TOKEN, X_PROJECT_ID, X_SECURITY_TOKEN};
 use crate::response::DEFAULT_BODY_LIMIT;
 use crate::retry::RetryPolicy;
@@ -51,6 +52,7 @@ struct Inner {
     call_timeout: Option<Duration>,
     body_limit: usize,
     user_agent: String,
+    limits: Option<SharedLimits>,
 }
 
 impl fmt::Debug for Config {
@@ -106,6 +108,45 @@ impl Config {
     /// The `User-Agent` header value.
     pub fn user_agent(&self) -> &str {
         &self.inner.user_agent
+    }
+
+    /// The rate limiter and retry budget every call and fleet made with
+    /// this config shares, if set.
+    pub fn limits(&self) -> Option<&SharedLimits> {
+        self.inner.limits.as_ref()
+    }
+
+    /// This config with `product` (e.g. `clouddc-ureq/0.1.0`) named in the
+    /// `User-Agent` after the core's own; unchanged if it is named already.
+    pub fn with_user_agent_product(&self, product: &str) -> Result<Self, Error> {
+        let i = &self.inner;
+        if i.user_agent.split(' ').any(|p| p == product) {
+            return Ok(self.clone());
+        }
+        if product.is_empty() || !product.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::invalid_input(
+                "a user-agent product must be printable ASCII without spaces",
+            ));
+        }
+        let user_agent = match i.user_agent.split_once(' ') {
+            Some((core, rest)) => format!("{core} {product} {rest}"),
+            None => format!("{} {product}", i.user_agent),
+        };
+        let headers = PreparedHeaders::new(&i.endpoint, &i.project_id, &i.credentials, &user_agent)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                headers,
+                endpoint: i.endpoint.clone(),
+                project_id: i.project_id.clone(),
+                credentials: i.credentials.clone(),
+                retry: i.retry.clone(),
+                attempt_timeout: i.attempt_timeout,
+                call_timeout: i.call_timeout,
+                body_limit: i.body_limit,
+                user_agent,
+                limits: i.limits.clone(),
+            }),
+        })
     }
 
     pub(crate) fn prepared(&self) -> &PreparedHeaders {
@@ -198,6 +239,7 @@ pub struct ConfigBuilder {
     call_timeout: Option<Duration>,
     body_limit: Option<usize>,
     user_agent_suffix: Option<String>,
+    limits: Option<SharedLimits>,
 }
 
 /// The name of an environment variable and its value, as a lookup returns it.
@@ -243,6 +285,13 @@ impl ConfigBuilder {
     /// Largest accepted body (default 64 KiB).
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = Some(bytes);
+        self
+    }
+    /// A rate limiter and retry budget shared by every call and fleet made
+    /// with this config (default: single calls unpaced, each fleet with its
+    /// own adaptive limiter and budget).
+    pub fn limits(mut self, limits: SharedLimits) -> Self {
+        self.limits = Some(limits);
         self
     }
     /// Text appended to the `User-Agent` (e.g. your program's name/version).
@@ -370,6 +419,7 @@ impl ConfigBuilder {
                 call_timeout: self.call_timeout,
                 body_limit: self.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
                 user_agent,
+                limits: self.limits,
             }),
         })
     }

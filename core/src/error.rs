@@ -39,6 +39,8 @@ pub enum ErrorKind {
     Transport,
     /// An attempt or deadline ran out.
     Timeout,
+    /// The work was cancelled before it finished.
+    Interrupted,
 }
 
 impl ErrorKind {
@@ -54,6 +56,7 @@ impl ErrorKind {
         Self::Decode,
         Self::Transport,
         Self::Timeout,
+        Self::Interrupted,
     ];
 
     /// The stable snake_case name.
@@ -69,6 +72,7 @@ impl ErrorKind {
             Self::Decode => "decode",
             Self::Transport => "transport",
             Self::Timeout => "timeout",
+            Self::Interrupted => "interrupted",
         }
     }
 
@@ -114,6 +118,9 @@ pub enum Error {
     /// An attempt or the overall deadline ran out.
     #[error(transparent)]
     Timeout(TransportError),
+    /// The work was cancelled before it finished.
+    #[error("interrupted: {0}")]
+    Interrupted(InvalidInput),
 }
 
 impl Error {
@@ -140,6 +147,13 @@ impl Error {
         })
     }
 
+    /// Cancelled work, with what was cancelled.
+    pub fn interrupted(message: impl Into<String>) -> Self {
+        Self::Interrupted(InvalidInput {
+            message: message.into(),
+        })
+    }
+
     /// The stable kind.
     pub fn kind(&self) -> ErrorKind {
         match self {
@@ -148,6 +162,7 @@ impl Error {
             Self::Decode(_) => ErrorKind::Decode,
             Self::Transport(_) => ErrorKind::Transport,
             Self::Timeout(_) => ErrorKind::Timeout,
+            Self::Interrupted(_) => ErrorKind::Interrupted,
         }
     }
 
@@ -157,7 +172,7 @@ impl Error {
         match self {
             Self::Api(e) => matches!(e.status.as_u16(), 429 | 500 | 502 | 503 | 504),
             Self::Transport(_) | Self::Timeout(_) => true,
-            Self::InvalidInput(_) | Self::Decode(_) => false,
+            Self::InvalidInput(_) | Self::Decode(_) | Self::Interrupted(_) => false,
         }
     }
 
@@ -426,7 +441,8 @@ mod tests {
                 "api",
                 "decode",
                 "transport",
-                "timeout"
+                "timeout",
+                "interrupted"
             ]
         );
     }

@@ -149,8 +149,9 @@ impl FleetOptions {
         self
     }
 
-    /// Paces the fleet with limits shared with other fleets and calls
-    /// (a client's), instead of its own `rate` and `budget`.
+    /// Paces the fleet with limits shared with other fleets and calls,
+    /// instead of its own `rate` and `budget`. Without this, a config with
+    /// [`limits`](crate::ConfigBuilder::limits) shares those.
     pub fn shared_limits(mut self, limits: SharedLimits) -> Self {
         self.shared = Some(limits);
         self
@@ -161,6 +162,12 @@ impl FleetOptions {
     pub fn deadline(mut self, deadline: Instant) -> Self {
         self.deadline = Some(deadline);
         self
+    }
+
+    /// One call: one request at a time, paced only by the config's
+    /// [`limits`](crate::ConfigBuilder::limits), if it has any.
+    pub fn single() -> Self {
+        Self::new().max_in_flight(1).rate(None).budget(None)
     }
 
     /// Seeds the backoff jitter of every call.
@@ -202,6 +209,45 @@ impl Outcome {
     /// Whether the id is finished (every outcome but [`Outcome::Seen`]).
     pub fn is_final(&self) -> bool {
         !matches!(self, Self::Seen(_))
+    }
+}
+
+impl FleetEvent {
+    /// The event of a status fleet as (id, result); an interrupted id
+    /// fails with kind `interrupted`.
+    pub fn into_status(self) -> (InstanceId, CallResult) {
+        let result = match self.outcome {
+            Outcome::Status(r) | Outcome::Seen(r) => r,
+            Outcome::Wait(w) => match w.outcome {
+                crate::WaitOutcome::Reached(Some(s)) | crate::WaitOutcome::Failed(s) => Ok(s),
+                crate::WaitOutcome::Error(e) => Err(e),
+                other => Err(Error::interrupted(format!("the wait ended {}", other.as_str()))),
+            },
+            Outcome::Interrupted => Err(Error::interrupted("cancelled before the query finished")),
+        };
+        (self.id, result)
+    }
+
+    /// The event of a wait fleet as (id, report); an interrupted id has
+    /// the outcome [`WaitOutcome::Interrupted`](crate::WaitOutcome::Interrupted).
+    pub fn into_wait(self) -> (InstanceId, WaitReport) {
+        let report = match self.outcome {
+            Outcome::Wait(w) => w,
+            Outcome::Status(r) | Outcome::Seen(r) => WaitReport {
+                outcome: match r {
+                    Ok(s) => crate::WaitOutcome::Reached(Some(s)),
+                    Err(e) => crate::WaitOutcome::Error(e),
+                },
+                polls: 1,
+                elapsed: Duration::ZERO,
+            },
+            Outcome::Interrupted => WaitReport {
+                outcome: crate::WaitOutcome::Interrupted,
+                polls: 0,
+                elapsed: Duration::ZERO,
+            },
+        };
+        (self.id, report)
     }
 }
 
@@ -333,39 +379,7 @@ pub struct Fleet<I> {
     progress: Progress,
 }
 
-impl<I: Iterator<Item = InstanceId>> Fleet<I> {
-    /// A fleet doing `job` for every id of `ids`, started at `now`.
-    pub fn new(
-        config: &Config,
-        job: Job,
-        ids: impl IntoIterator<IntoIter = I>,
-        options: FleetOptions,
-    ) -> Self {
-        let pacing = match options.shared {
-            Some(s) => Pacing::Shared(s),
-            None => Pacing::Own(Limits::new(options.rate, options.budget)),
-        };
-        Self {
-            config: config.clone(),
-            job,
-            ids: Some(ids.into_iter()),
-            next_key: 0,
-            tasks: HashMap::new(),
-            due: VecDeque::new(),
-            ready: VecDeque::new(),
-            timers: BinaryHeap::new(),
-            max_in_flight: options.max_in_flight.max(1),
-            pacing,
-            rate_wake: None,
-            events: VecDeque::new(),
-            next_seq: 0,
-            jitter: Jitter::new(options.seed),
-            deadline: options.deadline,
-            cancelled: false,
-            progress: Progress::default(),
-        }
-    }
-
+impl<I> Fleet<I> {
     /// Progress so far.
     pub fn progress(&self) -> Progress {
         Progress {
@@ -388,6 +402,41 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
     /// Whether [`cancel`](Self::cancel) was called.
     pub fn is_cancelled(&self) -> bool {
         self.cancelled
+    }
+
+}
+
+impl<I: Iterator<Item = InstanceId>> Fleet<I> {
+    /// A fleet doing `job` for every id of `ids`, started at `now`.
+    pub fn new(
+        config: &Config,
+        job: Job,
+        ids: impl IntoIterator<IntoIter = I>,
+        options: FleetOptions,
+    ) -> Self {
+        let pacing = match options.shared.or_else(|| config.limits().cloned()) {
+            Some(s) => Pacing::Shared(s),
+            None => Pacing::Own(Limits::new(options.rate, options.budget)),
+        };
+        Self {
+            config: config.clone(),
+            job,
+            ids: Some(ids.into_iter()),
+            next_key: 0,
+            tasks: HashMap::new(),
+            due: VecDeque::new(),
+            ready: VecDeque::new(),
+            timers: BinaryHeap::new(),
+            max_in_flight: options.max_in_flight.max(1),
+            pacing,
+            rate_wake: None,
+            events: VecDeque::new(),
+            next_seq: 0,
+            jitter: Jitter::new(options.seed),
+            deadline: options.deadline,
+            cancelled: false,
+            progress: Progress::default(),
+        }
     }
 
     /// Feeds the result of the request `ticket` stands for: the response

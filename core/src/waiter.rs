@@ -183,6 +183,8 @@ pub enum WaitOutcome {
     },
     /// A non-retryable error ended the wait.
     Error(Error),
+    /// The wait was cancelled before it ended.
+    Interrupted,
 }
 
 impl WaitOutcome {
@@ -193,6 +195,7 @@ impl WaitOutcome {
             Self::Failed(_) => "failed",
             Self::TimedOut { .. } => "timed_out",
             Self::Error(_) => "error",
+            Self::Interrupted => "interrupted",
         }
     }
 
@@ -202,7 +205,7 @@ impl WaitOutcome {
             Self::Reached(s) => s.as_ref(),
             Self::Failed(s) => Some(s),
             Self::TimedOut { last, .. } => last.as_ref(),
-            Self::Error(_) => None,
+            Self::Error(_) | Self::Interrupted => None,
         }
     }
 }

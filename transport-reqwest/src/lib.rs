@@ -26,7 +26,7 @@
 //! let report = client.wait_until(&id, InstanceState::Running, WaitOptions::new()).await;
 //! println!("{} after {} polls", report.outcome.as_str(), report.polls);
 //!
-//! // Many ids, at most 8 in flight; results arrive as they complete.
+//! // Many ids, at most 8 requests in flight; results arrive as they complete.
 //! let ids = ["ins-1", "ins-2", "ins-3"].map(|s| InstanceId::new(s).unwrap());
 //! let mut results = client.statuses(ids, 8);
 //! while let Some((id, result)) = results.next().await {
@@ -41,15 +41,16 @@
 //! ```
 //!
 //! # Configuring
-//! [`Client::builder`] takes everything [`ConfigBuilder`] takes, under the
-//! same names; [`ClientBuilder::with_env`] fills what is not set from the
-//! vendor SDK's environment variables (see [`ConfigBuilder::with_env`]) and
-//! fails naming every variable that is missing.
+//! Everything about calls (endpoint, project, credentials, timeouts,
+//! retries, shared limits) is a [`Config`], built with [`Config::builder`]
+//! (and [`ConfigBuilder::with_env`]); [`Client::new`] takes it.
+//! [`Client::builder`] sets only what belongs to this transport: the most
+//! requests in flight at once across the client.
 //!
 //! ```no_run
-//! use clouddc_reqwest::{Client, Credentials, Endpoint, ProjectId};
+//! use clouddc_reqwest::{Client, Config, Credentials, Endpoint, ProjectId};
 //! use std::time::Duration;
-//! let client = Client::builder()
+//! let config = Config::builder()
 //!     .endpoint(Endpoint::from_region("cn-east-3")?)
 //!     .project_id(ProjectId::new("0a1b2c3d4e5f60718293a4b5c6d7e8f9")?)
 //!     .credentials(Credentials::ak_sk("HPUAEXAMPLEAK000001", "exampleSecretKey")?)
@@ -57,8 +58,16 @@
 //!     .call_timeout(Duration::from_secs(20))
 //!     .max_attempts(4)
 //!     .build()?;
+//! let client = Client::builder().max_in_flight(64).build(config)?;
 //! # Ok::<(), clouddc_reqwest::Error>(())
 //! ```
+//!
+//! # Fleets
+//! [`Client::statuses`], [`Client::wait_all`] and [`Client::fleet`] drive
+//! the core's [`Fleet`] machine from one stream: the stream owns every call
+//! and wait, and only requests in flight (never more than the bound) are
+//! futures. A wait sleeping between polls is a timer entry.
+//! [`FleetStream::canceller`] stops a fleet from anywhere.
 //!
 //! # What the transport guarantees
 //! - **Timeouts by scope.** Each attempt ends after `attempt_timeout`
@@ -76,76 +85,73 @@
 //!   reqwest's error as the `source()`.
 //!
 //! # Tracing
-//! With the `tracing` feature, each call or wait gets a `clouddc.call` span
-//! (`op`, `instance_id`, `attempts`, `outcome`) and each attempt a
-//! `clouddc.attempt` span (`number`, `status`, `request_id`, `error`);
-//! pauses are `debug` events with `delay_ms`. Headers are never recorded, so
-//! tokens, secret keys and signatures never reach a log.
+//! The `tracing` feature turns on the core's: one `debug` event per attempt
+//! (`attempt`, `status`, `request_id`, and `delay_ms` before a retry) and
+//! one per finished id. Headers are never recorded, so tokens, secret keys
+//! and signatures never reach a log.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod obs;
-
 use std::collections::hash_map::RandomState;
-use std::fmt;
 use std::future::Future;
 use std::hash::BuildHasher;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime};
 
-use clouddc_core::transport::{AsyncClock, AsyncTransport, run_async};
-use futures_util::{Stream, StreamExt, stream};
+use clouddc_core::transport::{AsyncClock, AsyncTransport};
+use clouddc_core::{Attempt, FleetStep, Now, Ticket};
+use futures_util::stream::FuturesUnordered;
+use futures_util::task::AtomicWaker;
+use futures_util::{Stream, StreamExt};
 use rustls_platform_verifier::BuilderVerifierExt;
 
 pub use clouddc_core::{
-    self as core, Config, ConfigBuilder, Credentials, Endpoint, Error, ErrorKind, InstanceId,
-    InstanceState, InstanceStatus, ProjectId, RetryPolicy, SharedLimits, WaitOptions, WaitOutcome,
-    WaitReport, http,
+    self as core, Config, ConfigBuilder, Credentials, Endpoint, Error, ErrorKind, Fleet,
+    FleetEvent, FleetOptions, FleetProgress, InstanceId, InstanceState, InstanceStatus, Job,
+    Outcome, ProjectId, RetryPolicy, SharedLimits, WaitOptions, WaitOutcome, WaitReport, http,
 };
-use clouddc_core::{Attempt, Call, Now, Waiter};
 
 /// An async CloudDC client: one connection pool, shared by every call.
 ///
 /// `Send + Sync`, and cheap to clone (clones share the pool), so one client
 /// can serve a whole service.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Client {
     inner: Arc<Inner>,
 }
 
+#[derive(Debug)]
 struct Inner {
     http: reqwest::Client,
-    /// Bounds requests in flight, so a burst of calls cannot open
-    /// thousands of connections at once.
+    /// Bounds requests in flight across the client, so that many fleets and
+    /// calls at once cannot open thousands of connections.
     in_flight: tokio::sync::Semaphore,
     origin: Origin,
     config: Config,
-    limits: Option<SharedLimits>,
-    fleet: SharedLimits,
-    seeds: Seeds,
 }
 
-impl fmt::Debug for Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("config", &self.inner.config)
-            .field("limits", &self.inner.limits)
-            .finish_non_exhaustive()
-    }
-}
+type Sent = Result<http::Response<Vec<u8>>, Error>;
 
 impl Client {
-    /// A builder with the core's defaults.
+    /// A client for `config` with this transport's defaults.
+    pub fn new(config: Config) -> Result<Self, Error> {
+        ClientBuilder::default().build(config)
+    }
+
+    /// The transport's own settings.
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
     }
 
-    /// A client configured entirely from the environment; the error names
-    /// every variable that is missing.
+    /// A client configured entirely from the environment (see
+    /// [`ConfigBuilder::with_env`]); the error names every variable that is
+    /// missing.
     pub fn from_env() -> Result<Self, Error> {
-        Self::builder().with_env()?.build()
+        Self::new(Config::builder().with_env(&|k| std::env::var(k).ok())?.build()?)
     }
 
     /// The configuration every call uses.
@@ -155,226 +161,107 @@ impl Client {
 
     /// Queries the status of one instance, retrying as the policy allows.
     pub async fn status(&self, id: &InstanceId) -> Result<InstanceStatus, Error> {
-        self.status_with(id, self.inner.limits.as_ref()).await
+        last(self.one(Job::Status, id)).await.into_status().1
     }
 
-    async fn status_with(
-        &self,
-        id: &InstanceId,
-        limits: Option<&SharedLimits>,
-    ) -> Result<InstanceStatus, Error> {
-        let span = obs::call("status", id);
-        let call = Call::new(
-            &self.inner.config,
-            id.clone(),
-            TokioClock.now(),
-            self.seed(),
-        );
-        let mut call = match limits {
-            Some(limits) => call.with_limits(limits.clone()),
-            None => call,
-        };
-        let (transport, mut traced) = (self.transport(), obs::Traced(&mut call));
-        let run = run_async(&mut traced, &transport, &TokioClock);
-        let result = obs::instrument(run, span.clone()).await;
-        let outcome = result.as_ref().map_or_else(|e| e.kind().as_str(), |_| "ok");
-        obs::done(&span, call.attempts(), outcome);
-        result
+    /// Polls until the instance reaches `target`, fails, or `options`'
+    /// deadline passes; see [`clouddc_core::Waiter`] for the acceptors.
+    pub async fn wait_until(&self, id: &InstanceId, target: InstanceState, options: WaitOptions) -> WaitReport {
+        last(self.one(Job::Wait { target, options }, id)).await.into_wait().1
     }
 
-    /// Polls until the instance reaches `target`, fails, or `options`' deadline
-    /// passes; see [`Waiter`] for the acceptors.
-    pub async fn wait_until(
-        &self,
-        id: &InstanceId,
-        target: InstanceState,
-        options: WaitOptions,
-    ) -> WaitReport {
-        self.wait_with(id, target, options, self.inner.limits.as_ref())
-            .await
+    fn one(&self, job: Job, id: &InstanceId) -> FleetStream<std::iter::Once<InstanceId>> {
+        self.fleet(job, std::iter::once(id.clone()), FleetOptions::single())
     }
 
-    async fn wait_with(
-        &self,
-        id: &InstanceId,
-        target: InstanceState,
-        options: WaitOptions,
-        limits: Option<&SharedLimits>,
-    ) -> WaitReport {
-        let span = obs::call("wait_until", id);
-        let (config, now, seed) = (&self.inner.config, TokioClock.now(), self.seed());
-        let waiter = Waiter::new(config, id.clone(), target, options, now, seed);
-        let mut waiter = match limits {
-            Some(limits) => waiter.with_limits(limits.clone()),
-            None => waiter,
-        };
-        let (transport, mut traced) = (self.transport(), obs::Traced(&mut waiter));
-        let run = run_async(&mut traced, &transport, &TokioClock);
-        let report = obs::instrument(run, span.clone()).await;
-        obs::done(&span, report.polls, report.outcome.as_str());
-        report
-    }
-
-    /// Queries many instances with at most `concurrency` queries in flight
-    /// (0 counts as 1). Results arrive as they complete, each tagged with its
-    /// id. `ids` is consumed lazily, so memory does not grow with its length.
-    ///
-    /// Fleet operations are paced by the client's fleet limits (an adaptive
-    /// rate limiter that learns the API's limit from 429s, and a retry
-    /// budget), on by default; see [`ClientBuilder::fleet_limits`].
+    /// Queries many instances, at most `concurrency` requests in flight
+    /// (0 counts as 1), paced by the fleet's limits (see [`FleetOptions`]).
+    /// Results arrive as they complete, tagged with their id; `ids` is
+    /// consumed lazily.
     pub fn statuses<I>(
         &self,
         ids: I,
         concurrency: usize,
-    ) -> impl Stream<Item = (InstanceId, Result<InstanceStatus, Error>)> + Send + 'static
+    ) -> impl Stream<Item = (InstanceId, Result<InstanceStatus, Error>)> + Send + 'static + use<I>
     where
         I: IntoIterator<Item = InstanceId>,
         I::IntoIter: Send + 'static,
     {
-        let client = self.clone();
-        stream::iter(ids)
-            .map(move |id| {
-                let client = client.clone();
-                async move {
-                    let fleet = client.inner.fleet.clone();
-                    let result = client.status_with(&id, Some(&fleet)).await;
-                    (id, result)
-                }
-            })
-            .buffer_unordered(concurrency.max(1))
+        let options = FleetOptions::new().max_in_flight(concurrency);
+        self.fleet(Job::Status, ids, options).map(FleetEvent::into_status)
     }
 
     /// Waits for many instances to reach `target`, at most `concurrency`
-    /// waits at once (0 counts as 1), paced by the fleet limits. Reports
-    /// arrive as they complete; `ids` is consumed lazily.
+    /// requests in flight; reports arrive as they complete.
     pub fn wait_all<I>(
         &self,
         ids: I,
         target: InstanceState,
         options: WaitOptions,
         concurrency: usize,
-    ) -> impl Stream<Item = (InstanceId, WaitReport)> + Send + 'static
+    ) -> impl Stream<Item = (InstanceId, WaitReport)> + Send + 'static + use<I>
     where
         I: IntoIterator<Item = InstanceId>,
         I::IntoIter: Send + 'static,
     {
-        let client = self.clone();
-        stream::iter(ids)
-            .map(move |id| {
-                let (client, target, options) = (client.clone(), target.clone(), options.clone());
-                async move {
-                    let fleet = client.inner.fleet.clone();
-                    let report = client.wait_with(&id, target, options, Some(&fleet)).await;
-                    (id, report)
-                }
-            })
-            .buffer_unordered(concurrency.max(1))
+        let fleet = FleetOptions::new().max_in_flight(concurrency);
+        self.fleet(Job::Wait { target, options }, ids, fleet).map(FleetEvent::into_wait)
     }
 
-    fn seed(&self) -> u64 {
-        self.inner.seeds.next()
+    /// Runs `job` for every id: a stream of events as they happen (for a
+    /// watch, every status seen); see [`Fleet`].
+    pub fn fleet<I: IntoIterator<Item = InstanceId>>(
+        &self,
+        job: Job,
+        ids: I,
+        options: FleetOptions,
+    ) -> FleetStream<I::IntoIter> {
+        let seed = RandomState::new().hash_one(SEQ.fetch_add(1, Ordering::Relaxed));
+        FleetStream {
+            fleet: Fleet::new(&self.inner.config, job, ids, options.seed(seed)),
+            client: self.clone(),
+            sends: FuturesUnordered::new(),
+            sleep: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
+            cancel: Arc::default(),
+        }
     }
 
-    /// The client's pool as a core [`AsyncTransport`] (use with
-    /// [`TokioClock`] and `clouddc_core::transport::run_async`).
+    /// The client's pool as a core [`AsyncTransport`].
     pub fn transport(&self) -> ReqwestTransport<'_> {
         ReqwestTransport(&self.inner)
     }
 }
 
-/// Builds a [`Client`]: the settings of [`ConfigBuilder`], same names.
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+async fn last<I: Iterator<Item = InstanceId>>(mut run: FleetStream<I>) -> FleetEvent {
+    loop {
+        match run.next().await {
+            Some(e) if e.outcome.is_final() => return e,
+            Some(_) => {}
+            None => unreachable!("a fleet finishes every id"),
+        }
+    }
+}
+
+/// This transport's settings; everything else is in [`Config`].
 #[derive(Debug, Clone, Default)]
 pub struct ClientBuilder {
-    config: ConfigBuilder,
-    user_agent_suffix: Option<String>,
-    limits: Option<SharedLimits>,
-    fleet_limits: Option<SharedLimits>,
     max_in_flight: Option<usize>,
 }
 
 impl ClientBuilder {
-    /// The endpoint: [`Endpoint::parse`] for a URL, [`Endpoint::from_region`]
-    /// for a region (required, or from the environment).
-    pub fn endpoint(mut self, endpoint: Endpoint) -> Self {
-        self.config = self.config.endpoint(endpoint);
-        self
-    }
-    /// The project id (required, or from the environment).
-    pub fn project_id(mut self, project_id: ProjectId) -> Self {
-        self.config = self.config.project_id(project_id);
-        self
-    }
-    /// A token, or AK/SK with an optional security token (required, or from
-    /// the environment).
-    pub fn credentials(mut self, credentials: Credentials) -> Self {
-        self.config = self.config.credentials(credentials);
-        self
-    }
-    /// The timeout of one attempt, connect to last body byte (default 10 s).
-    pub fn attempt_timeout(mut self, d: Duration) -> Self {
-        self.config = self.config.attempt_timeout(d);
-        self
-    }
-    /// The overall deadline of one call, retries included (default none).
-    pub fn call_timeout(mut self, d: Duration) -> Self {
-        self.config = self.config.call_timeout(d);
-        self
-    }
-    /// Attempts per call, the first included (default 3).
-    pub fn max_attempts(mut self, n: u32) -> Self {
-        self.config = self.config.max_attempts(n);
-        self
-    }
-    /// The largest body accepted, in bytes (default 64 KiB).
-    pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.config = self.config.body_limit(bytes);
-        self
-    }
-    /// Text appended to the `User-Agent`, e.g. `my-deployer/2.1`.
-    pub fn user_agent_suffix(mut self, suffix: impl Into<String>) -> Self {
-        self.user_agent_suffix = Some(suffix.into());
-        self
-    }
-    /// The whole retry policy (replaces `max_attempts`).
-    pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        self.config = self.config.retry(retry);
-        self
-    }
-    /// A rate limiter and retry budget shared by every call of the client.
-    pub fn limits(mut self, limits: SharedLimits) -> Self {
-        self.limits = Some(limits);
-        self
-    }
-    /// The limits of fleet operations ([`Client::statuses`],
-    /// [`Client::wait_all`]). Default: the ones set with [`limits`](Self::limits),
-    /// else a per-client [`SharedLimits::fleet_default`]; pass
-    /// `SharedLimits::new(None, None)` to turn pacing off.
-    pub fn fleet_limits(mut self, limits: SharedLimits) -> Self {
-        self.fleet_limits = Some(limits);
-        self
-    }
     /// Requests in flight at once across the client (default 256, at least
-    /// 1), and so the most connections it opens. Calls beyond it wait for a
-    /// slot; the wait counts against their attempt timeout.
+    /// 1), and so the most connections it opens. Requests beyond it wait for
+    /// a slot; the wait counts against their attempt timeout.
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.max_in_flight = Some(n.max(1));
         self
     }
-    /// Fills endpoint, project id and credentials that are not set yet from
-    /// the process environment, as [`ConfigBuilder::with_env`] describes.
-    pub fn with_env(mut self) -> Result<Self, Error> {
-        self.config = self.config.with_env(&|k| std::env::var(k).ok())?;
-        Ok(self)
-    }
 
-    /// Validates the settings and builds the client and its pool.
-    pub fn build(self) -> Result<Client, Error> {
-        let ours = concat!("clouddc-reqwest/", env!("CARGO_PKG_VERSION"));
-        let suffix = match self.user_agent_suffix {
-            Some(s) => format!("{ours} {s}"),
-            None => ours.to_owned(),
-        };
-        let config = self.config.user_agent_suffix(suffix).build()?;
+    /// Builds the client and its pool for `config`.
+    pub fn build(self, config: Config) -> Result<Client, Error> {
+        let config = config.with_user_agent_product(concat!("clouddc-reqwest/", env!("CARGO_PKG_VERSION")))?;
         let tls_error = |e| Error::transport("cannot set up TLS (rustls with ring)", e);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut tls = rustls::ClientConfig::builder_with_provider(provider)
@@ -389,40 +276,104 @@ impl ClientBuilder {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::transport("cannot build the HTTP client", e))?;
-        Ok(Client {
-            inner: Arc::new(Inner {
-                http,
-                in_flight: tokio::sync::Semaphore::new(self.max_in_flight.unwrap_or(256)),
-                origin: Origin::of(&config)?,
-                config,
-                fleet: self
-                    .fleet_limits
-                    .or_else(|| self.limits.clone())
-                    .unwrap_or_else(SharedLimits::fleet_default),
-                limits: self.limits,
-                seeds: Seeds::default(),
-            }),
-        })
+        let in_flight = tokio::sync::Semaphore::new(self.max_in_flight.unwrap_or(256));
+        let origin = Origin::of(&config)?;
+        Ok(Client { inner: Arc::new(Inner { http, in_flight, origin, config }) })
     }
 }
 
-/// Jitter seeds: a per-client counter mixed with per-process random keys.
-#[derive(Default)]
-struct Seeds {
-    counter: AtomicU64,
-    keys: RandomState,
+type SendFuture = Pin<Box<dyn Future<Output = (Ticket, Sent)> + Send>>;
+
+/// A fleet in progress: a stream of its events. Only requests in flight are
+/// futures; dropping the stream drops them and stops the fleet.
+pub struct FleetStream<I> {
+    fleet: Fleet<I>,
+    client: Client,
+    sends: FuturesUnordered<SendFuture>,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    cancel: Arc<Cancel>,
 }
 
-impl Seeds {
-    fn next(&self) -> u64 {
-        self.keys
-            .hash_one(self.counter.fetch_add(1, Ordering::Relaxed))
+#[derive(Debug, Default)]
+struct Cancel {
+    flag: AtomicBool,
+    waker: AtomicWaker,
+}
+
+/// Cancels a [`FleetStream`] from anywhere: every id not finished yet ends
+/// with [`Outcome::Interrupted`], at once.
+#[derive(Debug, Clone)]
+pub struct Canceller(Arc<Cancel>);
+
+impl Canceller {
+    /// Cancels the fleet.
+    pub fn cancel(&self) {
+        self.0.flag.store(true, Ordering::SeqCst);
+        self.0.waker.wake();
+    }
+}
+
+impl<I> FleetStream<I> {
+    /// A handle that cancels this fleet.
+    pub fn canceller(&self) -> Canceller {
+        Canceller(self.cancel.clone())
+    }
+
+    /// The fleet's progress counts.
+    pub fn progress(&self) -> FleetProgress {
+        self.fleet.progress()
+    }
+}
+
+impl<I: std::fmt::Debug> std::fmt::Debug for FleetStream<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FleetStream").field("fleet", &self.fleet).finish_non_exhaustive()
+    }
+}
+
+// Nothing of a fleet is ever pinned in place: only the send futures and
+// the timer are, and those are boxed.
+impl<I> Unpin for FleetStream<I> {}
+
+impl<I: Iterator<Item = InstanceId>> Stream for FleetStream<I> {
+    type Item = FleetEvent;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<FleetEvent>> {
+        let this = self.get_mut();
+        this.cancel.waker.register(cx.waker());
+        loop {
+            if this.cancel.flag.load(Ordering::SeqCst) && !this.fleet.is_cancelled() {
+                this.fleet.cancel();
+                this.sends = FuturesUnordered::new();
+            }
+            while let Poll::Ready(Some((ticket, result))) = this.sends.poll_next_unpin(cx) {
+                this.fleet.handle(TokioClock.now(), ticket, result);
+            }
+            match this.fleet.poll(TokioClock.now()) {
+                FleetStep::Send { ticket, attempt } => {
+                    let client = this.client.clone();
+                    this.sends.push(Box::pin(async move {
+                        (ticket, client.transport().send(attempt).await)
+                    }));
+                }
+                FleetStep::Event(e) => return Poll::Ready(Some(e)),
+                FleetStep::Finished => return Poll::Ready(None),
+                FleetStep::Wait(until) => {
+                    let until = tokio::time::Instant::from_std(until);
+                    if this.sleep.deadline() != until {
+                        this.sleep.as_mut().reset(until);
+                    }
+                    if this.sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                }
+            }
+        }
     }
 }
 
 /// The wall clock, the monotonic clock and tokio's timer: the clock this
-/// client drives the core's machines with. Public so that code driving
-/// machines itself (see [`Client::transport`]) uses the same one.
+/// client drives the core's machines with.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokioClock;
 
@@ -436,38 +387,29 @@ impl AsyncClock for TokioClock {
     }
 }
 
-/// This client's connection pool as a core [`AsyncTransport`], for driving
-/// the core's machines directly.
-#[derive(Clone, Copy)]
+/// This client's connection pool as a core [`AsyncTransport`]. Every
+/// attempt also races its own timeout, so a stalled request never outlives
+/// it.
+#[derive(Debug, Clone, Copy)]
 pub struct ReqwestTransport<'a>(&'a Inner);
 
-impl fmt::Debug for ReqwestTransport<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReqwestTransport")
-            .field("origin", &self.0.origin.url.as_str())
-            .finish_non_exhaustive()
-    }
-}
-
 impl AsyncTransport for ReqwestTransport<'_> {
-    fn send(
-        &self,
-        attempt: Attempt,
-    ) -> impl Future<Output = Result<http::Response<Vec<u8>>, Error>> + Send {
-        let span = obs::attempt(&attempt);
-        let recorder = span.clone();
-        let (http, in_flight, origin) = (&self.0.http, &self.0.in_flight, &self.0.origin);
+    fn send(&self, attempt: Attempt) -> impl Future<Output = Sent> + Send {
+        let inner = self.0;
+        let (number, timeout) = (attempt.number, attempt.timeout);
         let exchange = async move {
             // Waiting for a slot counts against the attempt's timeout.
-            let Ok(_slot) = in_flight.acquire().await else {
-                return Err(Error::transport(
-                    "the client is shutting down",
-                    std::io::Error::other("in-flight limit closed"),
-                ));
+            let Ok(_slot) = inner.in_flight.acquire().await else {
+                let closed = std::io::Error::other("in-flight limit closed");
+                return Err(Error::transport("the client is shutting down", closed));
             };
-            obs::attempt_result(&recorder, exchange(http, origin, attempt).await)
+            exchange(&inner.http, &inner.origin, attempt).await
         };
-        obs::instrument(exchange, span)
+        async move {
+            tokio::time::timeout(timeout, exchange).await.unwrap_or_else(|_| {
+                Err(Error::timeout(format!("attempt {number} timed out"), None))
+            })
+        }
     }
 }
 
@@ -637,13 +579,9 @@ mod tests {
     fn client_and_futures_are_send_sync() {
         fn check<T: Send + Sync + Clone + 'static>() {}
         check::<Client>();
+        check::<Canceller>();
         fn send<T: Send>(_: &T) {}
-        let c = Client::builder()
-            .endpoint(Endpoint::parse("http://127.0.0.1:9").unwrap())
-            .project_id(ProjectId::new("p").unwrap())
-            .credentials(Credentials::token("t").unwrap())
-            .build()
-            .unwrap();
+        let c = Client::new(config("http://127.0.0.1:9")).unwrap();
         let id = InstanceId::new("i").unwrap();
         send(&c.status(&id));
         send(&c.wait_until(&id, InstanceState::Running, WaitOptions::new()));
@@ -651,28 +589,15 @@ mod tests {
     }
 
     #[test]
-    fn seeds_differ_per_call() {
-        let s = Seeds::default();
-        let (a, b) = (s.next(), s.next());
-        assert_ne!(a, b);
-    }
-
-    #[test]
-    fn builder_names_missing_settings() {
-        let e = Client::builder().build().unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::InvalidInput);
-        assert!(e.to_string().contains("endpoint"), "{e}");
-    }
-
-    #[test]
     fn user_agent_names_the_adapter_and_the_suffix() {
-        let c = Client::builder()
+        let config = Config::builder()
             .endpoint(Endpoint::parse("http://127.0.0.1:9").unwrap())
             .project_id(ProjectId::new("p").unwrap())
             .credentials(Credentials::token("t").unwrap())
             .user_agent_suffix("deployer/2")
             .build()
             .unwrap();
+        let c = Client::new(config).unwrap();
         let ua = c.config().user_agent();
         assert!(ua.contains(" clouddc-reqwest/"), "{ua}");
         assert!(ua.ends_with(" deployer/2"), "{ua}");

@@ -23,6 +23,12 @@
 //!
 //! let report = client.wait_until(&id, InstanceState::Running, WaitOptions::new());
 //! println!("{} after {} polls", report.outcome.as_str(), report.polls);
+//!
+//! // Many ids, at most 8 requests in flight; results arrive as they complete.
+//! let ids = ["ins-1", "ins-2", "ins-3"].map(|s| InstanceId::new(s).unwrap());
+//! for (id, result) in client.statuses(ids, 8) {
+//!     println!("{id}: {:?}", result.map(|s| s.state));
+//! }
 //! # Ok::<(), clouddc_ureq::Error>(())
 //! ```
 //!
@@ -32,15 +38,16 @@
 //! ```
 //!
 //! # Configuring
-//! [`Client::builder`] takes everything [`ConfigBuilder`] takes, under the
-//! same names; [`ClientBuilder::with_env`] fills what is not set from the
-//! vendor SDK's environment variables (see [`ConfigBuilder::with_env`]) and
-//! fails naming every variable that is missing.
+//! Everything about calls (endpoint, project, credentials, timeouts,
+//! retries, shared limits) is a [`Config`], built with [`Config::builder`]
+//! (and [`ConfigBuilder::with_env`]); [`Client::new`] takes it.
+//! [`Client::builder`] sets only what belongs to this transport: the most
+//! requests in flight at once.
 //!
 //! ```no_run
-//! use clouddc_ureq::{Client, Credentials, Endpoint, ProjectId};
+//! use clouddc_ureq::{Client, Config, Credentials, Endpoint, ProjectId};
 //! use std::time::Duration;
-//! let client = Client::builder()
+//! let config = Config::builder()
 //!     .endpoint(Endpoint::from_region("cn-east-3")?)
 //!     .project_id(ProjectId::new("0a1b2c3d4e5f60718293a4b5c6d7e8f9")?)
 //!     .credentials(Credentials::ak_sk("HPUAEXAMPLEAK000001", "exampleSecretKey")?)
@@ -48,8 +55,16 @@
 //!     .call_timeout(Duration::from_secs(20))
 //!     .max_attempts(4)
 //!     .build()?;
+//! let client = Client::builder().max_in_flight(32).build(config)?;
 //! # Ok::<(), clouddc_ureq::Error>(())
 //! ```
+//!
+//! # Fleets
+//! [`Client::statuses`], [`Client::wait_all`] and [`Client::fleet`] drive
+//! the core's [`Fleet`] machine: one thread (the caller's) owns every call
+//! and wait, and a pool of worker threads, never more than the in-flight
+//! bound, carries the requests. A wait sleeping between polls costs no
+//! thread. [`FleetRun::canceller`] stops a fleet from another thread.
 //!
 //! # What the transport guarantees
 //! - **Timeouts by scope.** Each attempt ends after `attempt_timeout`
@@ -67,73 +82,70 @@
 //!   ureq's error as the `source()`.
 //!
 //! # Tracing
-//! With the `tracing` feature, each call or wait gets a `clouddc.call` span
-//! (`op`, `instance_id`, `attempts`, `outcome`) and each attempt a
-//! `clouddc.attempt` span (`number`, `status`, `request_id`, `error`);
-//! pauses are `debug` events with `delay_ms`. Headers are never recorded, so
-//! tokens, secret keys and signatures never reach a log.
+//! The `tracing` feature turns on the core's: one `debug` event per attempt
+//! (`attempt`, `status`, `request_id`, and `delay_ms` before a retry) and
+//! one per finished id. Headers are never recorded, so tokens, secret keys
+//! and signatures never reach a log.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod obs;
 mod resolve;
 
 use std::collections::hash_map::RandomState;
-use std::fmt;
 use std::hash::BuildHasher;
 use std::io::Read;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use clouddc_core::transport::{Clock, Transport, run};
+use clouddc_core::transport::{Clock, Transport};
+use clouddc_core::{Attempt, FleetStep, Now, Ticket};
 use ureq::tls::{RootCerts, TlsConfig};
 use ureq::unversioned::transport::DefaultConnector;
 
 use crate::resolve::CachingResolver;
 
 pub use clouddc_core::{
-    self as core, Config, ConfigBuilder, Credentials, Endpoint, Error, ErrorKind, InstanceId,
-    InstanceState, InstanceStatus, ProjectId, RetryPolicy, SharedLimits, WaitOptions, WaitOutcome,
-    WaitReport, http,
+    self as core, Config, ConfigBuilder, Credentials, Endpoint, Error, ErrorKind, Fleet,
+    FleetEvent, FleetOptions, FleetProgress, InstanceId, InstanceState, InstanceStatus, Job,
+    Outcome, ProjectId, RetryPolicy, SharedLimits, WaitOptions, WaitOutcome, WaitReport, http,
 };
-use clouddc_core::{Attempt, Call, Now, Waiter};
 
 /// A blocking CloudDC client: one connection pool, shared by every call.
 ///
 /// Cheap to clone (clones share the pool); `Send + Sync`.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Client {
     inner: Arc<Inner>,
 }
 
+#[derive(Debug)]
 struct Inner {
     agent: ureq::Agent,
     config: Config,
-    limits: Option<SharedLimits>,
-    seeds: Seeds,
+    max_in_flight: usize,
 }
 
-impl fmt::Debug for Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("config", &self.inner.config)
-            .field("limits", &self.inner.limits)
-            .finish_non_exhaustive()
-    }
-}
+type Sent = Result<http::Response<Vec<u8>>, Error>;
 
 impl Client {
-    /// A builder with the core's defaults.
+    /// A client for `config` with this transport's defaults.
+    pub fn new(config: Config) -> Result<Self, Error> {
+        ClientBuilder::default().build(config)
+    }
+
+    /// The transport's own settings.
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
     }
 
-    /// A client configured entirely from the environment; the error names
-    /// every variable that is missing.
+    /// A client configured entirely from the environment (see
+    /// [`ConfigBuilder::with_env`]); the error names every variable that is
+    /// missing.
     pub fn from_env() -> Result<Self, Error> {
-        Self::builder().with_env()?.build()
+        Self::new(Config::builder().with_env(&|k| std::env::var(k).ok())?.build()?)
     }
 
     /// The configuration every call uses.
@@ -143,53 +155,63 @@ impl Client {
 
     /// Queries the status of one instance, retrying as the policy allows.
     pub fn status(&self, id: &InstanceId) -> Result<InstanceStatus, Error> {
-        let span = obs::call("status", id);
-        obs::in_scope(&span, || {
-            let call = Call::new(
-                &self.inner.config,
-                id.clone(),
-                SystemClock.now(),
-                self.seed(),
-            );
-            let mut call = match &self.inner.limits {
-                Some(limits) => call.with_limits(limits.clone()),
-                None => call,
-            };
-            let result = run(&mut obs::Traced(&mut call), &self.transport(), &SystemClock);
-            let outcome = result.as_ref().map_or_else(|e| e.kind().as_str(), |_| "ok");
-            obs::done(&span, call.attempts(), outcome);
-            result
-        })
+        last(self.one(Job::Status, id)).into_status().1
     }
 
-    /// Polls until the instance reaches `target`, fails, or `options`' deadline
-    /// passes; see [`Waiter`] for the acceptors.
-    pub fn wait_until(
+    /// Polls until the instance reaches `target`, fails, or `options`'
+    /// deadline passes; see [`clouddc_core::Waiter`] for the acceptors.
+    pub fn wait_until(&self, id: &InstanceId, target: InstanceState, options: WaitOptions) -> WaitReport {
+        last(self.one(Job::Wait { target, options }, id)).into_wait().1
+    }
+
+    /// Queries many instances, at most `concurrency` requests in flight
+    /// (0 counts as 1), paced by the fleet's limits (see [`FleetOptions`]).
+    /// Results arrive as they complete, tagged with their id; `ids` is
+    /// consumed lazily.
+    pub fn statuses<I: IntoIterator<Item = InstanceId>>(
         &self,
-        id: &InstanceId,
+        ids: I,
+        concurrency: usize,
+    ) -> impl Iterator<Item = (InstanceId, Result<InstanceStatus, Error>)> + use<I> {
+        let options = FleetOptions::new().max_in_flight(concurrency);
+        self.fleet(Job::Status, ids, options).map(FleetEvent::into_status)
+    }
+
+    /// Waits for many instances to reach `target`, at most `concurrency`
+    /// requests in flight; reports arrive as they complete.
+    pub fn wait_all<I: IntoIterator<Item = InstanceId>>(
+        &self,
+        ids: I,
         target: InstanceState,
         options: WaitOptions,
-    ) -> WaitReport {
-        let span = obs::call("wait_until", id);
-        obs::in_scope(&span, || {
-            let (config, now, seed) = (&self.inner.config, SystemClock.now(), self.seed());
-            let waiter = Waiter::new(config, id.clone(), target, options, now, seed);
-            let mut waiter = match &self.inner.limits {
-                Some(limits) => waiter.with_limits(limits.clone()),
-                None => waiter,
-            };
-            let report = run(
-                &mut obs::Traced(&mut waiter),
-                &self.transport(),
-                &SystemClock,
-            );
-            obs::done(&span, report.polls, report.outcome.as_str());
-            report
-        })
+        concurrency: usize,
+    ) -> impl Iterator<Item = (InstanceId, WaitReport)> + use<I> {
+        let fleet = FleetOptions::new().max_in_flight(concurrency);
+        self.fleet(Job::Wait { target, options }, ids, fleet).map(FleetEvent::into_wait)
     }
 
-    fn seed(&self) -> u64 {
-        self.inner.seeds.next()
+    /// Runs `job` for every id: events as they happen (for a watch, every
+    /// status seen); see [`Fleet`].
+    pub fn fleet<I: IntoIterator<Item = InstanceId>>(
+        &self,
+        job: Job,
+        ids: I,
+        options: FleetOptions,
+    ) -> FleetRun<I::IntoIter> {
+        let seed = RandomState::new().hash_one(SEQ.fetch_add(1, Ordering::Relaxed));
+        let options = options.seed(seed);
+        FleetRun {
+            fleet: Fleet::new(&self.inner.config, job, ids, options),
+            pool: Pool::new(self, false),
+            cancelled: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// A fleet of one id, sent from the calling thread.
+    fn one(&self, job: Job, id: &InstanceId) -> FleetRun<std::iter::Once<InstanceId>> {
+        let mut run = self.fleet(job, std::iter::once(id.clone()), FleetOptions::single());
+        run.pool.inline = true;
+        run
     }
 
     /// The client's pool as a core [`Transport`] (use with [`SystemClock`]
@@ -199,85 +221,33 @@ impl Client {
     }
 }
 
-/// Builds a [`Client`]: the settings of [`ConfigBuilder`], same names.
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn last<I: Iterator<Item = FleetEvent>>(mut run: I) -> FleetEvent {
+    match run.find(|e| e.outcome.is_final()) {
+        Some(e) => e,
+        None => unreachable!("a fleet finishes every id"),
+    }
+}
+
+/// This transport's settings; everything else is in [`Config`].
 #[derive(Debug, Clone, Default)]
 pub struct ClientBuilder {
-    config: ConfigBuilder,
-    user_agent_suffix: Option<String>,
-    limits: Option<SharedLimits>,
+    max_in_flight: Option<usize>,
 }
 
 impl ClientBuilder {
-    /// The endpoint: [`Endpoint::parse`] for a URL, [`Endpoint::from_region`]
-    /// for a region (required, or from the environment).
-    pub fn endpoint(mut self, endpoint: Endpoint) -> Self {
-        self.config = self.config.endpoint(endpoint);
+    /// Requests in flight at once across one fleet, and so its most worker
+    /// threads and connections (default 256, at least 1).
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = Some(n.max(1));
         self
-    }
-    /// The project id (required, or from the environment).
-    pub fn project_id(mut self, project_id: ProjectId) -> Self {
-        self.config = self.config.project_id(project_id);
-        self
-    }
-    /// A token, or AK/SK with an optional security token (required, or from
-    /// the environment).
-    pub fn credentials(mut self, credentials: Credentials) -> Self {
-        self.config = self.config.credentials(credentials);
-        self
-    }
-    /// The timeout of one attempt, connect to last body byte (default 10 s).
-    pub fn attempt_timeout(mut self, d: Duration) -> Self {
-        self.config = self.config.attempt_timeout(d);
-        self
-    }
-    /// The overall deadline of one call, retries included (default none).
-    pub fn call_timeout(mut self, d: Duration) -> Self {
-        self.config = self.config.call_timeout(d);
-        self
-    }
-    /// Attempts per call, the first included (default 3).
-    pub fn max_attempts(mut self, n: u32) -> Self {
-        self.config = self.config.max_attempts(n);
-        self
-    }
-    /// The largest body accepted, in bytes (default 64 KiB).
-    pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.config = self.config.body_limit(bytes);
-        self
-    }
-    /// Text appended to the `User-Agent`, e.g. `my-deployer/2.1`.
-    pub fn user_agent_suffix(mut self, suffix: impl Into<String>) -> Self {
-        self.user_agent_suffix = Some(suffix.into());
-        self
-    }
-    /// The whole retry policy (replaces `max_attempts`).
-    pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        self.config = self.config.retry(retry);
-        self
-    }
-    /// A rate limiter and retry budget shared by every call of the client.
-    pub fn limits(mut self, limits: SharedLimits) -> Self {
-        self.limits = Some(limits);
-        self
-    }
-    /// Fills endpoint, project id and credentials that are not set yet from
-    /// the process environment, as [`ConfigBuilder::with_env`] describes.
-    pub fn with_env(mut self) -> Result<Self, Error> {
-        self.config = self.config.with_env(&|k| std::env::var(k).ok())?;
-        Ok(self)
     }
 
-    /// Validates the settings and builds the client and its pool.
-    pub fn build(self) -> Result<Client, Error> {
-        let ours = concat!("clouddc-ureq/", env!("CARGO_PKG_VERSION"));
-        let suffix = match self.user_agent_suffix {
-            Some(s) => format!("{ours} {s}"),
-            None => ours.to_owned(),
-        };
-        let config = self.config.user_agent_suffix(suffix).build()?;
-        let tls = TlsConfig::builder()
-            .root_certs(RootCerts::PlatformVerifier)
-            .build();
+    /// Builds the client and its pool for `config`.
+    pub fn build(self, config: Config) -> Result<Client, Error> {
+        let config = config.with_user_agent_product(concat!("clouddc-ureq/", env!("CARGO_PKG_VERSION")))?;
+        let tls = TlsConfig::builder().root_certs(RootCerts::PlatformVerifier).build();
         let agent = ureq::Agent::with_parts(
             ureq::Agent::config_builder()
                 .http_status_as_error(false)
@@ -288,34 +258,140 @@ impl ClientBuilder {
             DefaultConnector::new(),
             CachingResolver::default(),
         );
-        Ok(Client {
-            inner: Arc::new(Inner {
-                agent,
-                config,
-                limits: self.limits,
-                seeds: Seeds::default(),
-            }),
-        })
+        let max_in_flight = self.max_in_flight.unwrap_or(256);
+        Ok(Client { inner: Arc::new(Inner { agent, config, max_in_flight }) })
     }
 }
 
-/// Jitter seeds: a per-client counter mixed with per-process random keys.
-#[derive(Default)]
-struct Seeds {
-    counter: AtomicU64,
-    keys: RandomState,
+/// A fleet in progress: an iterator of its events, driven on the calling
+/// thread. Dropping it stops the fleet (requests in flight finish on their
+/// worker threads, and their results are dropped).
+#[derive(Debug)]
+pub struct FleetRun<I> {
+    fleet: Fleet<I>,
+    pool: Pool,
+    cancelled: Arc<AtomicBool>,
 }
 
-impl Seeds {
-    fn next(&self) -> u64 {
-        self.keys
-            .hash_one(self.counter.fetch_add(1, Ordering::Relaxed))
+/// Cancels a [`FleetRun`] from any thread: every id not finished yet ends
+/// with [`Outcome::Interrupted`], at once.
+#[derive(Debug, Clone)]
+pub struct Canceller {
+    flag: Arc<AtomicBool>,
+    wake: Sender<Msg>,
+}
+
+impl Canceller {
+    /// Cancels the fleet.
+    pub fn cancel(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        let _ = self.wake.send(Msg::Wake);
+    }
+}
+
+impl<I> FleetRun<I> {
+    /// A handle that cancels this fleet from another thread.
+    pub fn canceller(&self) -> Canceller {
+        Canceller { flag: self.cancelled.clone(), wake: self.pool.tx.clone() }
+    }
+
+    /// The fleet's progress counts.
+    pub fn progress(&self) -> FleetProgress {
+        self.fleet.progress()
+    }
+}
+
+impl<I: Iterator<Item = InstanceId>> Iterator for FleetRun<I> {
+    type Item = FleetEvent;
+
+    fn next(&mut self) -> Option<FleetEvent> {
+        loop {
+            if self.cancelled.load(Ordering::SeqCst) {
+                self.fleet.cancel();
+            }
+            let now = SystemClock.now();
+            match self.fleet.poll(now) {
+                FleetStep::Send { ticket, attempt } => {
+                    if let Some((ticket, result)) = self.pool.send(ticket, attempt, self.fleet.progress().in_flight) {
+                        self.fleet.handle(SystemClock.now(), ticket, result);
+                    }
+                }
+                FleetStep::Event(e) => return Some(e),
+                FleetStep::Finished => return None,
+                FleetStep::Wait(until) => {
+                    let left = until.saturating_duration_since(now.mono);
+                    if let Msg::Done(ticket, result) = self.pool.recv(left) {
+                        self.fleet.handle(SystemClock.now(), ticket, result);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Msg {
+    Done(Ticket, Sent),
+    Wake,
+}
+
+/// Worker threads, started as requests need them, never more than the
+/// requests in flight or the client's bound; or, for a single call, the
+/// calling thread itself.
+#[derive(Debug)]
+struct Pool {
+    client: Client,
+    inline: bool,
+    jobs: Sender<(Ticket, Attempt)>,
+    queue: Arc<Mutex<Receiver<(Ticket, Attempt)>>>,
+    workers: usize,
+    tx: Sender<Msg>,
+    results: Receiver<Msg>,
+}
+
+impl Pool {
+    fn new(client: &Client, inline: bool) -> Self {
+        let (jobs, queue) = mpsc::channel();
+        let (tx, results) = mpsc::channel();
+        let queue = Arc::new(Mutex::new(queue));
+        Self { client: client.clone(), inline, jobs, queue, workers: 0, tx, results }
+    }
+
+    /// Starts one attempt; returns its result when it was sent inline.
+    fn send(&mut self, ticket: Ticket, attempt: Attempt, in_flight: usize) -> Option<(Ticket, Sent)> {
+        let max = self.client.inner.max_in_flight;
+        if !self.inline && self.workers < in_flight.min(max) && self.spawn().is_err() && self.workers == 0 {
+            self.inline = true;
+        }
+        if self.inline {
+            return Some((ticket, self.client.transport().send(attempt)));
+        }
+        self.jobs.send((ticket, attempt)).ok().and(None)
+    }
+
+    fn spawn(&mut self) -> std::io::Result<()> {
+        let (client, queue, tx) = (self.client.clone(), self.queue.clone(), self.tx.clone());
+        std::thread::Builder::new().name("clouddc-ureq".into()).spawn(move || {
+            loop {
+                let job = queue.lock().map(|q| q.recv());
+                let Ok(Ok((ticket, attempt))) = job else { return };
+                if tx.send(Msg::Done(ticket, client.transport().send(attempt))).is_err() {
+                    return;
+                }
+            }
+        })?;
+        self.workers += 1;
+        Ok(())
+    }
+
+    /// The next result, or `Wake` after `left` or on a cancel.
+    fn recv(&self, left: Duration) -> Msg {
+        self.results.recv_timeout(left).unwrap_or(Msg::Wake)
     }
 }
 
 /// The wall clock, the monotonic clock and `thread::sleep`: the clock this
-/// client drives the core's machines with. Public so that code driving
-/// machines itself (see [`Client::transport`]) uses the same one.
+/// client drives the core's machines with.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
@@ -329,26 +405,13 @@ impl Clock for SystemClock {
     }
 }
 
-/// This client's connection pool as a core [`Transport`], for driving the
-/// core's machines directly (e.g. a `Waiter` observed step by step).
+/// This client's connection pool as a core [`Transport`].
 #[derive(Debug, Clone, Copy)]
 pub struct UreqTransport<'a>(&'a ureq::Agent);
 
 impl Transport for UreqTransport<'_> {
     fn send(&self, attempt: Attempt) -> Result<http::Response<Vec<u8>>, Error> {
-        let span = obs::attempt(&attempt);
-        obs::in_scope(&span, || obs::attempt_result(&span, self.exchange(attempt)))
-    }
-}
-
-impl UreqTransport<'_> {
-    fn exchange(&self, attempt: Attempt) -> Result<http::Response<Vec<u8>>, Error> {
-        let Attempt {
-            request,
-            timeout,
-            body_limit,
-            number,
-        } = attempt;
+        let Attempt { request, timeout, body_limit, number } = attempt;
         let uri = request.uri().clone();
         let fail = |what: &str, e: ureq::Error| map_error(number, &uri, what, e);
         // An empty body is sent as none at all (no `Content-Length: 0`).
@@ -360,18 +423,17 @@ impl UreqTransport<'_> {
         }
         .map_err(|e| fail("failed", e))?;
         let (parts, body) = response.into_parts();
+        let cap = u64::try_from(body_limit).unwrap_or(u64::MAX).saturating_add(1);
         let mut bytes = Vec::new();
         body.into_reader()
-            .take(
-                u64::try_from(body_limit)
-                    .unwrap_or(u64::MAX)
-                    .saturating_add(1),
-            )
+            .take(cap)
             .read_to_end(&mut bytes)
             .map_err(|e| fail("failed reading the body", e.into()))?;
         Ok(http::Response::from_parts(parts, bytes))
     }
+}
 
+impl UreqTransport<'_> {
     fn run<S: ureq::AsSendBody>(
         &self,
         request: http::Request<S>,
@@ -383,11 +445,7 @@ impl UreqTransport<'_> {
         if self.0.config().timeouts().global == Some(timeout) {
             return self.0.run(request);
         }
-        let request = self
-            .0
-            .configure_request(request)
-            .timeout_global(Some(timeout))
-            .build();
+        let request = self.0.configure_request(request).timeout_global(Some(timeout)).build();
         self.0.run(request)
     }
 }
@@ -417,47 +475,44 @@ fn map_error(number: u32, uri: &http::Uri, what: &str, e: ureq::Error) -> Error 
 mod tests {
     use super::*;
 
+    fn config(suffix: Option<&str>) -> Config {
+        let b = Config::builder()
+            .endpoint(Endpoint::parse("http://127.0.0.1:9").unwrap())
+            .project_id(ProjectId::new("p").unwrap())
+            .credentials(Credentials::token("t").unwrap());
+        match suffix {
+            Some(s) => b.user_agent_suffix(s),
+            None => b,
+        }
+        .build()
+        .unwrap()
+    }
+
     #[test]
-    fn client_is_send_sync_clone() {
+    fn client_and_fleets_are_send_sync() {
         fn check<T: Send + Sync + Clone + 'static>() {}
         check::<Client>();
-    }
-
-    #[test]
-    fn seeds_differ_per_call() {
-        let s = Seeds::default();
-        let (a, b) = (s.next(), s.next());
-        assert_ne!(a, b);
-    }
-
-    #[test]
-    fn builder_names_missing_settings() {
-        let e = Client::builder().build().unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::InvalidInput);
-        assert!(e.to_string().contains("endpoint"), "{e}");
+        fn send<T: Send>(_: &T) {}
+        let c = Client::new(config(None)).unwrap();
+        send(&c.fleet(Job::Status, Vec::new(), FleetOptions::new()));
+        send(&c.fleet(Job::Status, Vec::new(), FleetOptions::new()).canceller());
     }
 
     #[test]
     fn user_agent_names_the_adapter_and_the_suffix() {
-        let c = Client::builder()
-            .endpoint(Endpoint::parse("http://127.0.0.1:9").unwrap())
-            .project_id(ProjectId::new("p").unwrap())
-            .credentials(Credentials::token("t").unwrap())
-            .user_agent_suffix("deployer/2")
-            .build()
-            .unwrap();
+        let c = Client::new(config(Some("deployer/2"))).unwrap();
         let ua = c.config().user_agent();
         assert!(ua.starts_with("clouddc-core/"), "{ua}");
         assert!(ua.contains(" clouddc-ureq/"), "{ua}");
         assert!(ua.ends_with(" deployer/2"), "{ua}");
-        assert!(
-            Client::builder()
-                .endpoint(Endpoint::parse("http://127.0.0.1:9").unwrap())
-                .project_id(ProjectId::new("p").unwrap())
-                .credentials(Credentials::token("t").unwrap())
-                .user_agent_suffix("bad\nsuffix")
-                .build()
-                .is_err()
-        );
+        // Building twice from the same config names the adapter once.
+        let again = Client::new(c.config().clone()).unwrap();
+        assert_eq!(again.config().user_agent(), ua);
+    }
+
+    #[test]
+    fn an_empty_fleet_finishes_at_once() {
+        let c = Client::new(config(None)).unwrap();
+        assert_eq!(c.statuses(Vec::new(), 4).count(), 0);
     }
 }

@@ -240,6 +240,8 @@ pub struct ConfigBuilder {
     body_limit: Option<usize>,
     user_agent_suffix: Option<String>,
     limits: Option<SharedLimits>,
+    region: Option<String>,
+    allow_insecure_http: bool,
 }
 
 /// The name of an environment variable and its value, as a lookup returns it.
@@ -249,6 +251,19 @@ impl ConfigBuilder {
     /// The endpoint (required).
     pub fn endpoint(mut self, endpoint: Endpoint) -> Self {
         self.endpoint = Some(endpoint);
+        self
+    }
+    /// A known region, resolved to an endpoint when no endpoint is set
+    /// ([`with_env`](Self::with_env) applies the vendor's
+    /// `HUAWEICLOUD_SDK_REGION_CLOUDDC_{REGION}` override).
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+    /// Accepts an `http` endpoint URL from the environment even when its
+    /// host is not loopback (tokens then travel unencrypted).
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
         self
     }
     /// The project id (required).
@@ -319,10 +334,18 @@ impl ConfigBuilder {
                 .filter(|v| !v.is_empty())
         };
         let mut missing = Vec::new();
+        let parse = |url: &str| {
+            if self.allow_insecure_http {
+                Endpoint::parse_allow_insecure(url)
+            } else {
+                Endpoint::parse(url)
+            }
+        };
         if self.endpoint.is_none() {
-            if let Some(url) = get("CLOUDDC_ENDPOINT") {
-                self.endpoint = Some(Endpoint::parse(&url)?);
-            } else if let Some(region) = get("HUAWEICLOUD_SDK_REGION") {
+            let region = self.region.clone();
+            if let (None, Some(url)) = (&region, get("CLOUDDC_ENDPOINT")) {
+                self.endpoint = Some(parse(&url)?);
+            } else if let Some(region) = region.or_else(|| get("HUAWEICLOUD_SDK_REGION")) {
                 let over = get(&Endpoint::region_override_var(&region)).and_then(|v| {
                     v.split(',')
                         .map(str::trim)
@@ -330,7 +353,7 @@ impl ConfigBuilder {
                         .map(str::to_owned)
                 });
                 self.endpoint = Some(match over {
-                    Some(url) => Endpoint::parse(&url)?,
+                    Some(url) => parse(&url)?,
                     None => Endpoint::from_region(&region)?,
                 });
             } else {
@@ -373,7 +396,12 @@ impl ConfigBuilder {
 
     /// Validates and builds.
     pub fn build(self) -> Result<Config, Error> {
-        let endpoint = self.endpoint.ok_or_else(|| {
+        let endpoint = match (self.endpoint, &self.region) {
+            (Some(e), _) => Some(e),
+            (None, Some(r)) => Some(Endpoint::from_region(r)?),
+            (None, None) => None,
+        };
+        let endpoint = endpoint.ok_or_else(|| {
             Error::invalid_input("no endpoint: set an endpoint URL (CLOUDDC_ENDPOINT) or a region")
         })?;
         let project_id = self.project_id.ok_or_else(|| {

@@ -105,7 +105,7 @@ impl Endpoint {
         if scheme == Scheme::HTTP {
             if !allow_insecure && !is_loopback_host(authority.host()) {
                 return Err(Error::invalid_input(format!(
-                    "endpoint {url:?} uses plain http to a non-loopback host: use https, or allow insecure http explicitly (--insecure-http)"
+                    "endpoint {url:?} uses plain http to a non-loopback host: use https, or allow insecure http explicitly"
                 )));
             }
         } else if scheme != Scheme::HTTPS {
@@ -261,7 +261,7 @@ mod tests {
             "http://[::2]",
         ] {
             let e = Endpoint::parse(bad).unwrap_err();
-            assert!(e.to_string().contains("--insecure-http"), "{e}");
+            assert!(e.to_string().contains("allow insecure http"), "{e}");
             assert!(Endpoint::parse_allow_insecure(bad).is_ok());
         }
     }

@@ -133,7 +133,7 @@ id_type!(
     /// ```
     ProjectId,
     "project id",
-    " (--project-id or HUAWEICLOUD_SDK_PROJECT_ID)"
+    " (HUAWEICLOUD_SDK_PROJECT_ID)"
 );
 
 id_type!(

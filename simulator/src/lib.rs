@@ -143,6 +143,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+mod arrivals;
 mod bucket;
 mod config;
 mod error;
@@ -153,6 +154,7 @@ mod rng;
 mod server;
 mod sim;
 
+pub use arrivals::{MAX_ARRIVALS, RequestLog, max_in_window};
 pub use bucket::RateLimit;
 pub use config::{
     Auth, DEFAULT_MAX_SKEW, DEFAULT_PROJECT_ID, EXAMPLE_TOKEN, SimConfig, SimConfigBuilder,

@@ -242,7 +242,7 @@ impl Control {
     }
 
     fn too_large(&self) -> Decision {
-        self.with(|sim, _| sim.body_too_large(MAX_REQUEST_BODY))
+        self.with(|sim, now| sim.body_too_large(MAX_REQUEST_BODY, now))
     }
 }
 

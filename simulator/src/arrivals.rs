@@ -47,8 +47,9 @@ pub fn max_in_window(arrivals: &[Duration], window: Duration) -> usize {
     best
 }
 
-/// The arrival log as [`Simulator::requests`](crate::Simulator::requests)
-/// reports it.
+/// The arrival log as [`Control::requests`](crate::Control::requests) and
+/// [`Simulator::requests`](crate::Simulator::requests) report it; `GET
+/// /_sim/requests` answers the same in JSON (see [`admin`](crate::admin)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RequestLog {

@@ -1115,6 +1115,78 @@ fn reset_empties_the_arrival_log() {
     assert_eq!(sim.requests(ms(1000)).arrivals, [ms(2000)]);
 }
 
+#[test]
+fn admin_requests_route_reports_the_log() {
+    let (mut sim, t0) = sim();
+    let at_us = [0u64, 1_500, 400_000, 999_999, 1_000_000, 1_000_001];
+    for &us in &at_us {
+        let _ = sim.handle(&get("/nope"), t0 + Duration::from_micros(us), wall());
+    }
+    // Shown in whole microseconds, rounded down; counted to the nanosecond:
+    // [1.5 ms, 2001.5 ms) does not hold it.
+    let _ = sim.handle(
+        &get("/nope"),
+        t0 + Duration::from_nanos(2_001_501_500),
+        wall(),
+    );
+    let (s, v) = admin(&mut sim, "GET", "/_sim/requests", Value::Null, t0);
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v,
+        json!({
+            "count": 7,
+            "window_ms": 1000,
+            "max_in_window": 5,
+            "arrivals_us": [0, 1_500, 400_000, 999_999, 1_000_000, 1_000_001, 2_001_501],
+        })
+    );
+    let (_, v) = admin(
+        &mut sim,
+        "GET",
+        "/_sim/requests?window_ms=2000",
+        Value::Null,
+        t0,
+    );
+    assert_eq!(
+        (v["window_ms"].clone(), v["max_in_window"].clone()),
+        (json!(2000), json!(6))
+    );
+    let (_, v) = admin(
+        &mut sim,
+        "GET",
+        "/_sim/requests?window_ms=0",
+        Value::Null,
+        t0,
+    );
+    assert_eq!(v["max_in_window"], 0);
+    // Reading the log is an admin request: not logged.
+    assert_eq!(sim.requests(ms(1000)).count, 7);
+
+    for bad in [
+        "window_ms=1.5",
+        "window_ms=",
+        "window=1000",
+        "window_ms=-1",
+        "x",
+    ] {
+        let (s, v) = admin(
+            &mut sim,
+            "GET",
+            &format!("/_sim/requests?{bad}"),
+            Value::Null,
+            t0,
+        );
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        assert_eq!(v["error_code"], "SIM.invalid", "{bad}: {v}");
+        assert!(
+            v["error_msg"].as_str().unwrap().contains("window_ms"),
+            "{v}"
+        );
+    }
+    let (s, _) = admin(&mut sim, "POST", "/_sim/requests", Value::Null, t0);
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+}
+
 // --------------------------------------------------------------------- admin
 
 #[test]

@@ -119,6 +119,8 @@ impl Arrivals {
 }
 
 #[cfg(test)]
+// Tests pick arbitrary start instants with the real clock.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -4,7 +4,8 @@
 //! Owns what the service answers: routing, auth, the project check, rate
 //! limits, fault draws, the status body, request ids, the arrival log, and
 //! the admin API (see [`admin`](crate::admin)). Must not read a clock, sleep
-//! or touch a socket: the server shell performs the [`Decision`].
+//! or touch a socket (the crate's `clippy.toml` bans clock reads and sleeps
+//! outside the server shell): the shell performs the [`Decision`].
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
@@ -1196,4 +1197,6 @@ impl Simulator {
 }
 
 #[cfg(test)]
+// Tests pick arbitrary start instants with the real clock.
+#[allow(clippy::disallowed_methods)]
 mod tests;

@@ -18,9 +18,20 @@
 //! | `GET /_sim/faults` | | `{"global": Faults, "instances": {id: Faults}}` |
 //! | `PUT /_sim/faults` | `Faults` | `Faults` |
 //! | `GET /_sim/counters` | | `{"global": Counters, "instances": {id: InstanceCounters}}` |
+//! | `GET /_sim/requests[?window_ms=N]` | | `{"count", "window_ms", "max_in_window", "arrivals_us": [...]}` |
 //! | `POST /_sim/reset` | `{"instances"?: n}` | `{"instances": [InstanceView...]}` |
 //! | `GET /_sim/clock` | | `{"elapsed_ms"}` |
 //! | `POST /_sim/clock` | `{"advance_ms": n}` | `{"elapsed_ms"}` |
+//!
+//! `GET /_sim/requests` is the arrival log of
+//! [`Simulator::requests`]: `count` API requests since the start or the
+//! last reset (admin requests are not counted); `arrivals_us`, the most
+//! recent of them (at most [`MAX_ARRIVALS`](crate::MAX_ARRIVALS)), as whole
+//! microseconds of real time since the simulator started, ascending; and
+//! `max_in_window`, the most of those inside any half-open window
+//! `[t, t + window_ms)` (computed before rounding to microseconds).
+//! `window_ms` defaults to 1000. For example
+//! `{"count": 3, "window_ms": 1000, "max_in_window": 2, "arrivals_us": [1520, 2210, 1003400]}`.
 //!
 //! Errors are `{"error_code": "SIM.<kind>", "error_msg": "..."}` with 400
 //! (invalid input), 404 (no such instance or route), 405 (method) or 409
@@ -32,8 +43,8 @@ use std::time::{Duration, Instant};
 use clouddc_core::InstanceState;
 use clouddc_core::http::{HeaderValue, Method, Request, StatusCode, header::ALLOW};
 use percent_encoding::percent_decode_str;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::config::EXAMPLE_TOKEN;
@@ -85,7 +96,7 @@ fn body<T: DeserializeOwned>(raw: &[u8], shape: &str) -> Result<T, Error> {
 const FAULTS_SHAPE: &str = r#"a faults object such as {"reset": {"times": 1}, "latency_ms": 100}"#;
 const CREATE_SHAPE: &str = r#"{"id"?: "...", "schedule"?: {"pending_ms": 3000, "create_fails": false, ...}, "faults"?: {...}}"#;
 
-fn ok(value: &impl serde::Serialize) -> Reply {
+fn ok(value: &impl Serialize) -> Reply {
     Reply::json(StatusCode::OK, value)
 }
 
@@ -197,6 +208,8 @@ pub(crate) fn route<B: AsRef<[u8]>>(sim: &mut Simulator, req: &Request<B>, now: 
         (["faults"], _) => Ok(method_not_allowed("GET, PUT")),
         (["counters"], &Method::GET) => Ok(ok(&sim.counters())),
         (["counters"], _) => Ok(method_not_allowed("GET")),
+        (["requests"], &Method::GET) => requests(sim, req.uri().query()),
+        (["requests"], _) => Ok(method_not_allowed("GET")),
         (["reset"], &Method::POST) => reset(sim, raw, now),
         (["reset"], _) => Ok(method_not_allowed("POST")),
         (["clock"], &Method::GET) => Ok(clock(sim, now)),
@@ -258,4 +271,42 @@ fn advance(sim: &mut Simulator, raw: &[u8], now: Instant) -> Result<Reply, Error
     let b: Body = body(raw, r#"{"advance_ms": n}"#)?;
     sim.advance_clock(Duration::from_millis(b.advance_ms))?;
     Ok(clock(sim, now))
+}
+
+fn requests(sim: &Simulator, query: Option<&str>) -> Result<Reply, Error> {
+    #[derive(Serialize)]
+    struct Body {
+        count: u64,
+        window_ms: u64,
+        max_in_window: usize,
+        arrivals_us: Vec<u64>,
+    }
+    let mut window_ms = 1000;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("window_ms", v)) => {
+                window_ms = v.parse().map_err(|_| {
+                    Error::Invalid(format!(
+                        "window_ms is {v:?}; expected whole milliseconds, such as window_ms=1000"
+                    ))
+                })?;
+            }
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "unknown query parameter {pair:?}; GET /_sim/requests takes only window_ms=N"
+                )));
+            }
+        }
+    }
+    let log = sim.requests(Duration::from_millis(window_ms));
+    Ok(ok(&Body {
+        count: log.count,
+        window_ms,
+        max_in_window: log.max_in_window,
+        arrivals_us: log
+            .arrivals
+            .iter()
+            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+            .collect(),
+    }))
 }

@@ -117,6 +117,8 @@ pub(crate) fn retry_after_secs(wait: Duration) -> u64 {
 }
 
 #[cfg(test)]
+// Tests pick arbitrary start instants with the real clock.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

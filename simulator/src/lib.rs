@@ -9,8 +9,9 @@
 //! an `X-Request-Id` on every response); instance life cycles driven by
 //! schedules and admin actions; faults (rate limits with `Retry-After`, 5xx,
 //! HTML 502 pages, latency, stalled headers or bodies, TCP resets, oversized
-//! and invalid bodies); counters; an admin API under `/_sim/`; all of it
-//! deterministic for a seed.
+//! and invalid bodies); counters; a log of when requests arrived, to check
+//! client rate caps; an admin API under `/_sim/`; all of it deterministic
+//! for a seed.
 //! **Out of scope:** TLS, HTTP/2, other CloudDC calls, persistence, and
 //! pretending to be exact about the vendor's own error codes for failures
 //! the documents do not show (see [Decisions](#decisions)).
@@ -102,7 +103,8 @@
 //! operations as [`Control`]. See [`admin`] for the table of routes. For
 //! example `curl -X POST $URL/_sim/instances -d '{"id":"ins-1","schedule":{"pending_ms":3000}}'`,
 //! `curl -X PUT $URL/_sim/faults -d '{"rate_limit":{"rps":5},"reset":{"times":1}}'`,
-//! `curl $URL/_sim/counters`.
+//! `curl $URL/_sim/counters`, `curl "$URL/_sim/requests?window_ms=1000"`
+//! (when each request arrived, and the most inside any one second).
 //!
 //! # Decisions
 //!
@@ -143,6 +145,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+mod arrivals;
 mod bucket;
 mod config;
 mod error;
@@ -153,6 +156,7 @@ mod rng;
 mod server;
 mod sim;
 
+pub use arrivals::{MAX_ARRIVALS, RequestLog, max_in_window};
 pub use bucket::RateLimit;
 pub use config::{
     Auth, DEFAULT_MAX_SKEW, DEFAULT_PROJECT_ID, EXAMPLE_TOKEN, SimConfig, SimConfigBuilder,

@@ -539,6 +539,8 @@ impl Lifecycle {
 }
 
 #[cfg(test)]
+// Tests pick arbitrary start instants with the real clock.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
     use InstanceState as S;

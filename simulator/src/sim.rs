@@ -2,9 +2,10 @@
 //! request, with the time passed in and no IO.
 //!
 //! Owns what the service answers: routing, auth, the project check, rate
-//! limits, fault draws, the status body, request ids, and the admin API
-//! (see [`admin`](crate::admin)). Must not read a clock, sleep or touch a
-//! socket: the server shell performs the [`Decision`].
+//! limits, fault draws, the status body, request ids, the arrival log, and
+//! the admin API (see [`admin`](crate::admin)). Must not read a clock, sleep
+//! or touch a socket (the crate's `clippy.toml` bans clock reads and sleeps
+//! outside the server shell): the shell performs the [`Decision`].
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
@@ -16,6 +17,7 @@ use clouddc_core::{ErrorStatus, InstanceId, InstanceState, InstanceStatus, Opera
 use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Serialize};
 
+use crate::arrivals::{Arrivals, RequestLog};
 use crate::bucket::{TokenBucket, retry_after_secs};
 use crate::config::{Auth, SimConfig};
 use crate::error::Error;
@@ -325,6 +327,7 @@ pub struct Simulator {
     faults: Faults,
     bucket: Option<TokenBucket>,
     counters: Counters,
+    arrivals: Arrivals,
 }
 
 /// The longest total clock jump: 10 years.
@@ -458,6 +461,7 @@ impl Simulator {
             faults: Faults::default(),
             bucket: None,
             counters: Counters::default(),
+            arrivals: Arrivals::default(),
         };
         sim.populate(config.instances(), now);
         sim
@@ -799,9 +803,25 @@ impl Simulator {
         self.instances.get(id).map(|i| &i.counters)
     }
 
+    /// When API requests arrived: how many since the start or the last
+    /// reset, the most recent of them (at most
+    /// [`MAX_ARRIVALS`](crate::MAX_ARRIVALS); older ones are dropped, so
+    /// memory stays bounded) as real time since the start, and the most of
+    /// them inside any `window` (see [`max_in_window`](crate::max_in_window)).
+    ///
+    /// The requests recorded are those [`Counters::requests`] counts: every
+    /// request [`handle`](Self::handle) answers outside `/_sim`, whatever
+    /// its outcome, and every [`body_too_large`](Self::body_too_large). Each
+    /// is recorded at the `now` passed in, which is real time:
+    /// [`advance_clock`](Self::advance_clock) does not move arrivals.
+    pub fn requests(&self, window: Duration) -> RequestLog {
+        self.arrivals.log(window)
+    }
+
     /// Back to the state at start: the configured instances (same ids, same
-    /// schedules, from `now`), the configured faults, zero counters, no
-    /// clock jumps. Request ids keep counting, so they stay unique.
+    /// schedules, from `now`), the configured faults, zero counters, an
+    /// empty arrival log, no clock jumps. Request ids keep counting, so they
+    /// stay unique.
     pub fn reset(&mut self, now: Instant) {
         self.reset_with(self.initial_instances, now);
     }
@@ -811,6 +831,7 @@ impl Simulator {
     pub fn reset_with(&mut self, instances: usize, now: Instant) {
         self.skipped = Duration::ZERO;
         self.counters = Counters::default();
+        self.arrivals.clear();
         self.populate(instances, now);
     }
 
@@ -843,16 +864,18 @@ impl Simulator {
                 fault: None,
             };
         }
+        self.arrivals.record(self.started, now);
         let now = self.shift(now);
         self.counters.requests += 1;
         let (delay, delivery, fault, id) = self.decide(req, now, wall);
         self.finish(request_id, delay, delivery, fault, id.as_deref())
     }
 
-    /// The decision for a request whose body was over the server's limit:
-    /// 413 with an error body.
-    pub fn body_too_large(&mut self, limit: usize) -> Decision {
+    /// The decision for a request whose body was over the server's limit
+    /// and that arrived at `now`: 413 with an error body.
+    pub fn body_too_large(&mut self, limit: usize, now: Instant) -> Decision {
         let request_id = self.next_request_id();
+        self.arrivals.record(self.started, now);
         self.counters.requests += 1;
         let r = Reply::error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -1174,4 +1197,6 @@ impl Simulator {
 }
 
 #[cfg(test)]
+// Tests pick arbitrary start instants with the real clock.
+#[allow(clippy::disallowed_methods)]
 mod tests;

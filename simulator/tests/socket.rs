@@ -3,6 +3,8 @@
 
 // The helpers below are test code too: a failed setup should panic.
 #![allow(clippy::unwrap_used)]
+// Measuring the server on the wire takes the real clock.
+#![allow(clippy::disallowed_methods)]
 
 use std::collections::BTreeSet;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -448,6 +450,62 @@ fn admin_api_over_http() {
     .unwrap();
     assert_eq!(counters["instances"]["web-1"]["requests"], 3);
     assert_eq!(counters["global"]["admin_requests"], 4);
+}
+
+#[test]
+fn the_arrival_log_sees_each_request_on_the_wire() {
+    let sim = sim_with(Faults::none());
+    let before = sim.control().requests(Duration::from_secs(1));
+    assert_eq!((before.count, before.max_in_window), (0, 0));
+    let started = Instant::now();
+    for _ in 0..3 {
+        assert_eq!(get_status(&sim, "i").unwrap().status, 200);
+    }
+    assert_eq!(get_status(&sim, "ghost").unwrap().status, 404);
+    let spent = started.elapsed();
+    let counters = send(sim.addr(), "GET", "/_sim/counters", "", "").unwrap();
+    assert_eq!(counters.status, 200);
+
+    // Admin requests are not in the log; a window longer than the test
+    // holds every request.
+    let log = sim.control().requests(Duration::from_secs(3600));
+    assert_eq!(log.count, 4);
+    assert_eq!(log.count, sim.control().counters().global.requests);
+    assert_eq!(log.window, Duration::from_secs(3600));
+    assert_eq!(log.arrivals.len(), 4);
+    assert_eq!(log.max_in_window, 4);
+    assert!(log.arrivals.is_sorted(), "{:?}", log.arrivals);
+    let span = log.arrivals[3] - log.arrivals[0];
+    assert!(
+        span <= spent,
+        "{span:?} between arrivals, {spent:?} spent sending"
+    );
+
+    // The admin route answers the same log.
+    let raw = send(
+        sim.addr(),
+        "GET",
+        "/_sim/requests?window_ms=3600000",
+        "",
+        "",
+    )
+    .unwrap();
+    assert_eq!(raw.status, 200, "{}", raw.text());
+    let v: serde_json::Value = serde_json::from_slice(&raw.body).unwrap();
+    assert_eq!(v["count"], 4);
+    assert_eq!(v["window_ms"], 3_600_000);
+    assert_eq!(v["max_in_window"], 4);
+    let us: Vec<u64> = log
+        .arrivals
+        .iter()
+        .map(|d| u64::try_from(d.as_micros()).unwrap())
+        .collect();
+    assert_eq!(v["arrivals_us"], serde_json::json!(us));
+
+    let reset = send(sim.addr(), "POST", "/_sim/reset", "", "").unwrap();
+    assert_eq!(reset.status, 200, "{}", reset.text());
+    let after = sim.control().requests(Duration::from_secs(1));
+    assert_eq!((after.count, after.arrivals.len()), (0, 0));
 }
 
 #[test]

@@ -1041,6 +1041,152 @@ fn fault_rates_are_replayed_by_seed() {
     assert!(a.contains(&500) && a.contains(&200));
 }
 
+// --------------------------------------------------------------- arrival log
+
+#[test]
+fn every_api_request_is_logged_at_its_real_arrival() {
+    let (mut sim, t0) = sim();
+    make(&mut sim, "i", Schedule::instant(), t0);
+    sim.set_instance_faults(
+        "i",
+        Faults {
+            rate_limit: Some(RateLimit::per_second(1.0).with_burst(1)),
+            ..Faults::none()
+        },
+    )
+    .unwrap();
+    let req = get(&status_path("i"));
+    let no_token = Request::get(status_path("x")).body(Vec::new()).unwrap();
+    let status = |d: Decision| reply(&d).status.as_u16();
+    assert_eq!(status(sim.handle(&req, t0, wall())), 200);
+    assert_eq!(status(sim.handle(&req, t0 + ms(100), wall())), 429);
+    assert_eq!(status(sim.handle(&get("/nope"), t0 + ms(200), wall())), 404);
+    assert_eq!(status(sim.handle(&no_token, t0 + ms(300), wall())), 401);
+    // Admin requests are not API requests.
+    admin(&mut sim, "GET", "/_sim/counters", Value::Null, t0 + ms(400));
+    // A clock jump moves simulated time, not arrivals.
+    sim.advance_clock(Duration::from_secs(3600)).unwrap();
+    let _ = sim.handle(&get(&status_path("x")), t0 + ms(500), wall());
+    let _ = sim.body_too_large(16, t0 + ms(600));
+
+    let log = sim.requests(ms(1000));
+    assert_eq!(log.count, 6);
+    assert_eq!(log.count, sim.global_counters().requests);
+    assert_eq!(log.window, ms(1000));
+    assert_eq!(log.arrivals, [0, 100, 200, 300, 500, 600].map(ms).to_vec());
+    assert_eq!(log.max_in_window, 6);
+    assert_eq!(sim.requests(ms(250)).max_in_window, 3);
+    assert_eq!(sim.requests(ms(100)).max_in_window, 1);
+    assert_eq!(sim.requests(Duration::ZERO).max_in_window, 0);
+}
+
+#[test]
+fn the_busiest_window_shows_a_client_over_its_rate_cap() {
+    let (mut sim, t0) = sim();
+    make(&mut sim, "i", Schedule::instant(), t0);
+    let req = get(&status_path("i"));
+    // Five a second, evenly spaced, for three seconds.
+    for n in 0..15 {
+        let _ = sim.handle(&req, t0 + ms(200 * n), wall());
+    }
+    assert_eq!(sim.requests(ms(1000)).max_in_window, 5);
+    // One more squeezed in between: six inside [100 ms, 1100 ms).
+    let _ = sim.handle(&req, t0 + ms(1100), wall());
+    let log = sim.requests(ms(1000));
+    assert_eq!(log.count, 16);
+    assert_eq!(log.max_in_window, 6);
+    assert!(log.arrivals.is_sorted());
+}
+
+#[test]
+fn reset_empties_the_arrival_log() {
+    let (mut sim, t0) = sim();
+    for n in 0..3 {
+        let _ = sim.handle(&get("/nope"), t0 + ms(n), wall());
+    }
+    assert_eq!(sim.requests(ms(1000)).count, 3);
+    let (s, _) = admin(&mut sim, "POST", "/_sim/reset", Value::Null, t0 + ms(1000));
+    assert_eq!(s, StatusCode::OK);
+    let log = sim.requests(ms(1000));
+    assert_eq!((log.count, log.max_in_window), (0, 0));
+    assert!(log.arrivals.is_empty());
+    // Offsets still count from the start, not from the reset.
+    let _ = sim.handle(&get("/nope"), t0 + ms(2000), wall());
+    assert_eq!(sim.requests(ms(1000)).arrivals, [ms(2000)]);
+}
+
+#[test]
+fn admin_requests_route_reports_the_log() {
+    let (mut sim, t0) = sim();
+    let at_us = [0u64, 1_500, 400_000, 999_999, 1_000_000, 1_000_001];
+    for &us in &at_us {
+        let _ = sim.handle(&get("/nope"), t0 + Duration::from_micros(us), wall());
+    }
+    // Shown in whole microseconds, rounded down; counted to the nanosecond:
+    // [1.5 ms, 2001.5 ms) does not hold it.
+    let _ = sim.handle(
+        &get("/nope"),
+        t0 + Duration::from_nanos(2_001_501_500),
+        wall(),
+    );
+    let (s, v) = admin(&mut sim, "GET", "/_sim/requests", Value::Null, t0);
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v,
+        json!({
+            "count": 7,
+            "window_ms": 1000,
+            "max_in_window": 5,
+            "arrivals_us": [0, 1_500, 400_000, 999_999, 1_000_000, 1_000_001, 2_001_501],
+        })
+    );
+    let (_, v) = admin(
+        &mut sim,
+        "GET",
+        "/_sim/requests?window_ms=2000",
+        Value::Null,
+        t0,
+    );
+    assert_eq!(
+        (v["window_ms"].clone(), v["max_in_window"].clone()),
+        (json!(2000), json!(6))
+    );
+    let (_, v) = admin(
+        &mut sim,
+        "GET",
+        "/_sim/requests?window_ms=0",
+        Value::Null,
+        t0,
+    );
+    assert_eq!(v["max_in_window"], 0);
+    // Reading the log is an admin request: not logged.
+    assert_eq!(sim.requests(ms(1000)).count, 7);
+
+    for bad in [
+        "window_ms=1.5",
+        "window_ms=",
+        "window=1000",
+        "window_ms=-1",
+        "x",
+    ] {
+        let (s, v) = admin(
+            &mut sim,
+            "GET",
+            &format!("/_sim/requests?{bad}"),
+            Value::Null,
+            t0,
+        );
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        assert_eq!(v["error_code"], "SIM.invalid", "{bad}: {v}");
+        assert!(
+            v["error_msg"].as_str().unwrap().contains("window_ms"),
+            "{v}"
+        );
+    }
+    let (s, _) = admin(&mut sim, "POST", "/_sim/requests", Value::Null, t0);
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+}
+
 // --------------------------------------------------------------------- admin
 
 #[test]

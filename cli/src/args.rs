@@ -28,19 +28,14 @@ pub(crate) struct Cli {
 /// Options shared by every subcommand; they work before or after it.
 #[derive(Debug, Args)]
 pub(crate) struct GlobalArgs {
-    /// Base URL: scheme, host, optional port and path prefix.
-    #[arg(long, global = true, env = "CLOUDDC_ENDPOINT", value_name = "URL")]
+    /// Base URL: scheme, host, optional port and path prefix [env: CLOUDDC_ENDPOINT].
+    #[arg(long, global = true, value_name = "URL")]
     pub(crate) endpoint: Option<String>,
-    /// A known region, e.g. cn-east-3.
-    #[arg(long, global = true, env = "HUAWEICLOUD_SDK_REGION", value_name = "ID")]
+    /// A known region, e.g. cn-east-3 [env: HUAWEICLOUD_SDK_REGION].
+    #[arg(long, global = true, value_name = "ID")]
     pub(crate) region: Option<String>,
-    /// The project id (required for API commands).
-    #[arg(
-        long,
-        global = true,
-        env = "HUAWEICLOUD_SDK_PROJECT_ID",
-        value_name = "ID"
-    )]
+    /// The project id, required for API commands [env: HUAWEICLOUD_SDK_PROJECT_ID].
+    #[arg(long, global = true, value_name = "ID")]
     pub(crate) project_id: Option<String>,
     /// IAM token (prefer --token-file or CLOUDDC_AUTH_TOKEN: arguments are visible to other users).
     #[arg(

@@ -1,30 +1,13 @@
 //! The backends: which adapter carries the calls (`--transport`).
 //!
-//! Owns building the adapter's client from the resolved settings and
-//! handing its transport and clock to the engine. Must not contain HTTP
+//! Owns building the adapter's client from the resolved config and running
+//! a fleet on it through the client's public API. Must not contain HTTP
 //! decisions; a build without a transport says so as a usage error.
 
-use clouddc_core::Config;
+use clouddc_core::{Config, FleetEvent, FleetOptions, InstanceId, Job};
 
 use crate::args::TransportKind;
-use crate::engine::{Observer, Plan};
 use crate::settings::UsageError;
-
-macro_rules! client_builder {
-    ($krate:ident, $config:expr) => {{
-        let c: &Config = $config;
-        $krate::Client::builder()
-            .endpoint(c.endpoint().clone())
-            .project_id(c.project_id().clone())
-            .credentials(c.credentials().clone())
-            .attempt_timeout(c.attempt_timeout())
-            .retry(c.retry().clone())
-            .body_limit(c.body_limit())
-            .user_agent_suffix(concat!("clouddc-cli/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(UsageError::from)
-    }};
-}
 
 /// Fails before anything is sent when this build lacks the transport.
 pub(crate) fn check(kind: TransportKind) -> Result<(), UsageError> {
@@ -57,50 +40,42 @@ fn other_kind(k: TransportKind) -> TransportKind {
     }
 }
 
-/// Runs the plan over the chosen transport.
-pub(crate) fn run<O: Observer>(
+/// Runs `job` for every id over the chosen transport's client, handing
+/// each event to `on_event` as it happens.
+pub(crate) fn run(
     kind: TransportKind,
-    plan: &Plan<'_>,
-    observer: &O,
+    config: Config,
+    job: Job,
+    ids: &[InstanceId],
+    options: FleetOptions,
+    max_in_flight: usize,
+    mut on_event: impl FnMut(FleetEvent),
 ) -> Result<(), UsageError> {
     check(kind)?;
+    let ids = ids.iter().cloned();
     match kind {
         #[cfg(feature = "reqwest")]
         TransportKind::Reqwest => {
+            use futures_util::StreamExt;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()
                 .map_err(|e| UsageError(format!("cannot start the async runtime: {e}")))?;
             rt.block_on(async {
-                let client = client_builder!(clouddc_reqwest, plan.config)?;
-                let plan = Plan {
-                    config: client.config(),
-                    ..plan.clone_parts()
-                };
-                crate::engine::run_all_async(
-                    &plan,
-                    &client.transport(),
-                    &clouddc_reqwest::TokioClock,
-                    observer,
-                )
-                .await;
+                let builder = clouddc_reqwest::Client::builder().max_in_flight(max_in_flight);
+                let client = builder.build(config)?;
+                let mut events = client.fleet(job, ids, options);
+                while let Some(e) = events.next().await {
+                    on_event(e);
+                }
                 Ok::<(), UsageError>(())
             })
         }
         #[cfg(feature = "ureq")]
         TransportKind::Ureq => {
-            let client = client_builder!(clouddc_ureq, plan.config)?;
-            let plan = Plan {
-                config: client.config(),
-                ..plan.clone_parts()
-            };
-            crate::engine::run_all_blocking(
-                &plan,
-                &client.transport(),
-                &clouddc_ureq::SystemClock,
-                observer,
-            );
+            let builder = clouddc_ureq::Client::builder().max_in_flight(max_in_flight);
+            builder.build(config)?.fleet(job, ids, options).for_each(on_event);
             Ok(())
         }
         #[allow(unreachable_patterns)]

@@ -5,17 +5,16 @@
 //! 1 > 3 > 4) and the choice of fleet limits. Must not parse HTTP or decide
 //! retries (the core does) nor move bytes (the backend does).
 
-use std::hash::{BuildHasher, RandomState};
 use std::io::Write;
-use std::sync::Mutex;
 
-use clap::ArgMatches;
 use clouddc_core::limiter::{RateLimiterConfig, RetryBudgetConfig};
-use clouddc_core::{InstanceState, SharedLimits, WaitOptions};
+use clouddc_core::{
+    Config, FleetEvent, FleetOptions, InstanceId, InstanceState, Job, Outcome, WaitOptions,
+};
 
 use crate::args::{GlobalArgs, IdArgs, OutputFormat, StatusArgs, WaitArgs};
 use crate::backend;
-use crate::engine::{InOrder, Job, Observer, Outcome, Plan, Progress};
+use crate::engine::InOrder;
 use crate::output::{Record, table, write_json};
 use crate::progress::Live;
 use crate::settings::{self, Env, UsageError};
@@ -29,169 +28,139 @@ pub(crate) mod exit {
     pub(crate) const TIMED_OUT: u8 = 4;
 }
 
-/// Fleet operations pace themselves: the adaptive limiter and the retry
-/// budget are on for more than one id or when a rate hint is given.
-fn limits(ids: &IdArgs, count: usize) -> SharedLimits {
+/// The fleet's pacing: `--rate-limit` is a hard cap; without it, fleets of
+/// more than one id adapt to the API's limit from its 429s. The retry
+/// budget is on for fleets.
+fn fleet_options(ids: &IdArgs, count: usize) -> FleetOptions {
     let rate = match ids.rate_limit {
-        Some(r) => Some(RateLimiterConfig::hint(r)),
+        Some(r) => Some(RateLimiterConfig::cap(r)),
         None if count > 1 => Some(RateLimiterConfig::default()),
         None => None,
     };
     let budget = (count > 1).then(RetryBudgetConfig::default);
-    SharedLimits::new(rate, budget)
-}
-
-fn random_seed() -> u64 {
-    RandomState::new().hash_one(std::process::id())
-}
-
-/// Records in argument order, as JSON lines now or as a table at the end.
-struct Printer<'a> {
-    ids: &'a [clouddc_core::InstanceId],
-    order: InOrder<Box<dyn FnMut(usize, Outcome) + Send + 'a>>,
-    live: Option<Live>,
-}
-
-impl Observer for Printer<'_> {
-    fn progress(&self, index: usize, progress: &Progress) {
-        if let Some(live) = &self.live {
-            live.update(index, progress);
-        }
-        tracing::debug!(
-            id = %self.ids[index],
-            polls = progress.polls,
-            state = progress.last.as_ref().map(|s| s.state.to_string()).unwrap_or_default(),
-            "poll finished"
-        );
-    }
-
-    fn done(&self, index: usize, outcome: Outcome) {
-        if let Some(live) = &self.live {
-            let summary = match &outcome {
-                Outcome::Wait(w) => format!(
-                    "{:<14} {} after {} polls",
-                    w.outcome
-                        .status()
-                        .map_or_else(|| "-".to_owned(), |s| s.state.to_string()),
-                    w.outcome.as_str(),
-                    w.polls
-                ),
-                Outcome::Status(_) => String::new(),
-            };
-            live.finish(index, &summary);
-        }
-        let id = &self.ids[index];
-        match &outcome {
-            Outcome::Status(Ok(s)) => tracing::debug!(%id, state = %s.state, "status"),
-            Outcome::Status(Err(e)) => tracing::debug!(
-                %id,
-                kind = e.kind().as_str(),
-                http_status = e.http_status().map(|s| s.as_u16()),
-                request_id = e.request_id(),
-                "status failed"
-            ),
-            Outcome::Wait(w) => tracing::debug!(
-                %id,
-                outcome = w.outcome.as_str(),
-                polls = w.polls,
-                elapsed_ms = u64::try_from(w.elapsed.as_millis()).unwrap_or(u64::MAX),
-                "wait finished"
-            ),
-        }
-        self.order.push(index, outcome);
-    }
+    FleetOptions::new()
+        .max_in_flight(ids.concurrency as usize)
+        .rate(rate)
+        .budget(budget)
 }
 
 fn run(
     g: &GlobalArgs,
-    m: &ArgMatches,
     env: Env<'_>,
     ids_args: &IdArgs,
+    started: std::time::Instant,
+    deadline: Option<std::time::Instant>,
     job: impl FnOnce() -> Result<(Job, Option<String>), UsageError>,
 ) -> Result<Vec<Record>, UsageError> {
-    let config = settings::config(g, m, env)?;
+    let config = settings::config(g, env)?;
     let ids = settings::ids(ids_args)?;
     let (job, target) = job()?;
-    let limits = limits(ids_args, ids.len());
-    execute(&Spec {
-        config: &config,
+    let mut options = fleet_options(ids_args, ids.len());
+    if let Some(d) = deadline {
+        options = options.deadline(d);
+    }
+    execute(Spec {
+        config,
+        options,
+        max_in_flight: ids_args.concurrency as usize,
+        started,
         ids: &ids,
         job,
         target,
         transport: g.transport,
         format: g.output,
-        concurrency: ids_args.concurrency as usize,
-        limits,
     })
 }
 
 /// One run of `status` or `wait`, settings resolved.
 pub(crate) struct Spec<'a> {
-    pub(crate) config: &'a clouddc_core::Config,
-    pub(crate) ids: &'a [clouddc_core::InstanceId],
+    pub(crate) config: Config,
+    pub(crate) ids: &'a [InstanceId],
     pub(crate) job: Job,
     /// The target state, for waits.
     pub(crate) target: Option<String>,
     pub(crate) transport: crate::args::TransportKind,
     pub(crate) format: OutputFormat,
-    pub(crate) concurrency: usize,
-    pub(crate) limits: SharedLimits,
+    pub(crate) options: FleetOptions,
+    /// Requests in flight at once (the client's bound as well as the
+    /// fleet's).
+    pub(crate) max_in_flight: usize,
+    /// When the command started: `elapsed_ms` of a wait counts from here.
+    pub(crate) started: std::time::Instant,
 }
 
 /// Runs a spec, printing records as the format asks; returns them in order.
-pub(crate) fn execute(spec: &Spec<'_>) -> Result<Vec<Record>, UsageError> {
+pub(crate) fn execute(spec: Spec<'_>) -> Result<Vec<Record>, UsageError> {
     backend::check(spec.transport)?;
     let ids = spec.ids;
-    let plan = Plan {
-        config: spec.config,
-        ids,
-        job: spec.job.clone(),
-        concurrency: spec.concurrency,
-        limits: spec.limits.clone(),
-        seed: random_seed(),
-    };
-    let records = Mutex::new(Vec::with_capacity(ids.len()));
     let format = spec.format;
-    let emit = {
-        let target = spec.target.clone();
-        let records = &records;
-        move |i: usize, outcome: Outcome| {
-            let id = ids[i].as_str();
-            let record = match &outcome {
-                Outcome::Status(r) => Record::from_status(id, r),
-                Outcome::Wait(w) => Record::from_wait(id, target.as_deref().unwrap_or(""), w),
-            };
-            if format == OutputFormat::Json {
-                let mut out = std::io::stdout().lock();
-                let _ = write_json(&mut out, &record);
-                let _ = out.flush();
-            }
-            records
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(record);
-        }
-    };
-    let live = (format == OutputFormat::Table && spec.target.is_some())
+    let target = spec.target.clone();
+    let started = spec.started;
+    let live = (format == OutputFormat::Table && target.is_some())
         .then(|| Live::start(ids))
         .flatten();
-    let printer = Printer {
+    let mut records = Vec::with_capacity(ids.len());
+    let mut order = InOrder::new(|e: FleetEvent| {
+        let (id, record) = match e.outcome {
+            Outcome::Wait(_) => {
+                let (id, w) = e.into_wait();
+                let mut r = Record::from_wait(id.as_str(), target.as_deref().unwrap_or(""), &w);
+                let since_start = started.elapsed().as_millis();
+                r.elapsed_ms = Some(u64::try_from(since_start).unwrap_or(u64::MAX));
+                (id, r)
+            }
+            _ => {
+                let (id, r) = e.into_status();
+                let rec = Record::from_status(id.as_str(), &r);
+                (id, rec)
+            }
+        };
+        debug_assert_eq!(id.as_str(), record.id);
+        if format == OutputFormat::Json {
+            let mut out = std::io::stdout().lock();
+            let _ = write_json(&mut out, &record);
+            let _ = out.flush();
+        }
+        records.push(record);
+    });
+    let max_in_flight = spec.max_in_flight;
+    backend::run(
+        spec.transport,
+        spec.config,
+        spec.job,
         ids,
-        order: InOrder::new(Box::new(emit)),
-        live,
-    };
-    backend::run(spec.transport, &plan, &printer)?;
-    if let Some(live) = &printer.live {
+        spec.options,
+        max_in_flight,
+        |e| {
+            if let Some(live) = &live {
+                live.finish(usize::try_from(e.index).unwrap_or(usize::MAX), &summary(&e));
+            }
+            order.push(e);
+        },
+    )?;
+    drop(order);
+    if let Some(live) = &live {
         live.clear();
     }
-    drop(printer);
-    let records = records
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if format == OutputFormat::Table {
         print!("{}", table(&records));
     }
     Ok(records)
+}
+
+/// The last line of a finished wait in the live display.
+fn summary(e: &FleetEvent) -> String {
+    match &e.outcome {
+        Outcome::Wait(w) => format!(
+            "{:<14} {} after {} polls",
+            w.outcome
+                .status()
+                .map_or_else(|| "-".to_owned(), |s| s.state.to_string()),
+            w.outcome.as_str(),
+            w.polls
+        ),
+        _ => String::new(),
+    }
 }
 
 fn usage(e: &UsageError) -> u8 {
@@ -200,8 +169,8 @@ fn usage(e: &UsageError) -> u8 {
 }
 
 /// `clouddc status`.
-pub(crate) fn status(g: &GlobalArgs, m: &ArgMatches, env: Env<'_>, a: &StatusArgs) -> u8 {
-    match run(g, m, env, &a.ids, || Ok((Job::Status, None))) {
+pub(crate) fn status(g: &GlobalArgs, env: Env<'_>, a: &StatusArgs, started: std::time::Instant) -> u8 {
+    match run(g, env, &a.ids, started, None, || Ok((Job::Status, None))) {
         Ok(records) if records.iter().all(|r| r.ok) => exit::OK,
         Ok(_) => exit::FAILURE,
         Err(e) => usage(&e),
@@ -240,7 +209,7 @@ pub(crate) fn wait_exit(records: &[Record]) -> u8 {
 }
 
 /// `clouddc wait`.
-pub(crate) fn wait(g: &GlobalArgs, m: &ArgMatches, env: Env<'_>, a: &WaitArgs) -> u8 {
+pub(crate) fn wait(g: &GlobalArgs, env: Env<'_>, a: &WaitArgs, started: std::time::Instant) -> u8 {
     let job = || {
         let target = target_state(&a.until)?;
         let options = WaitOptions::new().interval(a.interval).max_wait(a.timeout);
@@ -252,7 +221,9 @@ pub(crate) fn wait(g: &GlobalArgs, m: &ArgMatches, env: Env<'_>, a: &WaitArgs) -
             Some(target.to_string()),
         ))
     };
-    match run(g, m, env, &a.ids, job) {
+    // `--timeout` runs from the command's start for every id.
+    let deadline = started.checked_add(a.timeout);
+    match run(g, env, &a.ids, started, deadline, job) {
         Ok(records) => wait_exit(&records),
         Err(e) => usage(&e),
     }

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use clouddc_core::limiter::RateLimiterConfig;
 use clouddc_core::{
-    Config, Credentials, Endpoint, InstanceId, InstanceState, ProjectId, SharedLimits, WaitOptions,
+    Config, Credentials, Endpoint, FleetOptions, InstanceId, InstanceState, Job, ProjectId,
+    WaitOptions,
 };
 use clouddc_simulator::{Auth, NewInstance, Schedule, SimConfig};
 
 use crate::args::{GlobalArgs, OutputFormat, TransportKind};
 use crate::commands::{Spec, execute, exit};
-use crate::engine::Job;
 
 fn transport() -> TransportKind {
     if cfg!(feature = "reqwest") {
@@ -126,15 +126,19 @@ fn demo(g: &GlobalArgs) -> Result<u8, String> {
         "\n$ clouddc status {}",
         plan.iter().map(|p| p.0).collect::<Vec<_>>().join(" ")
     );
-    let records = execute(&Spec {
-        config: &config,
+    let records = execute(Spec {
+        config: config.clone(),
         ids: &all,
         job: Job::Status,
         target: None,
         transport: transport(),
         format,
-        concurrency: 8,
-        limits: SharedLimits::new(Some(RateLimiterConfig::default()), None),
+        options: FleetOptions::new()
+            .max_in_flight(8)
+            .rate(Some(RateLimiterConfig::default()))
+            .budget(None),
+        max_in_flight: 8,
+        started: Instant::now(),
     })
     .map_err(|e| e.0)?;
     if !records.iter().all(|r| r.ok) {
@@ -144,8 +148,8 @@ fn demo(g: &GlobalArgs) -> Result<u8, String> {
     println!(
         "\n$ clouddc wait web-2 web-3 db-1 batch-1 --until running --interval 500ms --timeout 12s"
     );
-    let records = execute(&Spec {
-        config: &config,
+    let records = execute(Spec {
+        config,
         ids: &pending,
         job: Job::Wait {
             target: InstanceState::Running,
@@ -156,8 +160,9 @@ fn demo(g: &GlobalArgs) -> Result<u8, String> {
         target: Some("running".into()),
         transport: transport(),
         format,
-        concurrency: 8,
-        limits: SharedLimits::default(),
+        options: FleetOptions::new().max_in_flight(8).rate(None).budget(None),
+        max_in_flight: 8,
+        started: Instant::now(),
     })
     .map_err(|e| e.0)?;
     let reached = records

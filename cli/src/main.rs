@@ -30,6 +30,9 @@ fn init_logging(verbose: u8) {
         1 => LevelFilter::DEBUG,
         _ => LevelFilter::TRACE,
     };
+    // Colour only on a terminal, and never with NO_COLOR set.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     // Only this project's own events: they are written never to contain
     // secrets. Other crates' logs stay at warnings.
     let filter = Targets::new()
@@ -43,6 +46,7 @@ fn init_logging(verbose: u8) {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                .with_ansi(colour)
                 .with_target(true),
         )
         .with(filter)
@@ -50,6 +54,7 @@ fn init_logging(verbose: u8) {
 }
 
 fn main() -> ExitCode {
+    let started = std::time::Instant::now();
     let matches = match Cli::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => {
@@ -70,10 +75,9 @@ fn main() -> ExitCode {
     };
     init_logging(cli.global.verbose);
     let env = |k: &str| std::env::var(k).ok();
-    let sub = matches.subcommand().map(|(_, m)| m).unwrap_or(&matches);
     let code = match &cli.command {
-        Command::Status(a) => commands::status(&cli.global, sub, &env, a),
-        Command::Wait(a) => commands::wait(&cli.global, sub, &env, a),
+        Command::Status(a) => commands::status(&cli.global, &env, a, started),
+        Command::Wait(a) => commands::wait(&cli.global, &env, a, started),
         Command::Simulate(a) => simulate::run(&cli.global, a, &env),
         Command::Demo => demo::run(&cli.global),
         Command::Completions { shell } => {

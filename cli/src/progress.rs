@@ -1,5 +1,5 @@
-//! Live progress of `wait` on a terminal: one line per id (state, polls,
-//! elapsed) that disappears when the final table is printed.
+//! Live progress of `wait` on a terminal: one line per id (elapsed, then
+//! how it ended) that disappears when the final table is printed.
 //!
 //! Owns drawing only, on stderr, and only when stderr is a terminal. Must
 //! not write to stdout.
@@ -10,7 +10,6 @@ use std::time::Duration;
 use clouddc_core::InstanceId;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::engine::Progress;
 
 /// At most this many per-id lines; larger fleets get one summary line.
 const MAX_LINES: usize = 20;
@@ -63,17 +62,6 @@ impl Live {
             bars,
             summary,
         })
-    }
-
-    /// A poll finished for id `index`.
-    pub(crate) fn update(&self, index: usize, p: &Progress) {
-        if let Some(b) = self.bars.get(index) {
-            let state = p
-                .last
-                .as_ref()
-                .map_or_else(|| "-".to_owned(), |s| s.state.to_string());
-            b.set_message(format!("{state:<14} polls {}", p.polls));
-        }
     }
 
     /// Id `index` is done; `summary` is its last line.

@@ -2,14 +2,13 @@
 //! configuration, or a one-line usage error that names the fix.
 //!
 //! Owns precedence (flag > environment; `--token`/`--token-file` >
-//! `CLOUDDC_AUTH_TOKEN` > AK/SK) and the ids to query. Must not send
+//! `CLOUDDC_AUTH_TOKEN` > AK/SK) and the ids to query. The environment is
+//! read by the core's `ConfigBuilder::with_env` alone. Must not send
 //! anything: every error here means exit 2 with nothing sent.
 
 use std::io::Read;
 use std::path::Path;
 
-use clap::ArgMatches;
-use clap::parser::ValueSource;
 use clouddc_core::{Config, Credentials, Endpoint, InstanceId, ProjectId};
 
 use crate::args::{GlobalArgs, IdArgs};
@@ -31,101 +30,67 @@ impl From<clouddc_core::Error> for UsageError {
 /// Reads an environment variable (injected for tests).
 pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-fn from_command_line(m: &ArgMatches, id: &str) -> bool {
-    matches!(m.value_source(id), Some(ValueSource::CommandLine))
+/// Flag names for the settings a core error names by environment variable.
+const FLAG_HINTS: &[(&str, &str)] = &[
+    ("CLOUDDC_ENDPOINT", "--endpoint URL or --region ID"),
+    ("HUAWEICLOUD_SDK_PROJECT_ID", "--project-id ID"),
+    ("CLOUDDC_AUTH_TOKEN", "--token-file PATH (or --token)"),
+    ("allow insecure http", "--insecure-http"),
+];
+
+/// A core configuration error with the flags that fix it.
+fn with_flags(e: clouddc_core::Error) -> UsageError {
+    let mut msg = UsageError::from(e).0;
+    let hints: Vec<&str> = FLAG_HINTS
+        .iter()
+        .filter(|(needle, _)| msg.contains(needle))
+        .map(|(_, flag)| *flag)
+        .collect();
+    if !hints.is_empty() {
+        msg.push_str(&format!(" (flags: {})", hints.join("; ")));
+    }
+    UsageError(msg)
 }
 
-/// The endpoint: `--endpoint` > `--region` > `CLOUDDC_ENDPOINT` > `HUAWEICLOUD_SDK_REGION`.
-pub(crate) fn endpoint(
-    g: &GlobalArgs,
-    m: &ArgMatches,
-    env: Env<'_>,
-) -> Result<Endpoint, UsageError> {
-    let parse = |url: &str| {
-        if g.insecure_http {
+/// Credentials given as flags: `--token` > `--token-file`.
+fn flag_credentials(g: &GlobalArgs) -> Result<Option<Credentials>, UsageError> {
+    if let Some(t) = &g.token {
+        return Ok(Some(Credentials::token(t.clone())?));
+    }
+    let Some(path) = &g.token_file else {
+        return Ok(None);
+    };
+    let text = read_text(path)?;
+    Credentials::token(text.trim().to_owned())
+        .map(Some)
+        .map_err(|e| UsageError(format!("token in {}: {}", path.display(), UsageError::from(e).0)))
+}
+
+/// The whole client configuration for API commands: flags on the core's
+/// builder, and `ConfigBuilder::with_env` filling what they leave out.
+pub(crate) fn config(g: &GlobalArgs, env: Env<'_>) -> Result<Config, UsageError> {
+    let mut b = Config::builder()
+        .allow_insecure_http(g.insecure_http)
+        .attempt_timeout(g.attempt_timeout)
+        .max_attempts(g.max_attempts)
+        .user_agent_suffix(concat!("clouddc-cli/", env!("CARGO_PKG_VERSION")));
+    if let Some(url) = &g.endpoint {
+        let parsed = if g.insecure_http {
             Endpoint::parse_allow_insecure(url)
         } else {
             Endpoint::parse(url)
-        }
-    };
-    let region = |r: &str| -> Result<Endpoint, UsageError> {
-        let over = env(&Endpoint::region_override_var(r)).and_then(|v| {
-            v.split(',')
-                .map(str::trim)
-                .find(|s| !s.is_empty())
-                .map(str::to_owned)
-        });
-        Ok(match over {
-            Some(url) => parse(&url)?,
-            None => Endpoint::from_region(r)?,
-        })
-    };
-    let (cli_endpoint, cli_region) = (
-        from_command_line(m, "endpoint"),
-        from_command_line(m, "region"),
-    );
-    match (&g.endpoint, &g.region) {
-        (Some(url), _) if cli_endpoint || !cli_region => Ok(parse(url)?),
-        (_, Some(r)) => region(r),
-        (Some(url), None) => Ok(parse(url)?),
-        (None, None) => Err(UsageError(
-            "no endpoint: pass --endpoint URL or --region ID (or set CLOUDDC_ENDPOINT / HUAWEICLOUD_SDK_REGION)".into(),
-        )),
+        };
+        b = b.endpoint(parsed.map_err(with_flags)?);
+    } else if let Some(region) = &g.region {
+        b = b.region(region.clone());
     }
-}
-
-/// The credentials, in contract order.
-pub(crate) fn credentials(g: &GlobalArgs, env: Env<'_>) -> Result<Credentials, UsageError> {
-    if let Some(t) = &g.token {
-        return Ok(Credentials::token(t.clone())?);
+    if let Some(p) = &g.project_id {
+        b = b.project_id(ProjectId::new(p.clone())?);
     }
-    if let Some(path) = &g.token_file {
-        let text = read_text(path)?;
-        return Credentials::token(text.trim().to_owned()).map_err(|e| {
-            UsageError(format!(
-                "token in {}: {}",
-                path.display(),
-                UsageError::from(e).0
-            ))
-        });
+    if let Some(c) = flag_credentials(g)? {
+        b = b.credentials(c);
     }
-    let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
-    if let Some(t) = get("CLOUDDC_AUTH_TOKEN") {
-        return Ok(Credentials::token(t.trim().to_owned())?);
-    }
-    match (get("HUAWEICLOUD_SDK_AK"), get("HUAWEICLOUD_SDK_SK")) {
-        (Some(ak), Some(sk)) => Ok(match get("HUAWEICLOUD_SDK_SECURITY_TOKEN") {
-            Some(st) => Credentials::temporary(ak.trim(), sk.trim(), st.trim())?,
-            None => Credentials::ak_sk(ak.trim(), sk.trim())?,
-        }),
-        (Some(_), None) => Err(UsageError("HUAWEICLOUD_SDK_AK is set but HUAWEICLOUD_SDK_SK is not: set both".into())),
-        (None, Some(_)) => Err(UsageError("HUAWEICLOUD_SDK_SK is set but HUAWEICLOUD_SDK_AK is not: set both".into())),
-        (None, None) => Err(UsageError(
-            "no credentials: pass --token-file PATH (or --token), or set CLOUDDC_AUTH_TOKEN, or HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK".into(),
-        )),
-    }
-}
-
-/// The whole client configuration for API commands.
-pub(crate) fn config(g: &GlobalArgs, m: &ArgMatches, env: Env<'_>) -> Result<Config, UsageError> {
-    let endpoint = endpoint(g, m, env)?;
-    let project = match &g.project_id {
-        Some(p) => ProjectId::new(p.clone())?,
-        None => {
-            return Err(UsageError(
-                "no project id: pass --project-id ID (or set HUAWEICLOUD_SDK_PROJECT_ID)".into(),
-            ));
-        }
-    };
-    let credentials = credentials(g, env)?;
-    Ok(Config::builder()
-        .endpoint(endpoint)
-        .project_id(project)
-        .credentials(credentials)
-        .attempt_timeout(g.attempt_timeout)
-        .max_attempts(g.max_attempts)
-        .user_agent_suffix(concat!("clouddc-cli/", env!("CARGO_PKG_VERSION")))
-        .build()?)
+    b.with_env(env).map_err(with_flags)?.build().map_err(with_flags)
 }
 
 fn read_text(path: &Path) -> Result<String, UsageError> {
@@ -176,11 +141,12 @@ mod tests {
     fn resolve(args: &[&str], env: &[(&str, &str)]) -> Result<Config, UsageError> {
         let m = Cli::command().try_get_matches_from(args).unwrap();
         let cli = Cli::from_arg_matches(&m).unwrap();
+        let _ = &m;
         let env: HashMap<String, String> = env
             .iter()
             .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect();
-        config(&cli.global, &m, &|k| env.get(k).cloned())
+        config(&cli.global, &|k| env.get(k).cloned())
     }
 
     #[test]

@@ -436,12 +436,25 @@ impl Waiter {
         let Some(call) = &mut self.current else {
             unreachable!("a poll was started above")
         };
+        let not_started = call.attempts() == 0;
         match call.poll_in(now, gate) {
             Step::Done(result) => {
                 self.current = None;
                 self.judge_poll(now, result)
             }
             Step::Send(a) => Step::Send(a),
+            // A poll still waiting for its turn (rate limit, or a fleet's
+            // in-flight bound) when the deadline comes is not made: the
+            // wait ends at its deadline, not an attempt timeout past it.
+            Step::Wait(_) if not_started && gate.blocked().is_some() && now.mono >= self.deadline => {
+                self.current = None;
+                let outcome = WaitOutcome::TimedOut {
+                    last: self.last_status.take(),
+                    last_error: self.last_error.take(),
+                };
+                self.report(now, outcome)
+            }
+            Step::Wait(t) if not_started && gate.blocked().is_some() => Step::Wait(t.min(self.deadline)),
             Step::Wait(t) => Step::Wait(t),
         }
     }

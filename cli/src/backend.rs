@@ -49,7 +49,7 @@ pub(crate) fn run(
     ids: &[InstanceId],
     options: FleetOptions,
     max_in_flight: usize,
-    mut on_event: impl FnMut(FleetEvent),
+    on_event: impl FnMut(FleetEvent),
 ) -> Result<(), UsageError> {
     check(kind)?;
     let ids = ids.iter().cloned();
@@ -57,6 +57,7 @@ pub(crate) fn run(
         #[cfg(feature = "reqwest")]
         TransportKind::Reqwest => {
             use futures_util::StreamExt;
+            let mut on_event = on_event;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
@@ -75,7 +76,10 @@ pub(crate) fn run(
         #[cfg(feature = "ureq")]
         TransportKind::Ureq => {
             let builder = clouddc_ureq::Client::builder().max_in_flight(max_in_flight);
-            builder.build(config)?.fleet(job, ids, options).for_each(on_event);
+            builder
+                .build(config)?
+                .fleet(job, ids, options)
+                .for_each(on_event);
             Ok(())
         }
         #[allow(unreachable_patterns)]

@@ -169,7 +169,12 @@ fn usage(e: &UsageError) -> u8 {
 }
 
 /// `clouddc status`.
-pub(crate) fn status(g: &GlobalArgs, env: Env<'_>, a: &StatusArgs, started: std::time::Instant) -> u8 {
+pub(crate) fn status(
+    g: &GlobalArgs,
+    env: Env<'_>,
+    a: &StatusArgs,
+    started: std::time::Instant,
+) -> u8 {
     match run(g, env, &a.ids, started, None, || Ok((Job::Status, None))) {
         Ok(records) if records.iter().all(|r| r.ok) => exit::OK,
         Ok(_) => exit::FAILURE,

@@ -227,7 +227,6 @@ pub(crate) fn table(records: &[Record]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clouddc_core::http::{HeaderMap, StatusCode};
     use clouddc_core::parse_status_response;
     use std::time::{Duration, SystemTime};
 

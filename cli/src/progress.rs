@@ -10,7 +10,6 @@ use std::time::Duration;
 use clouddc_core::InstanceId;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-
 /// At most this many per-id lines; larger fleets get one summary line.
 const MAX_LINES: usize = 20;
 

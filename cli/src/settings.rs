@@ -63,7 +63,13 @@ fn flag_credentials(g: &GlobalArgs) -> Result<Option<Credentials>, UsageError> {
     let text = read_text(path)?;
     Credentials::token(text.trim().to_owned())
         .map(Some)
-        .map_err(|e| UsageError(format!("token in {}: {}", path.display(), UsageError::from(e).0)))
+        .map_err(|e| {
+            UsageError(format!(
+                "token in {}: {}",
+                path.display(),
+                UsageError::from(e).0
+            ))
+        })
 }
 
 /// The whole client configuration for API commands: flags on the core's
@@ -90,7 +96,10 @@ pub(crate) fn config(g: &GlobalArgs, env: Env<'_>) -> Result<Config, UsageError>
     if let Some(c) = flag_credentials(g)? {
         b = b.credentials(c);
     }
-    b.with_env(env).map_err(with_flags)?.build().map_err(with_flags)
+    b.with_env(env)
+        .map_err(with_flags)?
+        .build()
+        .map_err(with_flags)
 }
 
 fn read_text(path: &Path) -> Result<String, UsageError> {

@@ -811,3 +811,153 @@ fn simulate_prints_its_url_first_and_serves() {
     let _ = child.wait();
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+/// The ids `prefix-0` .. `prefix-{n-1}`, pending for ten minutes.
+fn pending_fleet(sim: &BlockingHandle, prefix: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let id = format!("{prefix}-{i}");
+            add(
+                sim,
+                &id,
+                Schedule::pending_for(Duration::from_secs(600)),
+                none(),
+            );
+            id
+        })
+        .collect()
+}
+
+#[test]
+fn wait_of_many_ids_ends_within_its_timeout() {
+    let sim = sim();
+    let ids = pending_fleet(&sim, "w", 200);
+    for transport in TRANSPORTS {
+        let mut c = against(&sim);
+        c.args(["--transport", transport, "--attempt-timeout", "2s", "wait"]);
+        c.args(&ids);
+        c.args([
+            "--until",
+            "running",
+            "--timeout",
+            "3s",
+            "--interval",
+            "200ms",
+        ]);
+        c.args(["--concurrency", "16", "--output", "json"]);
+        let started = Instant::now();
+        let r = run(c);
+        let took = started.elapsed();
+        assert_eq!(r.code, 4, "{transport}: {}", r.stderr);
+        // 3 s plus one attempt timeout at most, whatever the number of ids.
+        assert!(took < Duration::from_secs(5), "{transport}: {took:?}");
+        let recs = lines(&r.stdout);
+        assert_eq!(recs.len(), 200);
+        for v in &recs {
+            assert_eq!(v["outcome"], "timed_out", "{v}");
+            // Every id polled from the start, not in batches of 16.
+            assert!(v["polls"].as_u64().unwrap() >= 5, "{transport}: {v}");
+            assert!(v["elapsed_ms"].as_u64().unwrap() < 5_000, "{v}");
+        }
+    }
+}
+
+#[test]
+fn rate_limit_is_a_cap_for_both_commands_and_transports() {
+    for transport in TRANSPORTS {
+        for (command, rate) in [("status", 20), ("wait", 5)] {
+            // A fresh simulator each time, so its arrival log is this run's.
+            let sim = sim();
+            let ids = pending_fleet(&sim, "r", 60);
+            let mut c = against(&sim);
+            c.args(["--transport", transport, command]);
+            c.args(&ids);
+            c.args(["--rate-limit", &rate.to_string(), "--concurrency", "64"]);
+            if command == "wait" {
+                c.args([
+                    "--until",
+                    "running",
+                    "--timeout",
+                    "3s",
+                    "--interval",
+                    "100ms",
+                ]);
+            }
+            c.args(["--output", "json"]);
+            let r = run(c);
+            assert!(
+                r.code == 0 || r.code == 4,
+                "{transport} {command}: {}",
+                r.stderr
+            );
+            let log = sim.control().requests(Duration::from_secs(1));
+            assert!(
+                log.count >= 10,
+                "{transport} {command}: {} requests",
+                log.count
+            );
+            assert!(
+                log.max_in_window <= rate + 1,
+                "{transport} {command}: {} requests in one second under --rate-limit {rate}",
+                log.max_in_window
+            );
+        }
+    }
+}
+
+#[test]
+fn verbose_prints_one_line_per_attempt() {
+    let sim = sim();
+    for transport in TRANSPORTS {
+        let id = format!("v-{transport}");
+        let faults = Faults {
+            server_error: Some(ServerError {
+                times: Some(2),
+                ..ServerError::status(503)
+            }),
+            ..none()
+        };
+        add(&sim, &id, Schedule::instant(), faults);
+        let mut c = against(&sim);
+        c.args(["--transport", transport, "-v", "status", &id]);
+        let r = run(c);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let attempts: Vec<&str> = r
+            .stderr
+            .lines()
+            .filter(|l| l.contains(" attempt="))
+            .collect();
+        assert_eq!(attempts.len(), 3, "{transport}: {}", r.stderr);
+        for (n, line) in attempts.iter().enumerate() {
+            assert!(line.contains(&format!("attempt={}", n + 1)), "{line}");
+            assert!(line.contains("request_id="), "{line}");
+            let status = if n < 2 { "status=503" } else { "status=200" };
+            assert!(line.contains(status), "{line}");
+            assert_eq!(line.contains("delay_ms="), n < 2, "{line}");
+            assert!(
+                !line.contains('\u{1b}'),
+                "colour in a redirected stderr: {line:?}"
+            );
+        }
+        assert!(!r.stderr.contains(TOKEN));
+    }
+}
+
+/// The command uses the clients' public API only: it never drives the
+/// core's machines itself.
+#[test]
+fn the_command_drives_no_core_machine_itself() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for entry in std::fs::read_dir(src).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            for word in ["Call", "Waiter", "Machine", "run_async", "transport::run"] {
+                let hit = line
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                    .any(|w| w == word || w.ends_with(&format!("::{word}")));
+                assert!(!hit, "{} uses {word}: {line}", path.display());
+            }
+        }
+    }
+}

@@ -218,7 +218,8 @@ impl Call {
                 let at = *attempt_deadline;
                 if now.mono >= at {
                     // The transport did not give up in time; the core does.
-                    let error = Error::timeout(format!("attempt {} timed out", self.attempts), None);
+                    let error =
+                        Error::timeout(format!("attempt {} timed out", self.attempts), None);
                     self.failed(now, error, gate.limits());
                     self.poll_in(now, gate)
                 } else {
@@ -261,7 +262,12 @@ impl Call {
     }
 
     /// [`Machine::handle_transport_error`], feeding the outcome to `limits`.
-    pub(crate) fn handle_transport_error_in(&mut self, now: Now, error: Error, limits: &mut Limits) {
+    pub(crate) fn handle_transport_error_in(
+        &mut self,
+        now: Now,
+        error: Error,
+        limits: &mut Limits,
+    ) {
         if !matches!(self.state, State::InFlight { .. }) {
             return;
         }
@@ -286,7 +292,9 @@ impl Machine for Call {
 
     fn poll(&mut self, now: Now) -> Step<CallResult> {
         let shared = self.limits.clone();
-        with_own_limits(shared.as_ref(), |l| self.poll_in(now, &mut Gate::new(l, true)))
+        with_own_limits(shared.as_ref(), |l| {
+            self.poll_in(now, &mut Gate::new(l, true))
+        })
     }
 
     fn handle_response(&mut self, now: Now, response: Response<Vec<u8>>) {

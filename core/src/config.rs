@@ -132,7 +132,8 @@ impl Config {
             Some((core, rest)) => format!("{core} {product} {rest}"),
             None => format!("{} {product}", i.user_agent),
         };
-        let headers = PreparedHeaders::new(&i.endpoint, &i.project_id, &i.credentials, &user_agent)?;
+        let headers =
+            PreparedHeaders::new(&i.endpoint, &i.project_id, &i.credentials, &user_agent)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 headers,

@@ -221,7 +221,10 @@ impl FleetEvent {
             Outcome::Wait(w) => match w.outcome {
                 crate::WaitOutcome::Reached(Some(s)) | crate::WaitOutcome::Failed(s) => Ok(s),
                 crate::WaitOutcome::Error(e) => Err(e),
-                other => Err(Error::interrupted(format!("the wait ended {}", other.as_str()))),
+                other => Err(Error::interrupted(format!(
+                    "the wait ended {}",
+                    other.as_str()
+                ))),
             },
             Outcome::Interrupted => Err(Error::interrupted("cancelled before the query finished")),
         };
@@ -403,7 +406,6 @@ impl<I> Fleet<I> {
     pub fn is_cancelled(&self) -> bool {
         self.cancelled
     }
-
 }
 
 impl<I: Iterator<Item = InstanceId>> Fleet<I> {
@@ -456,26 +458,30 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
         task.in_flight = None;
         self.progress.in_flight -= 1;
         let traced = trace::Attempt::of(number, &result);
-        self.pacing.with(|limits| match (&mut task.machine, result) {
-            (Machine::Call(c), Ok(r)) => c.handle_response_in(now, r, limits),
-            (Machine::Call(c), Err(e)) => c.handle_transport_error_in(now, e, limits),
-            (Machine::Wait(w), Ok(r)) => w.handle_response_in(now, r, limits),
-            (Machine::Wait(w), Err(e)) => w.handle_transport_error_in(now, e, limits),
-            (Machine::Watch(w), result) => {
-                if let Some(c) = &mut w.current {
-                    match result {
-                        Ok(r) => c.handle_response_in(now, r, limits),
-                        Err(e) => c.handle_transport_error_in(now, e, limits),
+        self.pacing
+            .with(|limits| match (&mut task.machine, result) {
+                (Machine::Call(c), Ok(r)) => c.handle_response_in(now, r, limits),
+                (Machine::Call(c), Err(e)) => c.handle_transport_error_in(now, e, limits),
+                (Machine::Wait(w), Ok(r)) => w.handle_response_in(now, r, limits),
+                (Machine::Wait(w), Err(e)) => w.handle_transport_error_in(now, e, limits),
+                (Machine::Watch(w), result) => {
+                    if let Some(c) = &mut w.current {
+                        match result {
+                            Ok(r) => c.handle_response_in(now, r, limits),
+                            Err(e) => c.handle_transport_error_in(now, e, limits),
+                        }
                     }
                 }
-            }
-        });
+            });
         let retry_at = match &task.machine {
             Machine::Call(c) => c.retry_at(),
             Machine::Wait(w) => w.retry_at(),
             Machine::Watch(w) => w.current.as_ref().and_then(Call::retry_at),
         };
-        traced.emit(&task.id, retry_at.map(|t| t.saturating_duration_since(now.mono)));
+        traced.emit(
+            &task.id,
+            retry_at.map(|t| t.saturating_duration_since(now.mono)),
+        );
         task.generation = task.generation.wrapping_add(1);
         self.due.push_back(ticket.key);
     }

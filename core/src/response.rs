@@ -425,8 +425,7 @@ mod tests {
         assert_eq!(d.reason(), DecodeReason::TooLarge { limit: 100 });
         assert!(d.snippet().chars().count() <= SNIPPET_CHARS + 1);
         // An oversized error body is a decode failure too, keeping its status.
-        let e = parse_parts(StatusCode::BAD_GATEWAY, &h, over.as_bytes(), 100, now())
-            .unwrap_err();
+        let e = parse_parts(StatusCode::BAD_GATEWAY, &h, over.as_bytes(), 100, now()).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Decode);
         assert_eq!(e.http_status(), Some(StatusCode::BAD_GATEWAY));
     }

@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 use http::Response;
 
 use crate::call::Call;
+use crate::call::with_own_limits;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::ids::InstanceId;
-use crate::call::with_own_limits;
 use crate::limiter::{Gate, Limits, SharedLimits};
 use crate::machine::{Machine, Now, Step};
 use crate::model::{InstanceState, InstanceStatus};
@@ -446,7 +446,9 @@ impl Waiter {
             // A poll still waiting for its turn (rate limit, or a fleet's
             // in-flight bound) when the deadline comes is not made: the
             // wait ends at its deadline, not an attempt timeout past it.
-            Step::Wait(_) if not_started && gate.blocked().is_some() && now.mono >= self.deadline => {
+            Step::Wait(_)
+                if not_started && gate.blocked().is_some() && now.mono >= self.deadline =>
+            {
                 self.current = None;
                 let outcome = WaitOutcome::TimedOut {
                     last: self.last_status.take(),
@@ -454,7 +456,9 @@ impl Waiter {
                 };
                 self.report(now, outcome)
             }
-            Step::Wait(t) if not_started && gate.blocked().is_some() => Step::Wait(t.min(self.deadline)),
+            Step::Wait(t) if not_started && gate.blocked().is_some() => {
+                Step::Wait(t.min(self.deadline))
+            }
             Step::Wait(t) => Step::Wait(t),
         }
     }
@@ -472,7 +476,12 @@ impl Waiter {
     }
 
     /// [`Machine::handle_transport_error`], feeding the outcome to `limits`.
-    pub(crate) fn handle_transport_error_in(&mut self, now: Now, error: Error, limits: &mut Limits) {
+    pub(crate) fn handle_transport_error_in(
+        &mut self,
+        now: Now,
+        error: Error,
+        limits: &mut Limits,
+    ) {
         if let Some(call) = &mut self.current {
             call.handle_transport_error_in(now, error, limits);
         }
@@ -484,7 +493,9 @@ impl Machine for Waiter {
 
     fn poll(&mut self, now: Now) -> Step<WaitReport> {
         let shared = self.limits.clone();
-        with_own_limits(shared.as_ref(), |l| self.poll_in(now, &mut Gate::new(l, true)))
+        with_own_limits(shared.as_ref(), |l| {
+            self.poll_in(now, &mut Gate::new(l, true))
+        })
     }
 
     fn handle_response(&mut self, now: Now, response: Response<Vec<u8>>) {

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 
 use super::*;
+use crate::ErrorKind;
 use crate::call::tests::{config, resp, t0};
 use crate::limiter::RateLimiterConfig;
-use crate::ErrorKind;
 
 /// What the in-memory server answers to one request.
 #[derive(Debug, Clone, Copy)]
@@ -73,20 +73,23 @@ fn drive<I: Iterator<Item = InstanceId>>(
             }
             FleetStep::Event(e) => run.events.push(e),
             FleetStep::Wait(until) => {
-                assert!(until > now.mono || !pending.is_empty(), "a wait in the past");
+                assert!(
+                    until > now.mono || !pending.is_empty(),
+                    "a wait in the past"
+                );
                 let next = pending.peek().map(|Reverse((t, _, _))| *t);
                 match next {
                     Some(t) if t <= until => {
-                        let Some(Reverse((t, s, ticket))) = pending.pop() else { unreachable!() };
+                        let Some(Reverse((t, s, ticket))) = pending.pop() else {
+                            unreachable!()
+                        };
                         now = now.advance_to(t);
                         in_flight -= 1;
                         let (_, a) = replies.remove(&s).unwrap();
                         let r = match a {
                             Answer::Running => Ok(resp(200, &[], r#"{"state":"running"}"#)),
                             Answer::Pending => Ok(resp(200, &[], r#"{"state":"pending"}"#)),
-                            Answer::Status(code) => {
-                                Ok(resp(code, &[("X-Request-Id", "r")], ""))
-                            }
+                            Answer::Status(code) => Ok(resp(code, &[("X-Request-Id", "r")], "")),
                             Answer::Silent => unreachable!(),
                         };
                         fleet.handle(now, ticket, r);
@@ -139,7 +142,12 @@ fn statuses_are_bounded_and_each_finishes_once() {
     let ids = ids(100);
     let opts = FleetOptions::new().max_in_flight(8).rate(None);
     let mut fleet = Fleet::new(&config(3), Job::Status, ids, opts);
-    let run = drive(&mut fleet, Duration::from_millis(10), |_, _| Answer::Running, None);
+    let run = drive(
+        &mut fleet,
+        Duration::from_millis(10),
+        |_, _| Answer::Running,
+        None,
+    );
     assert_each_once(&run, 100);
     assert_eq!(run.max_in_flight, 8);
     // 100 requests, 8 at a time, 10 ms each: 13 rounds.
@@ -156,13 +164,25 @@ fn sleeping_waits_hold_no_slot() {
         target: InstanceState::Terminated,
         options: opts,
     };
-    let mut fleet = Fleet::new(&config(3), job, ids(200), FleetOptions::new().max_in_flight(16).rate(None));
-    let run = drive(&mut fleet, Duration::from_millis(2), |_, _| Answer::Pending, None);
+    let mut fleet = Fleet::new(
+        &config(3),
+        job,
+        ids(200),
+        FleetOptions::new().max_in_flight(16).rate(None),
+    );
+    let run = drive(
+        &mut fleet,
+        Duration::from_millis(2),
+        |_, _| Answer::Pending,
+        None,
+    );
     assert_each_once(&run, 200);
     assert!(run.max_in_flight <= 16);
     assert!(run.end - run.start <= Duration::from_secs(3) + Duration::from_secs(5));
     for e in &run.events {
-        let Outcome::Wait(w) = &e.outcome else { panic!() };
+        let Outcome::Wait(w) = &e.outcome else {
+            panic!()
+        };
         assert_eq!(w.outcome.as_str(), "timed_out");
         assert!(w.polls >= 14, "{} polls", w.polls);
     }
@@ -175,13 +195,25 @@ fn a_shared_deadline_ends_every_wait() {
         target: InstanceState::Running,
         options: WaitOptions::new().interval(Duration::from_secs(1)),
     };
-    let opts = FleetOptions::new().max_in_flight(1).rate(None).deadline(deadline);
+    let opts = FleetOptions::new()
+        .max_in_flight(1)
+        .rate(None)
+        .deadline(deadline);
     let mut fleet = Fleet::new(&config(3), job, ids(50), opts);
-    let run = drive(&mut fleet, Duration::from_millis(100), |_, _| Answer::Pending, None);
+    let run = drive(
+        &mut fleet,
+        Duration::from_millis(100),
+        |_, _| Answer::Pending,
+        None,
+    );
     assert_each_once(&run, 50);
     // Waits not admitted by the deadline end at it; the one in flight
     // ends when its answer comes.
-    assert!(run.end <= deadline + Duration::from_millis(100), "{:?}", run.end - deadline);
+    assert!(
+        run.end <= deadline + Duration::from_millis(100),
+        "{:?}",
+        run.end - deadline
+    );
 }
 
 #[test]
@@ -194,11 +226,21 @@ fn a_cap_holds_with_retries() {
     let run = drive(
         &mut fleet,
         Duration::from_millis(5),
-        |i, n| if i % 3 == 0 && n < 3 { Answer::Status(503) } else { Answer::Running },
+        |i, n| {
+            if i % 3 == 0 && n < 3 {
+                Answer::Status(503)
+            } else {
+                Answer::Running
+            }
+        },
         None,
     );
     assert_each_once(&run, 60);
-    assert!(max_per_second(&run.sends) <= 11, "{}", max_per_second(&run.sends));
+    assert!(
+        max_per_second(&run.sends) <= 11,
+        "{}",
+        max_per_second(&run.sends)
+    );
     assert_eq!(run.sends.len(), 100);
 }
 
@@ -207,11 +249,22 @@ fn cancel_interrupts_every_unfinished_id_once() {
     let job = Job::Watch {
         interval: Duration::from_millis(100),
     };
-    let mut fleet = Fleet::new(&config(3), job, ids(30), FleetOptions::new().max_in_flight(4).rate(None));
+    let mut fleet = Fleet::new(
+        &config(3),
+        job,
+        ids(30),
+        FleetOptions::new().max_in_flight(4).rate(None),
+    );
     let run = drive(
         &mut fleet,
         Duration::from_millis(10),
-        |i, _| if i == 5 { Answer::Status(404) } else { Answer::Pending },
+        |i, _| {
+            if i == 5 {
+                Answer::Status(404)
+            } else {
+                Answer::Pending
+            }
+        },
         Some(Duration::from_secs(1)),
     );
     assert_each_once(&run, 30);
@@ -222,7 +275,9 @@ fn cancel_interrupts_every_unfinished_id_once() {
         .count();
     assert_eq!(interrupted, 29);
     let failed = run.events.iter().find(|e| e.index == 5).unwrap();
-    let Outcome::Status(Err(e)) = &failed.outcome else { panic!() };
+    let Outcome::Status(Err(e)) = &failed.outcome else {
+        panic!()
+    };
     assert_eq!(e.kind(), ErrorKind::NotFound);
     // Every id was seen several times before the cancel.
     let seen = run
@@ -235,11 +290,23 @@ fn cancel_interrupts_every_unfinished_id_once() {
 
 #[test]
 fn a_silent_transport_is_timed_out_by_the_core() {
-    let mut fleet = Fleet::new(&config(2), Job::Status, ids(3), FleetOptions::new().rate(None));
-    let run = drive(&mut fleet, Duration::from_millis(1), |_, _| Answer::Silent, None);
+    let mut fleet = Fleet::new(
+        &config(2),
+        Job::Status,
+        ids(3),
+        FleetOptions::new().rate(None),
+    );
+    let run = drive(
+        &mut fleet,
+        Duration::from_millis(1),
+        |_, _| Answer::Silent,
+        None,
+    );
     assert_each_once(&run, 3);
     for e in &run.events {
-        let Outcome::Status(Err(err)) = &e.outcome else { panic!() };
+        let Outcome::Status(Err(err)) = &e.outcome else {
+            panic!()
+        };
         assert_eq!(err.kind(), ErrorKind::Timeout);
     }
     assert_eq!(run.sends.len(), 6);
@@ -247,8 +314,18 @@ fn a_silent_transport_is_timed_out_by_the_core() {
 
 #[test]
 fn cancelling_also_reports_ids_not_yet_taken() {
-    let mut fleet = Fleet::new(&config(1), Job::Status, ids(10), FleetOptions::new().max_in_flight(2).rate(None));
-    let run = drive(&mut fleet, Duration::from_millis(10), |_, _| Answer::Running, Some(Duration::from_millis(15)));
+    let mut fleet = Fleet::new(
+        &config(1),
+        Job::Status,
+        ids(10),
+        FleetOptions::new().max_in_flight(2).rate(None),
+    );
+    let run = drive(
+        &mut fleet,
+        Duration::from_millis(10),
+        |_, _| Answer::Running,
+        Some(Duration::from_millis(15)),
+    );
     assert_each_once(&run, 10);
     let ok = run
         .events

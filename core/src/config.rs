@@ -77,6 +77,12 @@ impl Config {
         ConfigBuilder::default()
     }
 
+    /// A config entirely from environment variables read through `lookup`
+    /// (see [`ConfigBuilder::with_env`]).
+    pub fn from_env(lookup: EnvLookup<'_>) -> Result<Self, Error> {
+        Self::builder().with_env(lookup)?.build()
+    }
+
     /// The endpoint.
     pub fn endpoint(&self) -> &Endpoint {
         &self.inner.endpoint

@@ -147,6 +147,27 @@ impl Error {
         })
     }
 
+    /// How attempt `number` to `uri` failed in a transport: kind `timeout`
+    /// when `timed_out`, else `transport`, with `what` happened (e.g.
+    /// "failed reading the body") and the transport's error as the source.
+    pub fn attempt(
+        number: u32,
+        uri: &http::Uri,
+        what: &str,
+        timed_out: bool,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        let host = uri.authority().map_or("the endpoint", |a| a.as_str());
+        if timed_out {
+            Self::timeout(
+                format!("attempt {number} to {host} timed out"),
+                Some(source.into()),
+            )
+        } else {
+            Self::transport(format!("attempt {number} to {host} {what}"), source)
+        }
+    }
+
     /// Cancelled work, with what was cancelled.
     pub fn interrupted(message: impl Into<String>) -> Self {
         Self::Interrupted(InvalidInput {

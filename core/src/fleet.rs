@@ -123,6 +123,13 @@ impl Default for FleetOptions {
     }
 }
 
+impl Job {
+    /// Waiting for `target` with `options`.
+    pub fn wait(target: InstanceState, options: WaitOptions) -> Self {
+        Self::Wait { target, options }
+    }
+}
+
 impl FleetOptions {
     /// 16 requests in flight, the adaptive rate limiter and the retry budget
     /// on with their defaults, no shared deadline.

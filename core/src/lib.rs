@@ -133,12 +133,24 @@ pub mod request;
 pub mod response;
 pub mod retry;
 pub mod signing;
+mod surface;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 pub mod transport;
 pub mod waiter;
 
 pub use http;
+
+/// What a client crate re-exports to its users: the settings, the ids, the
+/// results and the fleet vocabulary, in one list, so that every client has
+/// the same surface.
+pub mod prelude {
+    pub use crate::{
+        Config, ConfigBuilder, Credentials, Endpoint, Error, ErrorKind, Fleet, FleetEvent,
+        FleetOptions, FleetProgress, InstanceId, InstanceState, InstanceStatus, Job, Outcome,
+        ProjectId, RetryPolicy, SharedLimits, WaitOptions, WaitOutcome, WaitReport, http,
+    };
+}
 
 pub use call::{Call, CallResult};
 pub use config::{Config, ConfigBuilder};

@@ -109,21 +109,6 @@ use futures_util::task::AtomicWaker;
 use futures_util::{Stream, StreamExt};
 use rustls_platform_verifier::BuilderVerifierExt;
 
-pub use clouddc_core::{
-    self as core, Config, ConfigBuilder, Credentials, Endpoint, Error, ErrorKind, Fleet,
-    FleetEvent, FleetOptions, FleetProgress, InstanceId, InstanceState, InstanceStatus, Job,
-    Outcome, ProjectId, RetryPolicy, SharedLimits, WaitOptions, WaitOutcome, WaitReport, http,
-};
-
-/// An async CloudDC client: one connection pool, shared by every call.
-///
-/// `Send + Sync`, and cheap to clone (clones share the pool), so one client
-/// can serve a whole service.
-#[derive(Clone, Debug)]
-pub struct Client {
-    inner: Arc<Inner>,
-}
-
 #[derive(Debug)]
 struct Inner {
     http: reqwest::Client,
@@ -136,29 +121,15 @@ struct Inner {
 
 type Sent = Result<http::Response<Vec<u8>>, Error>;
 
+clouddc_core::client_surface!(
+    "An async CloudDC client: one connection pool, shared by every call. `Send + Sync`, and \\
+     cheap to clone (clones share the pool), so one client can serve a whole service.",
+    "Requests in flight at once across the client (default 256, at least 1), and so the most \
+     connections it opens. Requests beyond it wait for a slot; the wait counts against their \
+     attempt timeout."
+);
+
 impl Client {
-    /// A client for `config` with this transport's defaults.
-    pub fn new(config: Config) -> Result<Self, Error> {
-        ClientBuilder::default().build(config)
-    }
-
-    /// The transport's own settings.
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::default()
-    }
-
-    /// A client configured entirely from the environment (see
-    /// [`ConfigBuilder::with_env`]); the error names every variable that is
-    /// missing.
-    pub fn from_env() -> Result<Self, Error> {
-        Self::new(Config::builder().with_env(&|k| std::env::var(k).ok())?.build()?)
-    }
-
-    /// The configuration every call uses.
-    pub fn config(&self) -> &Config {
-        &self.inner.config
-    }
-
     /// Queries the status of one instance, retrying as the policy allows.
     pub async fn status(&self, id: &InstanceId) -> Result<InstanceStatus, Error> {
         last(self.one(Job::Status, id)).await.into_status().1
@@ -166,8 +137,16 @@ impl Client {
 
     /// Polls until the instance reaches `target`, fails, or `options`'
     /// deadline passes; see [`clouddc_core::Waiter`] for the acceptors.
-    pub async fn wait_until(&self, id: &InstanceId, target: InstanceState, options: WaitOptions) -> WaitReport {
-        last(self.one(Job::Wait { target, options }, id)).await.into_wait().1
+    pub async fn wait_until(
+        &self,
+        id: &InstanceId,
+        target: InstanceState,
+        options: WaitOptions,
+    ) -> WaitReport {
+        last(self.one(Job::Wait { target, options }, id))
+            .await
+            .into_wait()
+            .1
     }
 
     fn one(&self, job: Job, id: &InstanceId) -> FleetStream<std::iter::Once<InstanceId>> {
@@ -187,8 +166,12 @@ impl Client {
         I: IntoIterator<Item = InstanceId>,
         I::IntoIter: Send + 'static,
     {
-        let options = FleetOptions::new().max_in_flight(concurrency);
-        self.fleet(Job::Status, ids, options).map(FleetEvent::into_status)
+        let fleet = self.fleet(
+            Job::Status,
+            ids,
+            FleetOptions::new().max_in_flight(concurrency),
+        );
+        fleet.map(FleetEvent::into_status)
     }
 
     /// Waits for many instances to reach `target`, at most `concurrency`
@@ -205,7 +188,8 @@ impl Client {
         I::IntoIter: Send + 'static,
     {
         let fleet = FleetOptions::new().max_in_flight(concurrency);
-        self.fleet(Job::Wait { target, options }, ids, fleet).map(FleetEvent::into_wait)
+        let job = Job::wait(target, options);
+        self.fleet(job, ids, fleet).map(FleetEvent::into_wait)
     }
 
     /// Runs `job` for every id: a stream of events as they happen (for a
@@ -244,42 +228,34 @@ async fn last<I: Iterator<Item = InstanceId>>(mut run: FleetStream<I>) -> FleetE
     }
 }
 
-/// This transport's settings; everything else is in [`Config`].
-#[derive(Debug, Clone, Default)]
-pub struct ClientBuilder {
-    max_in_flight: Option<usize>,
-}
-
-impl ClientBuilder {
-    /// Requests in flight at once across the client (default 256, at least
-    /// 1), and so the most connections it opens. Requests beyond it wait for
-    /// a slot; the wait counts against their attempt timeout.
-    pub fn max_in_flight(mut self, n: usize) -> Self {
-        self.max_in_flight = Some(n.max(1));
-        self
-    }
-
-    /// Builds the client and its pool for `config`.
-    pub fn build(self, config: Config) -> Result<Client, Error> {
-        let config = config.with_user_agent_product(concat!("clouddc-reqwest/", env!("CARGO_PKG_VERSION")))?;
-        let tls_error = |e| Error::transport("cannot set up TLS (rustls with ring)", e);
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(tls_error)?
-            .with_platform_verifier()
-            .map_err(tls_error)?
-            .with_no_client_auth();
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| Error::transport("cannot build the HTTP client", e))?;
-        let in_flight = tokio::sync::Semaphore::new(self.max_in_flight.unwrap_or(256));
-        let origin = Origin::of(&config)?;
-        Ok(Client { inner: Arc::new(Inner { http, in_flight, origin, config }) })
-    }
+/// The client and its pool for `config`.
+fn connect(config: Config, max_in_flight: usize) -> Result<Client, Error> {
+    let config =
+        config.with_user_agent_product(concat!("clouddc-reqwest/", env!("CARGO_PKG_VERSION")))?;
+    let tls_error = |e| Error::transport("cannot set up TLS (rustls with ring)", e);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(tls_error)?
+        .with_platform_verifier()
+        .map_err(tls_error)?
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| Error::transport("cannot build the HTTP client", e))?;
+    let in_flight = tokio::sync::Semaphore::new(max_in_flight);
+    let origin = Origin::of(&config)?;
+    Ok(Client {
+        inner: Arc::new(Inner {
+            http,
+            in_flight,
+            origin,
+            config,
+        }),
+    })
 }
 
 type SendFuture = Pin<Box<dyn Future<Output = (Ticket, Sent)> + Send>>;
@@ -327,7 +303,9 @@ impl<I> FleetStream<I> {
 
 impl<I: std::fmt::Debug> std::fmt::Debug for FleetStream<I> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FleetStream").field("fleet", &self.fleet).finish_non_exhaustive()
+        f.debug_struct("FleetStream")
+            .field("fleet", &self.fleet)
+            .finish_non_exhaustive()
     }
 }
 
@@ -406,9 +384,11 @@ impl AsyncTransport for ReqwestTransport<'_> {
             exchange(&inner.http, &inner.origin, attempt).await
         };
         async move {
-            tokio::time::timeout(timeout, exchange).await.unwrap_or_else(|_| {
-                Err(Error::timeout(format!("attempt {number} timed out"), None))
-            })
+            tokio::time::timeout(timeout, exchange)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::timeout(format!("attempt {number} timed out"), None))
+                })
         }
     }
 }
@@ -476,7 +456,8 @@ async fn exchange(
         number,
     } = attempt;
     let uri = request.uri().clone();
-    let fail = |what: &str, e: reqwest::Error| map_error(number, &uri, what, e);
+    let fail =
+        |what: &str, e: reqwest::Error| Error::attempt(number, &uri, what, e.is_timeout(), e);
     let mut request = origin
         .request(request)
         .map_err(|e| fail("is malformed", e))?;
@@ -497,19 +478,6 @@ async fn exchange(
     *out.version_mut() = response.version();
     *out.headers_mut() = std::mem::take(response.headers_mut());
     Ok(out)
-}
-
-/// reqwest's error as the core's `timeout` or `transport` kind, kept as source.
-fn map_error(number: u32, uri: &http::Uri, what: &str, e: reqwest::Error) -> Error {
-    let host = uri.authority().map_or("the endpoint", |a| a.as_str());
-    if e.is_timeout() {
-        Error::timeout(
-            format!("attempt {number} to {host} timed out"),
-            Some(Box::new(e)),
-        )
-    } else {
-        Error::transport(format!("attempt {number} to {host} {what}"), e)
-    }
 }
 
 #[cfg(test)]

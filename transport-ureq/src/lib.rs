@@ -107,20 +107,6 @@ use ureq::unversioned::transport::DefaultConnector;
 
 use crate::resolve::CachingResolver;
 
-pub use clouddc_core::{
-    self as core, Config, ConfigBuilder, Credentials, Endpoint, Error, ErrorKind, Fleet,
-    FleetEvent, FleetOptions, FleetProgress, InstanceId, InstanceState, InstanceStatus, Job,
-    Outcome, ProjectId, RetryPolicy, SharedLimits, WaitOptions, WaitOutcome, WaitReport, http,
-};
-
-/// A blocking CloudDC client: one connection pool, shared by every call.
-///
-/// Cheap to clone (clones share the pool); `Send + Sync`.
-#[derive(Clone, Debug)]
-pub struct Client {
-    inner: Arc<Inner>,
-}
-
 #[derive(Debug)]
 struct Inner {
     agent: ureq::Agent,
@@ -130,29 +116,14 @@ struct Inner {
 
 type Sent = Result<http::Response<Vec<u8>>, Error>;
 
+clouddc_core::client_surface!(
+    "A blocking CloudDC client: one connection pool, shared by every call. Cheap to clone \\
+     (clones share the pool); `Send + Sync`.",
+    "Requests in flight at once across one fleet, and so its most worker threads and \
+     connections (default 256, at least 1)."
+);
+
 impl Client {
-    /// A client for `config` with this transport's defaults.
-    pub fn new(config: Config) -> Result<Self, Error> {
-        ClientBuilder::default().build(config)
-    }
-
-    /// The transport's own settings.
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::default()
-    }
-
-    /// A client configured entirely from the environment (see
-    /// [`ConfigBuilder::with_env`]); the error names every variable that is
-    /// missing.
-    pub fn from_env() -> Result<Self, Error> {
-        Self::new(Config::builder().with_env(&|k| std::env::var(k).ok())?.build()?)
-    }
-
-    /// The configuration every call uses.
-    pub fn config(&self) -> &Config {
-        &self.inner.config
-    }
-
     /// Queries the status of one instance, retrying as the policy allows.
     pub fn status(&self, id: &InstanceId) -> Result<InstanceStatus, Error> {
         last(self.one(Job::Status, id)).into_status().1
@@ -160,8 +131,15 @@ impl Client {
 
     /// Polls until the instance reaches `target`, fails, or `options`'
     /// deadline passes; see [`clouddc_core::Waiter`] for the acceptors.
-    pub fn wait_until(&self, id: &InstanceId, target: InstanceState, options: WaitOptions) -> WaitReport {
-        last(self.one(Job::Wait { target, options }, id)).into_wait().1
+    pub fn wait_until(
+        &self,
+        id: &InstanceId,
+        target: InstanceState,
+        options: WaitOptions,
+    ) -> WaitReport {
+        last(self.one(Job::Wait { target, options }, id))
+            .into_wait()
+            .1
     }
 
     /// Queries many instances, at most `concurrency` requests in flight
@@ -173,8 +151,12 @@ impl Client {
         ids: I,
         concurrency: usize,
     ) -> impl Iterator<Item = (InstanceId, Result<InstanceStatus, Error>)> + use<I> {
-        let options = FleetOptions::new().max_in_flight(concurrency);
-        self.fleet(Job::Status, ids, options).map(FleetEvent::into_status)
+        let fleet = self.fleet(
+            Job::Status,
+            ids,
+            FleetOptions::new().max_in_flight(concurrency),
+        );
+        fleet.map(FleetEvent::into_status)
     }
 
     /// Waits for many instances to reach `target`, at most `concurrency`
@@ -187,7 +169,8 @@ impl Client {
         concurrency: usize,
     ) -> impl Iterator<Item = (InstanceId, WaitReport)> + use<I> {
         let fleet = FleetOptions::new().max_in_flight(concurrency);
-        self.fleet(Job::Wait { target, options }, ids, fleet).map(FleetEvent::into_wait)
+        let job = Job::wait(target, options);
+        self.fleet(job, ids, fleet).map(FleetEvent::into_wait)
     }
 
     /// Runs `job` for every id: events as they happen (for a watch, every
@@ -230,37 +213,30 @@ fn last<I: Iterator<Item = FleetEvent>>(mut run: I) -> FleetEvent {
     }
 }
 
-/// This transport's settings; everything else is in [`Config`].
-#[derive(Debug, Clone, Default)]
-pub struct ClientBuilder {
-    max_in_flight: Option<usize>,
-}
-
-impl ClientBuilder {
-    /// Requests in flight at once across one fleet, and so its most worker
-    /// threads and connections (default 256, at least 1).
-    pub fn max_in_flight(mut self, n: usize) -> Self {
-        self.max_in_flight = Some(n.max(1));
-        self
-    }
-
-    /// Builds the client and its pool for `config`.
-    pub fn build(self, config: Config) -> Result<Client, Error> {
-        let config = config.with_user_agent_product(concat!("clouddc-ureq/", env!("CARGO_PKG_VERSION")))?;
-        let tls = TlsConfig::builder().root_certs(RootCerts::PlatformVerifier).build();
-        let agent = ureq::Agent::with_parts(
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .max_redirects(0)
-                .timeout_global(Some(config.attempt_timeout()))
-                .tls_config(tls)
-                .build(),
-            DefaultConnector::new(),
-            CachingResolver::default(),
-        );
-        let max_in_flight = self.max_in_flight.unwrap_or(256);
-        Ok(Client { inner: Arc::new(Inner { agent, config, max_in_flight }) })
-    }
+/// The client and its pool for `config`.
+fn connect(config: Config, max_in_flight: usize) -> Result<Client, Error> {
+    let config =
+        config.with_user_agent_product(concat!("clouddc-ureq/", env!("CARGO_PKG_VERSION")))?;
+    let tls = TlsConfig::builder()
+        .root_certs(RootCerts::PlatformVerifier)
+        .build();
+    let agent = ureq::Agent::with_parts(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(config.attempt_timeout()))
+            .tls_config(tls)
+            .build(),
+        DefaultConnector::new(),
+        CachingResolver::default(),
+    );
+    Ok(Client {
+        inner: Arc::new(Inner {
+            agent,
+            config,
+            max_in_flight,
+        }),
+    })
 }
 
 /// A fleet in progress: an iterator of its events, driven on the calling
@@ -292,7 +268,10 @@ impl Canceller {
 impl<I> FleetRun<I> {
     /// A handle that cancels this fleet from another thread.
     pub fn canceller(&self) -> Canceller {
-        Canceller { flag: self.cancelled.clone(), wake: self.pool.tx.clone() }
+        Canceller {
+            flag: self.cancelled.clone(),
+            wake: self.pool.tx.clone(),
+        }
     }
 
     /// The fleet's progress counts.
@@ -312,7 +291,10 @@ impl<I: Iterator<Item = InstanceId>> Iterator for FleetRun<I> {
             let now = SystemClock.now();
             match self.fleet.poll(now) {
                 FleetStep::Send { ticket, attempt } => {
-                    if let Some((ticket, result)) = self.pool.send(ticket, attempt, self.fleet.progress().in_flight) {
+                    if let Some((ticket, result)) =
+                        self.pool
+                            .send(ticket, attempt, self.fleet.progress().in_flight)
+                    {
                         self.fleet.handle(SystemClock.now(), ticket, result);
                     }
                 }
@@ -354,13 +336,30 @@ impl Pool {
         let (jobs, queue) = mpsc::channel();
         let (tx, results) = mpsc::channel();
         let queue = Arc::new(Mutex::new(queue));
-        Self { client: client.clone(), inline, jobs, queue, workers: 0, tx, results }
+        Self {
+            client: client.clone(),
+            inline,
+            jobs,
+            queue,
+            workers: 0,
+            tx,
+            results,
+        }
     }
 
     /// Starts one attempt; returns its result when it was sent inline.
-    fn send(&mut self, ticket: Ticket, attempt: Attempt, in_flight: usize) -> Option<(Ticket, Sent)> {
+    fn send(
+        &mut self,
+        ticket: Ticket,
+        attempt: Attempt,
+        in_flight: usize,
+    ) -> Option<(Ticket, Sent)> {
         let max = self.client.inner.max_in_flight;
-        if !self.inline && self.workers < in_flight.min(max) && self.spawn().is_err() && self.workers == 0 {
+        if !self.inline
+            && self.workers < in_flight.min(max)
+            && self.spawn().is_err()
+            && self.workers == 0
+        {
             self.inline = true;
         }
         if self.inline {
@@ -371,15 +370,22 @@ impl Pool {
 
     fn spawn(&mut self) -> std::io::Result<()> {
         let (client, queue, tx) = (self.client.clone(), self.queue.clone(), self.tx.clone());
-        std::thread::Builder::new().name("clouddc-ureq".into()).spawn(move || {
-            loop {
-                let job = queue.lock().map(|q| q.recv());
-                let Ok(Ok((ticket, attempt))) = job else { return };
-                if tx.send(Msg::Done(ticket, client.transport().send(attempt))).is_err() {
-                    return;
+        std::thread::Builder::new()
+            .name("clouddc-ureq".into())
+            .spawn(move || {
+                loop {
+                    let job = queue.lock().map(|q| q.recv());
+                    let Ok(Ok((ticket, attempt))) = job else {
+                        return;
+                    };
+                    if tx
+                        .send(Msg::Done(ticket, client.transport().send(attempt)))
+                        .is_err()
+                    {
+                        return;
+                    }
                 }
-            }
-        })?;
+            })?;
         self.workers += 1;
         Ok(())
     }
@@ -405,15 +411,33 @@ impl Clock for SystemClock {
     }
 }
 
+/// Whether ureq gave up for want of time.
+fn timed_out(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Timeout(_) => true,
+        ureq::Error::Io(io) => matches!(
+            io.kind(),
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+        ),
+        _ => false,
+    }
+}
+
 /// This client's connection pool as a core [`Transport`].
 #[derive(Debug, Clone, Copy)]
 pub struct UreqTransport<'a>(&'a ureq::Agent);
 
 impl Transport for UreqTransport<'_> {
     fn send(&self, attempt: Attempt) -> Result<http::Response<Vec<u8>>, Error> {
-        let Attempt { request, timeout, body_limit, number } = attempt;
+        let Attempt {
+            request,
+            timeout,
+            body_limit,
+            number,
+        } = attempt;
         let uri = request.uri().clone();
-        let fail = |what: &str, e: ureq::Error| map_error(number, &uri, what, e);
+        let fail =
+            |what: &str, e: ureq::Error| Error::attempt(number, &uri, what, timed_out(&e), e);
         // An empty body is sent as none at all (no `Content-Length: 0`).
         let (parts, body) = request.into_parts();
         let response = if body.is_empty() {
@@ -423,7 +447,9 @@ impl Transport for UreqTransport<'_> {
         }
         .map_err(|e| fail("failed", e))?;
         let (parts, body) = response.into_parts();
-        let cap = u64::try_from(body_limit).unwrap_or(u64::MAX).saturating_add(1);
+        let cap = u64::try_from(body_limit)
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
         let mut bytes = Vec::new();
         body.into_reader()
             .take(cap)
@@ -445,29 +471,12 @@ impl UreqTransport<'_> {
         if self.0.config().timeouts().global == Some(timeout) {
             return self.0.run(request);
         }
-        let request = self.0.configure_request(request).timeout_global(Some(timeout)).build();
+        let request = self
+            .0
+            .configure_request(request)
+            .timeout_global(Some(timeout))
+            .build();
         self.0.run(request)
-    }
-}
-
-/// ureq's error as the core's `timeout` or `transport` kind, kept as source.
-fn map_error(number: u32, uri: &http::Uri, what: &str, e: ureq::Error) -> Error {
-    let host = uri.authority().map_or("the endpoint", |a| a.as_str());
-    let timed_out = match &e {
-        ureq::Error::Timeout(_) => true,
-        ureq::Error::Io(io) => matches!(
-            io.kind(),
-            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
-        ),
-        _ => false,
-    };
-    if timed_out {
-        Error::timeout(
-            format!("attempt {number} to {host} timed out"),
-            Some(Box::new(e)),
-        )
-    } else {
-        Error::transport(format!("attempt {number} to {host} {what}"), e)
     }
 }
 
@@ -495,7 +504,10 @@ mod tests {
         fn send<T: Send>(_: &T) {}
         let c = Client::new(config(None)).unwrap();
         send(&c.fleet(Job::Status, Vec::new(), FleetOptions::new()));
-        send(&c.fleet(Job::Status, Vec::new(), FleetOptions::new()).canceller());
+        send(
+            &c.fleet(Job::Status, Vec::new(), FleetOptions::new())
+                .canceller(),
+        );
     }
 
     #[test]

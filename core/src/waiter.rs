@@ -413,6 +413,14 @@ impl Waiter {
             if now.mono < self.next_poll {
                 return Step::Wait(self.next_poll);
             }
+            if self.polls == 0 && now.mono > self.deadline {
+                // Started after a shared deadline had passed: no poll.
+                let outcome = WaitOutcome::TimedOut {
+                    last: None,
+                    last_error: None,
+                };
+                return self.report(now, outcome);
+            }
             // One poll: its retries may run up to one attempt timeout past
             // the wait's deadline, never more.
             let late = self.deadline.max(now.mono);

@@ -123,18 +123,14 @@ impl RetryPolicy {
     /// attempt), with full jitter: `jitter` in `[0, 1]` scales the capped
     /// exponential delay. Overflow-safe.
     pub fn backoff(&self, attempts_made: u32, jitter: f64) -> Duration {
-        let exp = attempts_made.saturating_sub(1).min(31);
-        let cap = self
-            .initial_backoff
-            .checked_mul(1u32 << exp)
-            .unwrap_or(self.max_backoff)
-            .min(self.max_backoff);
-        let j = if jitter.is_finite() {
-            jitter.clamp(0.0, 1.0)
-        } else {
-            1.0
-        };
-        cap.mul_f64(j)
+        let j = if jitter.is_finite() { jitter } else { 1.0 };
+        backoff(
+            Duration::ZERO,
+            self.initial_backoff,
+            self.max_backoff,
+            attempts_made,
+            j,
+        )
     }
 
     /// Decides what follows a failed attempt. `attempts_made` counts the
@@ -168,6 +164,34 @@ impl RetryPolicy {
         }
         RetryDecision::Retry { after }
     }
+}
+
+/// The one backoff curve of the core, for retries and for the pauses of a
+/// wait: `base` doubled for each step after the first (`n` is 1-based), at
+/// most `ceiling`, then spread between `floor` and that value by `jitter`
+/// in `[0, 1]` (clamped; not-a-number counts as 0). Overflow-safe.
+///
+/// ```
+/// use clouddc_core::retry::backoff;
+/// use std::time::Duration;
+/// let s = Duration::from_secs;
+/// assert_eq!(backoff(s(0), s(1), s(30), 3, 1.0), s(4));
+/// assert_eq!(backoff(s(2), s(2), s(30), 40, 0.0), s(2));
+/// assert_eq!(backoff(s(2), s(2), s(30), u32::MAX, 1.0), s(30));
+/// ```
+pub fn backoff(floor: Duration, base: Duration, ceiling: Duration, n: u32, jitter: f64) -> Duration {
+    let exp = n.saturating_sub(1).min(31);
+    let top = base
+        .checked_mul(1u32 << exp)
+        .unwrap_or(ceiling)
+        .min(ceiling)
+        .max(floor);
+    let j = if jitter.is_finite() {
+        jitter.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    floor + (top - floor).mul_f64(j)
 }
 
 /// A small seeded random source (SplitMix64) for jitter. Deterministic for a

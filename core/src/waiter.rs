@@ -120,19 +120,7 @@ impl WaitOptions {
     /// poll up to the ceiling, with jitter `j` in `[0, 1]` spreading it
     /// between the floor and that value.
     pub fn delay(&self, polls: u32, j: f64) -> Duration {
-        let exp = polls.saturating_sub(1).min(31);
-        let top = self
-            .min_delay
-            .checked_mul(1u32 << exp)
-            .unwrap_or(self.max_delay)
-            .min(self.max_delay)
-            .max(self.min_delay);
-        let j = if j.is_finite() {
-            j.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        self.min_delay + (top - self.min_delay).mul_f64(j)
+        crate::retry::backoff(self.min_delay, self.min_delay, self.max_delay, polls, j)
     }
 }
 

@@ -25,7 +25,8 @@ use crate::machine::{Attempt, Machine, Now, Step};
 use crate::model::InstanceStatus;
 use crate::request::build_status_request;
 use crate::response::parse_status_response;
-use crate::retry::{Jitter, RetryDecision, StopReason};
+use crate::retry::{RetryDecision, StopReason};
+use crate::rng::SplitMix64;
 
 /// The output of a call.
 pub type CallResult = Result<InstanceStatus, Error>;
@@ -62,7 +63,7 @@ enum State {
 pub struct Call {
     config: Config,
     id: InstanceId,
-    jitter: Jitter,
+    jitter: SplitMix64,
     state: State,
     attempts: u32,
     started: Instant,
@@ -91,7 +92,7 @@ impl Call {
         Self {
             config: config.clone(),
             id,
-            jitter: Jitter::new(seed),
+            jitter: SplitMix64::new(seed),
             state: State::Ready,
             attempts: 0,
             started: now.mono,

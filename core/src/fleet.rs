@@ -74,7 +74,7 @@ use crate::ids::InstanceId;
 use crate::limiter::{Blocked, Gate, Limits, RateLimiterConfig, RetryBudgetConfig, SharedLimits};
 use crate::machine::{Attempt, Now, Step};
 use crate::model::InstanceState;
-use crate::retry::Jitter;
+use crate::rng::SplitMix64;
 use crate::waiter::{WaitOptions, WaitReport, Waiter};
 
 /// What the fleet does for each id.
@@ -316,7 +316,7 @@ struct Watch {
     config: Config,
     id: InstanceId,
     interval: Duration,
-    jitter: Jitter,
+    jitter: SplitMix64,
     current: Option<Call>,
     next_poll: Instant,
 }
@@ -383,7 +383,7 @@ pub struct Fleet<I> {
     rate_wake: Option<Instant>,
     events: VecDeque<FleetEvent>,
     next_seq: u64,
-    jitter: Jitter,
+    jitter: SplitMix64,
     deadline: Option<Instant>,
     cancelled: bool,
     progress: Progress,
@@ -441,7 +441,7 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
             rate_wake: None,
             events: VecDeque::new(),
             next_seq: 0,
-            jitter: Jitter::new(options.seed),
+            jitter: SplitMix64::new(options.seed),
             deadline: options.deadline,
             cancelled: false,
             progress: Progress::default(),
@@ -634,7 +634,7 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
                 config: self.config.clone(),
                 id: id.clone(),
                 interval: *interval,
-                jitter: Jitter::new(seed),
+                jitter: SplitMix64::new(seed),
                 current: None,
                 next_poll: now.mono,
             }),

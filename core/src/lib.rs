@@ -132,6 +132,7 @@ pub mod model;
 pub mod request;
 pub mod response;
 pub mod retry;
+pub mod rng;
 pub mod signing;
 mod surface;
 #[cfg(any(test, feature = "test-util"))]

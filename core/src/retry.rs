@@ -179,7 +179,13 @@ impl RetryPolicy {
 /// assert_eq!(backoff(s(2), s(2), s(30), 40, 0.0), s(2));
 /// assert_eq!(backoff(s(2), s(2), s(30), u32::MAX, 1.0), s(30));
 /// ```
-pub fn backoff(floor: Duration, base: Duration, ceiling: Duration, n: u32, jitter: f64) -> Duration {
+pub fn backoff(
+    floor: Duration,
+    base: Duration,
+    ceiling: Duration,
+    n: u32,
+    jitter: f64,
+) -> Duration {
     let exp = n.saturating_sub(1).min(31);
     let top = base
         .checked_mul(1u32 << exp)
@@ -192,32 +198,6 @@ pub fn backoff(floor: Duration, base: Duration, ceiling: Duration, n: u32, jitte
         0.0
     };
     floor + (top - floor).mul_f64(j)
-}
-
-/// A small seeded random source (SplitMix64) for jitter. Deterministic for a
-/// seed; the caller chooses the seed.
-#[derive(Debug, Clone)]
-pub struct Jitter(u64);
-
-impl Jitter {
-    /// A source seeded with `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A sample in `[0, 1)`.
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 #[cfg(test)]
@@ -319,14 +299,15 @@ mod tests {
 
     #[test]
     fn jitter_is_deterministic_and_in_range() {
-        let mut a = Jitter::new(7);
-        let mut b = Jitter::new(7);
+        use crate::rng::SplitMix64;
+        let mut a = SplitMix64::new(7);
+        let mut b = SplitMix64::new(7);
         for _ in 0..1000 {
             let x = a.next_f64();
             assert_eq!(x, b.next_f64());
             assert!((0.0..1.0).contains(&x));
         }
-        assert_ne!(Jitter::new(1).next_u64(), Jitter::new(2).next_u64());
+        assert_ne!(SplitMix64::new(1).next_u64(), SplitMix64::new(2).next_u64());
     }
 
     proptest! {

@@ -32,7 +32,7 @@ use crate::ids::InstanceId;
 use crate::limiter::{Gate, Limits, SharedLimits};
 use crate::machine::{Machine, Now, Step};
 use crate::model::{InstanceState, InstanceStatus};
-use crate::retry::Jitter;
+use crate::rng::SplitMix64;
 
 /// How an acceptor judges one poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,7 +246,7 @@ pub struct Waiter {
     target: InstanceState,
     failure_states: Vec<InstanceState>,
     options: WaitOptions,
-    jitter: Jitter,
+    jitter: SplitMix64,
     started: Instant,
     deadline: Instant,
     polls: u32,
@@ -280,7 +280,7 @@ impl Waiter {
             target,
             failure_states,
             options,
-            jitter: Jitter::new(seed),
+            jitter: SplitMix64::new(seed),
             started: now.mono,
             deadline,
             polls: 0,

@@ -152,7 +152,6 @@ mod error;
 mod faults;
 mod lifecycle;
 mod ms;
-mod rng;
 mod server;
 mod sim;
 

@@ -24,7 +24,7 @@ use crate::error::Error;
 use crate::faults::{FaultKind, Faults, Fired};
 use crate::lifecycle::{Action, Lifecycle, Schedule};
 use crate::ms;
-use crate::rng::{SplitMix64, mix64};
+use clouddc_core::rng::{SplitMix64, mix64};
 
 /// The response header carrying the request id.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

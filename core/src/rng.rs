@@ -1,19 +1,21 @@
-//! A seeded SplitMix64 generator: the simulator's only source of randomness.
+//! A seeded SplitMix64 generator: the jitter of the core's retries and
+//! waits, and the simulator's schedules and fault draws.
 //!
 //! Owns nothing but a `u64` of state, so a run is replayed exactly from its
-//! seed. Must never read OS randomness or the clock.
+//! seed; the caller chooses the seed. Must never read OS randomness or the
+//! clock.
 
 /// SplitMix64 (Steele, Lea and Flood, 2014): small, fast, and good enough
 /// to pick schedules and fault draws.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SplitMix64 {
+pub struct SplitMix64 {
     state: u64,
 }
 
 const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// The SplitMix64 output function: a bijection on `u64`.
-pub(crate) fn mix64(mut z: u64) -> u64 {
+pub fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -21,24 +23,24 @@ pub(crate) fn mix64(mut z: u64) -> u64 {
 
 impl SplitMix64 {
     /// A generator whose sequence is fixed by `seed`.
-    pub(crate) fn new(seed: u64) -> Self {
+    pub fn new(seed: u64) -> Self {
         Self { state: seed }
     }
 
     /// The next 64 random bits.
-    pub(crate) fn next_u64(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(GOLDEN_GAMMA);
         mix64(self.state)
     }
 
     /// A number in `[0, 1)` with 53 random bits.
-    pub(crate) fn next_f64(&mut self) -> f64 {
+    pub fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// A number in `[lo, hi]` (inclusive). The tiny modulo bias of the
     /// multiply-shift reduction does not matter here.
-    pub(crate) fn between(&mut self, lo: u64, hi: u64) -> u64 {
+    pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
         if hi <= lo {
             return lo;
         }

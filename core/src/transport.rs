@@ -154,27 +154,17 @@ pub async fn run_async<M: Machine>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::tests::{config, resp, t0};
+    use crate::call::tests::{config, resp};
+    use crate::test_util::FakeClock;
     use crate::{Call, ErrorKind, InstanceId};
-    use std::cell::{Cell, RefCell};
+    use std::cell::RefCell;
     use std::sync::Mutex;
     use std::task::{Context, Waker};
     use std::time::Duration;
 
-    /// A fake clock: sleeping jumps straight to the deadline.
-    struct Fake(Cell<Now>);
-    impl Clock for Fake {
-        fn now(&self) -> Now {
-            self.0.get()
-        }
-        fn sleep_until(&self, until: Instant) {
-            self.0.set(self.0.get().advance_to(until));
-        }
-    }
-
     #[test]
     fn blocking_driver_replays_a_script() {
-        let clock = Fake(Cell::new(t0()));
+        let clock = FakeClock::new();
         let script = RefCell::new(vec![
             Ok(resp(200, &[], r#"{"state":"running"}"#)),
             Ok(resp(429, &[("Retry-After", "2")], "")),
@@ -197,18 +187,6 @@ mod tests {
         assert!(script.into_inner().is_empty());
     }
 
-    struct FakeAsync(Mutex<Now>);
-    impl AsyncClock for FakeAsync {
-        fn now(&self) -> Now {
-            *self.0.lock().unwrap()
-        }
-        fn sleep_until(&self, until: Instant) -> impl Future<Output = ()> + Send {
-            let mut g = self.0.lock().unwrap();
-            *g = g.advance_to(until);
-            std::future::ready(())
-        }
-    }
-
     fn block_on<F: Future>(f: F) -> F::Output {
         let mut f = pin!(f);
         let mut cx = Context::from_waker(Waker::noop());
@@ -221,7 +199,7 @@ mod tests {
 
     #[test]
     fn async_driver_times_out_a_hanging_transport() {
-        let clock = FakeAsync(Mutex::new(t0()));
+        let clock = FakeClock::new();
         let count = Mutex::new(0);
         let transport = |_a: Attempt| {
             *count.lock().unwrap() += 1;

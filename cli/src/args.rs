@@ -96,10 +96,11 @@ pub(crate) struct IdArgs {
     /// Read ids from a file, one per line (`-` for stdin); blank lines and `#` comments are skipped.
     #[arg(long, value_name = "PATH")]
     pub(crate) ids_file: Option<PathBuf>,
-    /// Queries in flight at once.
+    /// Requests in flight at once (a wait sleeping between polls holds none).
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub(crate) concurrency: u32,
-    /// A hint of the API's rate limit in requests/s (the client adapts either way).
+    /// A cap in requests/s: in any second at most RPS requests, retries included
+    /// (without it, fleets adapt to the API's limit from its 429s).
     #[arg(long, value_name = "RPS", value_parser = parse_rate)]
     pub(crate) rate_limit: Option<f64>,
 }
@@ -119,7 +120,7 @@ pub(crate) struct WaitArgs {
     /// The target state (aliases such as shutting_down and teminated are accepted).
     #[arg(long, value_name = "STATE")]
     pub(crate) until: String,
-    /// Overall deadline per id.
+    /// Overall deadline, from the command's start, for every id.
     #[arg(long, value_name = "DUR", default_value = "10m", value_parser = parse_duration)]
     pub(crate) timeout: Duration,
     /// Pause between polls.

@@ -3,7 +3,8 @@
 //! Owns the builder, its defaults and validation, and the reading of the
 //! vendor SDK's environment variables through a lookup function the caller
 //! passes in (so the core itself never touches the process environment).
-//! Must not build requests or decide retries.
+//! Must not build requests (the headers it prepares once are built by
+//! `request`) or decide retries.
 
 use std::fmt;
 use std::sync::Arc;
@@ -14,12 +15,9 @@ use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::ids::ProjectId;
 use crate::limiter::SharedLimits;
-use crate::request::{X_AUTH_TOKEN, X_PROJECT_ID, X_SECURITY_TOKEN};
+use crate::request::PreparedHeaders;
 use crate::response::DEFAULT_BODY_LIMIT;
 use crate::retry::RetryPolicy;
-use crate::signing::{SDK_DATE_NAME, SigningTemplate};
-use http::header::{ACCEPT, AUTHORIZATION, HOST, USER_AGENT};
-use http::{HeaderMap, HeaderValue};
 
 /// The default per-attempt timeout.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -158,80 +156,6 @@ impl Config {
 
     pub(crate) fn prepared(&self) -> &PreparedHeaders {
         &self.inner.headers
-    }
-}
-
-/// The `Accept` header value of every status request.
-pub(crate) const ACCEPT_JSON: &str = "application/json";
-
-/// Every header of a status request, validated once at build time and cloned
-/// per request; with AK/SK, the signer that completes them.
-pub(crate) struct PreparedHeaders {
-    /// `Host`, `Accept`, `User-Agent` and the auth headers, in wire order.
-    /// With AK/SK, `X-Sdk-Date` and `Authorization` hold empty placeholders
-    /// (so that a clone has room for them) which the signer replaces.
-    pub(crate) headers: HeaderMap,
-    pub(crate) signer: Option<Box<SigningTemplate>>,
-    /// `{prefix}/v1/{project}/instances/`, encoded once.
-    pub(crate) instances_path: String,
-}
-
-fn header(value: &str, what: &str, sensitive: bool) -> Result<HeaderValue, Error> {
-    let mut v = HeaderValue::from_str(value)
-        .map_err(|_| Error::invalid_input(format!("{what} is not a valid header value")))?;
-    v.set_sensitive(sensitive);
-    Ok(v)
-}
-
-impl PreparedHeaders {
-    fn new(
-        endpoint: &Endpoint,
-        project_id: &ProjectId,
-        credentials: &Credentials,
-        user_agent: &str,
-    ) -> Result<Self, Error> {
-        let mut headers = HeaderMap::with_capacity(8);
-        headers.insert(HOST, header(endpoint.host_header(), "host", false)?);
-        headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_JSON));
-        headers.insert(USER_AGENT, header(user_agent, "user agent", false)?);
-        let signer = match credentials {
-            Credentials::Token(t) => {
-                headers.insert(X_AUTH_TOKEN, header(t.expose(), "token", true)?);
-                None
-            }
-            Credentials::AkSk {
-                access_key,
-                secret_key,
-                security_token,
-            } => {
-                headers.insert(
-                    X_PROJECT_ID,
-                    header(
-                        project_id.as_str(),
-                        "project id (sent as X-Project-Id)",
-                        false,
-                    )?,
-                );
-                if let Some(st) = security_token {
-                    headers.insert(
-                        X_SECURITY_TOKEN,
-                        header(st.expose(), "security token", true)?,
-                    );
-                }
-                headers.insert(SDK_DATE_NAME, HeaderValue::from_static(""));
-                headers.insert(AUTHORIZATION, HeaderValue::from_static(""));
-                Some(Box::new(SigningTemplate::new(
-                    access_key,
-                    secret_key.expose(),
-                    &headers,
-                )))
-            }
-        };
-        Ok(Self {
-            headers,
-            signer,
-            instances_path: endpoint.instances_path(project_id),
-        })
     }
 }
 

@@ -8,11 +8,15 @@
 
 use std::time::SystemTime;
 
-use http::{HeaderName, Method, Request};
+use http::header::{ACCEPT, AUTHORIZATION, HOST, USER_AGENT};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
 
 use crate::config::Config;
+use crate::credentials::Credentials;
+use crate::endpoint::Endpoint;
 use crate::error::Error;
-use crate::ids::InstanceId;
+use crate::ids::{InstanceId, ProjectId};
+use crate::signing::{SDK_DATE_NAME, SigningTemplate};
 
 /// Header carrying the IAM token.
 pub const X_AUTH_TOKEN: HeaderName = HeaderName::from_static("x-auth-token");
@@ -42,6 +46,80 @@ pub fn build_status_request(
         signer.sign(&mut req, wall);
     }
     Ok(req)
+}
+
+/// The `Accept` header value of every status request.
+pub(crate) const ACCEPT_JSON: &str = "application/json";
+
+/// Every header of a status request, validated once at build time and cloned
+/// per request; with AK/SK, the signer that completes them.
+pub(crate) struct PreparedHeaders {
+    /// `Host`, `Accept`, `User-Agent` and the auth headers, in wire order.
+    /// With AK/SK, `X-Sdk-Date` and `Authorization` hold empty placeholders
+    /// (so that a clone has room for them) which the signer replaces.
+    pub(crate) headers: HeaderMap,
+    pub(crate) signer: Option<Box<SigningTemplate>>,
+    /// `{prefix}/v1/{project}/instances/`, encoded once.
+    pub(crate) instances_path: String,
+}
+
+fn header(value: &str, what: &str, sensitive: bool) -> Result<HeaderValue, Error> {
+    let mut v = HeaderValue::from_str(value)
+        .map_err(|_| Error::invalid_input(format!("{what} is not a valid header value")))?;
+    v.set_sensitive(sensitive);
+    Ok(v)
+}
+
+impl PreparedHeaders {
+    pub(crate) fn new(
+        endpoint: &Endpoint,
+        project_id: &ProjectId,
+        credentials: &Credentials,
+        user_agent: &str,
+    ) -> Result<Self, Error> {
+        let mut headers = HeaderMap::with_capacity(8);
+        headers.insert(HOST, header(endpoint.host_header(), "host", false)?);
+        headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_JSON));
+        headers.insert(USER_AGENT, header(user_agent, "user agent", false)?);
+        let signer = match credentials {
+            Credentials::Token(t) => {
+                headers.insert(X_AUTH_TOKEN, header(t.expose(), "token", true)?);
+                None
+            }
+            Credentials::AkSk {
+                access_key,
+                secret_key,
+                security_token,
+            } => {
+                headers.insert(
+                    X_PROJECT_ID,
+                    header(
+                        project_id.as_str(),
+                        "project id (sent as X-Project-Id)",
+                        false,
+                    )?,
+                );
+                if let Some(st) = security_token {
+                    headers.insert(
+                        X_SECURITY_TOKEN,
+                        header(st.expose(), "security token", true)?,
+                    );
+                }
+                headers.insert(SDK_DATE_NAME, HeaderValue::from_static(""));
+                headers.insert(AUTHORIZATION, HeaderValue::from_static(""));
+                Some(Box::new(SigningTemplate::new(
+                    access_key,
+                    secret_key.expose(),
+                    &headers,
+                )))
+            }
+        };
+        Ok(Self {
+            headers,
+            signer,
+            instances_path: endpoint.instances_path(project_id),
+        })
+    }
 }
 
 #[cfg(test)]

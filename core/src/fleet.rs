@@ -322,6 +322,7 @@ struct Watch {
 }
 
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per id, stored in place; boxing adds an allocation each
 enum Machine {
     Call(Call),
     Wait(Waiter),
@@ -350,6 +351,7 @@ enum Polled {
 
 /// How the fleet's calls are paced.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per fleet
 enum Pacing {
     Own(Limits),
     Shared(SharedLimits),

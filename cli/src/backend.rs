@@ -4,6 +4,8 @@
 //! a fleet on it through the client's public API. Must not contain HTTP
 //! decisions; a build without a transport says so as a usage error.
 
+use std::ops::ControlFlow;
+
 use clouddc_core::{Config, FleetEvent, FleetOptions, InstanceId, Job};
 
 use crate::args::TransportKind;
@@ -49,7 +51,7 @@ pub(crate) fn run(
     ids: &[InstanceId],
     options: FleetOptions,
     max_in_flight: usize,
-    on_event: impl FnMut(FleetEvent),
+    on_event: impl FnMut(FleetEvent) -> ControlFlow<()>,
 ) -> Result<(), UsageError> {
     check(kind)?;
     let ids = ids.iter().cloned();
@@ -67,8 +69,11 @@ pub(crate) fn run(
                 let builder = clouddc_reqwest::Client::builder().max_in_flight(max_in_flight);
                 let client = builder.build(config)?;
                 let mut events = client.fleet(job, ids, options);
+                // Breaking off drops the fleet and its requests in flight.
                 while let Some(e) = events.next().await {
-                    on_event(e);
+                    if on_event(e).is_break() {
+                        break;
+                    }
                 }
                 Ok::<(), UsageError>(())
             })
@@ -76,10 +81,9 @@ pub(crate) fn run(
         #[cfg(feature = "ureq")]
         TransportKind::Ureq => {
             let builder = clouddc_ureq::Client::builder().max_in_flight(max_in_flight);
-            builder
-                .build(config)?
-                .fleet(job, ids, options)
-                .for_each(on_event);
+            let mut events = builder.build(config)?.fleet(job, ids, options);
+            // Breaking off drops the fleet: no request starts any more.
+            let _ = events.try_for_each(on_event);
             Ok(())
         }
         #[allow(unreachable_patterns)]

@@ -5,7 +5,7 @@
 //! 1 > 3 > 4) and the choice of fleet limits. Must not parse HTTP or decide
 //! retries (the core does) nor move bytes (the backend does).
 
-use std::io::Write;
+use std::ops::ControlFlow;
 
 use clouddc_core::limiter::{RateLimiterConfig, RetryBudgetConfig};
 use clouddc_core::{
@@ -15,7 +15,8 @@ use clouddc_core::{
 use crate::args::{GlobalArgs, IdArgs, OutputFormat, StatusArgs, WaitArgs};
 use crate::backend;
 use crate::engine::InOrder;
-use crate::output::{Record, table, write_json};
+use crate::out::{self, Stop};
+use crate::output::{Record, json_line, table};
 use crate::progress::Live;
 use crate::settings::{self, Env, UsageError};
 
@@ -51,7 +52,7 @@ fn run(
     started: std::time::Instant,
     deadline: Option<std::time::Instant>,
     job: impl FnOnce() -> Result<(Job, Option<String>), UsageError>,
-) -> Result<Vec<Record>, UsageError> {
+) -> Result<Vec<Record>, Failed> {
     let config = settings::config(g, env)?;
     let ids = settings::ids(ids_args)?;
     let (job, target) = job()?;
@@ -89,8 +90,33 @@ pub(crate) struct Spec<'a> {
     pub(crate) started: std::time::Instant,
 }
 
+/// Why a run ended without its records.
+#[derive(Debug)]
+pub(crate) enum Failed {
+    /// Nothing was sent.
+    Usage(UsageError),
+    /// Stdout is closed or failing: the run was broken off.
+    Output(Stop),
+}
+
+impl From<UsageError> for Failed {
+    fn from(e: UsageError) -> Self {
+        Self::Usage(e)
+    }
+}
+
+impl Failed {
+    /// Reports the failure and gives the exit status.
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(e) => usage(e),
+            Self::Output(stop) => stop.exit_code(),
+        }
+    }
+}
+
 /// Runs a spec, printing records as the format asks; returns them in order.
-pub(crate) fn execute(spec: Spec<'_>) -> Result<Vec<Record>, UsageError> {
+pub(crate) fn execute(spec: Spec<'_>) -> Result<Vec<Record>, Failed> {
     backend::check(spec.transport)?;
     let ids = spec.ids;
     let format = spec.format;
@@ -117,12 +143,12 @@ pub(crate) fn execute(spec: Spec<'_>) -> Result<Vec<Record>, UsageError> {
         };
         debug_assert_eq!(id.as_str(), record.id);
         if format == OutputFormat::Json {
-            let mut out = std::io::stdout().lock();
-            let _ = write_json(&mut out, &record);
-            let _ = out.flush();
+            out::bytes(&json_line(&record))?;
         }
         records.push(record);
+        Ok::<(), Stop>(())
     });
+    let mut stopped = None;
     let max_in_flight = spec.max_in_flight;
     backend::run(
         spec.transport,
@@ -135,15 +161,24 @@ pub(crate) fn execute(spec: Spec<'_>) -> Result<Vec<Record>, UsageError> {
             if let Some(live) = &live {
                 live.finish(usize::try_from(e.index).unwrap_or(usize::MAX), &summary(&e));
             }
-            order.push(e);
+            match order.push(e) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(stop) => {
+                    stopped = Some(stop);
+                    ControlFlow::Break(())
+                }
+            }
         },
     )?;
     drop(order);
     if let Some(live) = &live {
         live.clear();
     }
+    if let Some(stop) = stopped {
+        return Err(Failed::Output(stop));
+    }
     if format == OutputFormat::Table {
-        print!("{}", table(&records));
+        out::bytes(table(&records).as_bytes()).map_err(Failed::Output)?;
     }
     Ok(records)
 }
@@ -164,7 +199,7 @@ fn summary(e: &FleetEvent) -> String {
 }
 
 fn usage(e: &UsageError) -> u8 {
-    eprintln!("clouddc: error: {}", e.0);
+    out::err(format_args!("clouddc: error: {}", e.0));
     exit::USAGE
 }
 
@@ -178,7 +213,7 @@ pub(crate) fn status(
     match run(g, env, &a.ids, started, None, || Ok((Job::Status, None))) {
         Ok(records) if records.iter().all(|r| r.ok) => exit::OK,
         Ok(_) => exit::FAILURE,
-        Err(e) => usage(&e),
+        Err(e) => e.exit_code(),
     }
 }
 
@@ -230,7 +265,7 @@ pub(crate) fn wait(g: &GlobalArgs, env: Env<'_>, a: &WaitArgs, started: std::tim
     let deadline = started.checked_add(a.timeout);
     match run(g, env, &a.ids, started, deadline, job) {
         Ok(records) => wait_exit(&records),
-        Err(e) => usage(&e),
+        Err(e) => e.exit_code(),
     }
 }
 

@@ -15,7 +15,8 @@ use clouddc_core::{
 use clouddc_simulator::{Auth, NewInstance, Schedule, SimConfig};
 
 use crate::args::{GlobalArgs, OutputFormat, TransportKind};
-use crate::commands::{Spec, execute, exit};
+use crate::commands::{Failed, Spec, execute, exit};
+use crate::out::{self, Stop};
 
 fn transport() -> TransportKind {
     if cfg!(feature = "reqwest") {
@@ -25,18 +26,54 @@ fn transport() -> TransportKind {
     }
 }
 
-/// Runs the demo.
-pub(crate) fn run(g: &GlobalArgs) -> u8 {
-    match demo(g) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("clouddc: demo failed: {e}");
-            exit::FAILURE
+/// Why the demo stopped.
+enum Stopped {
+    /// Something did not work as scheduled.
+    Failed(String),
+    /// Stdout is closed or failing.
+    Output(Stop),
+}
+
+impl From<String> for Stopped {
+    fn from(e: String) -> Self {
+        Self::Failed(e)
+    }
+}
+
+impl From<&str> for Stopped {
+    fn from(e: &str) -> Self {
+        Self::Failed(e.to_owned())
+    }
+}
+
+impl From<Stop> for Stopped {
+    fn from(e: Stop) -> Self {
+        Self::Output(e)
+    }
+}
+
+impl From<Failed> for Stopped {
+    fn from(e: Failed) -> Self {
+        match e {
+            Failed::Usage(u) => Self::Failed(u.0),
+            Failed::Output(stop) => Self::Output(stop),
         }
     }
 }
 
-fn demo(g: &GlobalArgs) -> Result<u8, String> {
+/// Runs the demo.
+pub(crate) fn run(g: &GlobalArgs) -> u8 {
+    match demo(g) {
+        Ok(code) => code,
+        Err(Stopped::Failed(e)) => {
+            out::err(format_args!("clouddc: demo failed: {e}"));
+            exit::FAILURE
+        }
+        Err(Stopped::Output(stop)) => stop.exit_code(),
+    }
+}
+
+fn demo(g: &GlobalArgs) -> Result<u8, Stopped> {
     let started = Instant::now();
     let token = format!(
         "demo-{:016x}",
@@ -93,13 +130,13 @@ fn demo(g: &GlobalArgs) -> Result<u8, String> {
     }
     control.delete("old-1").map_err(|e| e.to_string())?;
 
-    println!(
+    out::line(format_args!(
         "clouddc demo: a CloudDC simulator is running at {} (project {}).",
         sim.url(),
         sim.project_id()
-    );
+    ))?;
     for (id, _, what) in &plan {
-        println!("  {id:<8} {what}");
+        out::line(format_args!("  {id:<8} {what}"))?;
     }
     let config = Config::builder()
         .endpoint(Endpoint::parse(sim.url()).map_err(|e| e.to_string())?)
@@ -122,10 +159,10 @@ fn demo(g: &GlobalArgs) -> Result<u8, String> {
         OutputFormat::Table
     };
 
-    println!(
+    out::line(format_args!(
         "\n$ clouddc status {}",
         plan.iter().map(|p| p.0).collect::<Vec<_>>().join(" ")
-    );
+    ))?;
     let records = execute(Spec {
         config: config.clone(),
         ids: &all,
@@ -139,15 +176,14 @@ fn demo(g: &GlobalArgs) -> Result<u8, String> {
             .budget(None),
         max_in_flight: 8,
         started: Instant::now(),
-    })
-    .map_err(|e| e.0)?;
+    })?;
     if !records.iter().all(|r| r.ok) {
         return Err("a status query failed".into());
     }
 
-    println!(
+    out::line(format_args!(
         "\n$ clouddc wait web-2 web-3 db-1 batch-1 --until running --interval 500ms --timeout 12s"
-    );
+    ))?;
     let records = execute(Spec {
         config,
         ids: &pending,
@@ -163,8 +199,7 @@ fn demo(g: &GlobalArgs) -> Result<u8, String> {
         options: FleetOptions::new().max_in_flight(8).rate(None).budget(None),
         max_in_flight: 8,
         started: Instant::now(),
-    })
-    .map_err(|e| e.0)?;
+    })?;
     let reached = records
         .iter()
         .filter(|r| r.outcome == Some("reached"))
@@ -175,14 +210,14 @@ fn demo(g: &GlobalArgs) -> Result<u8, String> {
         .count();
     let seen = control.counters().global.requests;
     sim.shutdown();
-    println!(
+    out::line(format_args!(
         "\n{reached} reached running, {failed} failed fast (batch-1's creation failed, so it will never run); \
 {seen} requests in {:.1} s.",
         started.elapsed().as_secs_f64()
-    );
-    println!(
+    ))?;
+    out::line(format_args!(
         "Next: `clouddc simulate` runs this simulator on its own; `clouddc --help` lists every option."
-    );
+    ))?;
     if reached == 3 && failed == 1 {
         Ok(exit::OK)
     } else {

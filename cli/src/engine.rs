@@ -11,27 +11,32 @@ use clouddc_core::FleetEvent;
 
 /// Collects finished ids and hands them on in index order as soon as each
 /// next one is there.
-pub(crate) struct InOrder<F: FnMut(FleetEvent)> {
+pub(crate) struct InOrder<E, F: FnMut(FleetEvent) -> Result<(), E>> {
     next: u64,
     pending: BTreeMap<u64, FleetEvent>,
     emit: F,
+    _error: std::marker::PhantomData<E>,
 }
 
-impl<F: FnMut(FleetEvent)> InOrder<F> {
+impl<E, F: FnMut(FleetEvent) -> Result<(), E>> InOrder<E, F> {
     pub(crate) fn new(emit: F) -> Self {
         Self {
             next: 0,
             pending: BTreeMap::new(),
             emit,
+            _error: std::marker::PhantomData,
         }
     }
 
-    pub(crate) fn push(&mut self, event: FleetEvent) {
+    /// Takes `event`; hands on every event now next in order, stopping at
+    /// the first that cannot be handed on.
+    pub(crate) fn push(&mut self, event: FleetEvent) -> Result<(), E> {
         self.pending.insert(event.index, event);
         while let Some(e) = self.pending.remove(&self.next) {
-            (self.emit)(e);
             self.next += 1;
+            (self.emit)(e)?;
         }
+        Ok(())
     }
 }
 
@@ -43,13 +48,17 @@ mod tests {
     #[test]
     fn in_order_emits_in_index_order() {
         let mut seen = Vec::new();
-        let mut order = InOrder::new(|e: FleetEvent| seen.push(e.index));
+        let mut order = InOrder::new(|e: FleetEvent| {
+            seen.push(e.index);
+            Ok::<(), ()>(())
+        });
         for i in [2, 0, 1, 4, 3] {
-            order.push(FleetEvent {
+            let e = FleetEvent {
                 index: i,
                 id: InstanceId::new("i").unwrap(),
                 outcome: Outcome::Interrupted,
-            });
+            };
+            order.push(e).unwrap();
         }
         drop(order);
         assert_eq!(seen, [0, 1, 2, 3, 4]);

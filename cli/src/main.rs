@@ -11,6 +11,7 @@ mod backend;
 mod commands;
 mod demo;
 mod engine;
+mod out;
 mod output;
 mod progress;
 mod settings;
@@ -58,11 +59,21 @@ fn main() -> ExitCode {
     let matches = match Cli::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
+            let code = if e.use_stderr() {
                 commands::exit::USAGE
             } else {
                 0
+            };
+            let text = e.render().to_string();
+            let shown = if e.use_stderr() {
+                out::err(format_args!("{}", text.trim_end()));
+                Ok(())
+            } else {
+                out::bytes(text.as_bytes())
+            };
+            return ExitCode::from(match shown {
+                Ok(()) => code,
+                Err(stop) => stop.exit_code(),
             });
         }
     };
@@ -81,13 +92,12 @@ fn main() -> ExitCode {
         Command::Simulate(a) => simulate::run(&cli.global, a, &env),
         Command::Demo => demo::run(&cli.global),
         Command::Completions { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "clouddc",
-                &mut std::io::stdout(),
-            );
-            commands::exit::OK
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "clouddc", &mut script);
+            match out::bytes(&script) {
+                Ok(()) => commands::exit::OK,
+                Err(stop) => stop.exit_code(),
+            }
         }
     };
     ExitCode::from(code)

@@ -3,8 +3,6 @@
 //! Owns field names, the failure record, and column layout. Must not decide
 //! exit codes beyond what a record says (see `main`).
 
-use std::io::Write;
-
 use clouddc_core::error::ceil_secs;
 use clouddc_core::{Error, ErrorStatus, InstanceStatus, WaitOutcome, WaitReport};
 use serde::Serialize;
@@ -135,9 +133,11 @@ pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Writes one JSON line.
-pub(crate) fn write_json(out: &mut impl Write, r: &Record) -> std::io::Result<()> {
-    serde_json::to_writer(&mut *out, r).map_err(std::io::Error::other)?;
-    out.write_all(b"\n")
+/// One record as a JSON line.
+pub(crate) fn json_line(r: &Record) -> Vec<u8> {
+    let mut line = serde_json::to_vec(r).unwrap_or_default();
+    line.push(b'\n');
+    line
 }
 
 fn cell_failure(f: &Failure) -> String {

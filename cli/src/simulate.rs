@@ -4,13 +4,14 @@
 //! Owns mapping flags onto the simulator's configuration and the start-up
 //! line. Must not contain simulator logic (that is `clouddc-simulator`).
 
-use std::io::Write;
+use std::fmt::Write;
 
 use clouddc_simulator::{Auth, EXAMPLE_TOKEN, SimConfig};
 use serde_json::json;
 
 use crate::args::{GlobalArgs, OutputFormat, SimulateArgs};
 use crate::commands::exit;
+use crate::out;
 use crate::settings::Env;
 
 fn auth(g: &GlobalArgs, a: &SimulateArgs, env: Env<'_>) -> Result<(Auth, Option<String>), String> {
@@ -47,7 +48,7 @@ struct StartLine<'a> {
 /// Runs the simulator until Ctrl-C / SIGTERM.
 pub(crate) fn run(g: &GlobalArgs, a: &SimulateArgs, env: Env<'_>) -> u8 {
     let usage = |m: String| {
-        eprintln!("clouddc: error: {m}");
+        out::err(format_args!("clouddc: error: {m}"));
         exit::USAGE
     };
     let (auth, show_token) = match auth(g, a, env) {
@@ -88,7 +89,7 @@ pub(crate) fn run(g: &GlobalArgs, a: &SimulateArgs, env: Env<'_>) -> u8 {
             .into_iter()
             .map(|i| json!({"id": i.id, "state": i.state.to_string()}))
             .collect();
-        let mut out = std::io::stdout().lock();
+        let mut out = String::new();
         if g.output == OutputFormat::Json {
             let line = StartLine {
                 url: sim.url(),
@@ -132,8 +133,9 @@ pub(crate) fn run(g: &GlobalArgs, a: &SimulateArgs, env: Env<'_>) -> u8 {
                 sim.url()
             );
         }
-        let _ = out.flush();
-        drop(out);
+        if let Err(stop) = out::bytes(out.as_bytes()) {
+            return stop.exit_code();
+        }
         sim.run_until(shutdown_signal()).await;
         exit::OK
     })

@@ -961,3 +961,95 @@ fn the_command_drives_no_core_machine_itself() {
         }
     }
 }
+
+/// The built binary as a plain std command (for pipes and /dev/full).
+fn raw(sim: &BlockingHandle, transport: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("clouddc"));
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("CLOUDDC_AUTH_TOKEN", TOKEN)
+        .args(["--endpoint", sim.url(), "--project-id", sim.project_id()])
+        .args(["--transport", transport]);
+    c
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_with_141_and_stops_sending() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let sim = sim();
+    let ids = pending_fleet(&sim, "p", 400);
+    for transport in TRANSPORTS {
+        for format in ["json", "table"] {
+            let before = sim.control().requests(Duration::from_secs(1)).count;
+            let mut c = raw(&sim, transport);
+            c.arg("status").args(&ids).args(["--output", format]);
+            c.args(["--rate-limit", "100", "--concurrency", "4"]);
+            let mut child = c
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            if format == "json" {
+                // Read one record, then close the pipe.
+                let mut first = String::new();
+                BufReader::new(child.stdout.take().unwrap())
+                    .read_line(&mut first)
+                    .unwrap();
+                assert!(first.starts_with("{\"id\":\"p-0\""), "{first}");
+            } else {
+                drop(child.stdout.take());
+            }
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(141),
+                "{transport} {format}: {stderr}"
+            );
+            assert!(!stderr.contains("panicked"), "{stderr}");
+            let sent = sim.control().requests(Duration::from_secs(1)).count - before;
+            if format == "json" {
+                // Stopped after the first record, not after 400 ids.
+                assert!(
+                    sent < 100,
+                    "{transport}: {sent} requests after the pipe closed"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_full_disk_is_an_error_with_exit_1() {
+    let sim = sim();
+    let ids = pending_fleet(&sim, "f", 3);
+    for transport in TRANSPORTS {
+        for format in ["json", "table"] {
+            let full = std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap();
+            let mut c = raw(&sim, transport);
+            c.arg("status").args(&ids).args(["--output", format]);
+            let out = c.stdout(full).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{transport} {format}: {stderr}");
+            assert!(stderr.contains("cannot write to stdout"), "{stderr}");
+            assert!(!stderr.contains("panicked"), "{stderr}");
+        }
+    }
+    // The other subcommands that write to stdout.
+    for args in [&["completions", "bash"][..], &["--help"][..]] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("clouddc"))
+            .args(args)
+            .stdout(full)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+    }
+}

@@ -246,8 +246,7 @@ mod tests {
     #[test]
     fn json_fields_success_and_failure() {
         let ok = Record::from_status("i-1", &parse(200, &[], r#"{"state":"shutting_down"}"#));
-        let mut buf = Vec::new();
-        write_json(&mut buf, &ok).unwrap();
+        let buf = json_line(&ok);
         assert_eq!(
             String::from_utf8(buf).unwrap(),
             "{\"id\":\"i-1\",\"ok\":true,\"state\":\"shutting-down\",\"operation_state\":null,\"error\":null,\"failure\":null}\n"

@@ -11,6 +11,12 @@
 //!
 //! The simulator runs as a separate `clouddc simulate` process, so the RSS
 //! figures are the client's alone.
+//!
+//! The waits are `wait_until` calls kept `concurrency` at a time (a new one
+//! starts as soon as one ends), all on one client, whose bound on requests
+//! in flight (256 by default) caps the requests they send at once. Not
+//! `wait_all`: its bound is on requests in flight, not on waits in
+//! progress, so an endless feed would start waits without limit.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -20,9 +26,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clouddc_reqwest::{
-    Client, Credentials, Endpoint, InstanceId, InstanceState, ProjectId, WaitOptions, WaitOutcome,
+    Client, Config, Credentials, Endpoint, InstanceId, InstanceState, ProjectId, WaitOptions,
+    WaitOutcome,
 };
-use futures_util::StreamExt;
+use futures_util::{StreamExt, stream};
 
 /// A one-shot HTTP/1.1 request to the simulator's admin API.
 fn admin(url: &str, method: &str, path: &str, body: &str) -> serde_json::Value {
@@ -102,13 +109,14 @@ fn main() {
         });
         admin(&url, "PUT", "/_sim/faults", &faults.to_string());
 
-        let client = Client::builder()
+        let config = Config::builder()
             .endpoint(Endpoint::parse(&url).expect("endpoint"))
             .project_id(ProjectId::new(project).expect("project"))
             .credentials(Credentials::token("sim-token").expect("token"))
             .attempt_timeout(Duration::from_secs(2))
             .build()
-            .expect("client");
+            .expect("config");
+        let client = Client::new(config).expect("client");
         let options = WaitOptions::new()
             .interval(Duration::from_secs(5))
             .max_wait(Duration::from_secs(60));
@@ -138,9 +146,18 @@ fn main() {
         let feed = (0usize..)
             .map(move |i| InstanceId::new(ids[i % n].clone()).expect("id"))
             .take_while(move |_| Instant::now() < deadline);
-        let mut waits = client.wait_all(feed, InstanceState::Running, options, concurrency);
+        let mut waits = stream::iter(feed)
+            .map(|id| {
+                let (client, options) = (client.clone(), options.clone());
+                async move {
+                    client
+                        .wait_until(&id, InstanceState::Running, options)
+                        .await
+                }
+            })
+            .buffer_unordered(concurrency);
         let mut finished = 0u64;
-        while let Some((_, report)) = waits.next().await {
+        while let Some(report) = waits.next().await {
             finished += 1;
             let key = match &report.outcome {
                 WaitOutcome::Error(e) => format!("error:{}", e.kind()),

@@ -1,6 +1,6 @@
 //! A tracing subscriber for tests: keeps every span's fields and every
-//! event's text, so tests can assert on what was logged and on what never
-//! is (secrets).
+//! event's target, level and fields, so tests can assert on what was logged
+//! and on what never is (secrets).
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
@@ -9,18 +9,47 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
+use tracing::{Event, Level, Metadata, Subscriber};
 
 type FieldMap = BTreeMap<String, String>;
 /// Span id to span name and fields.
 type SpanMap = BTreeMap<u64, (String, FieldMap)>;
 
-/// A subscriber that keeps every span's fields and every event's text.
+/// A subscriber that keeps every span's fields and every event.
 #[derive(Clone, Default)]
 pub struct Capture {
     next: Arc<AtomicU64>,
     spans: Arc<Mutex<SpanMap>>,
-    events: Arc<Mutex<Vec<String>>>,
+    events: Arc<Mutex<Vec<Captured>>>,
+}
+
+/// One event as it was emitted.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    /// Its target (by default the emitting module's path).
+    pub target: String,
+    /// Its level.
+    pub level: Level,
+    /// Every field, the message included (as `message`), as text.
+    pub fields: BTreeMap<String, String>,
+}
+
+impl Captured {
+    /// A field's text, if the event has it.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).map(String::as_str)
+    }
+
+    /// The message, if any.
+    pub fn message(&self) -> Option<&str> {
+        self.field("message")
+    }
+}
+
+impl fmt::Display for Captured {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {:?}", self.level, self.target, self.fields)
+    }
 }
 
 struct Fields<'a>(&'a mut BTreeMap<String, String>);
@@ -63,11 +92,15 @@ impl Subscriber for Capture {
     fn event(&self, event: &Event<'_>) {
         let mut fields = BTreeMap::new();
         event.record(&mut Fields(&mut fields));
-        let target = event.metadata().target();
+        let metadata = event.metadata();
         self.events
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(format!("{target} {fields:?}"));
+            .push(Captured {
+                target: metadata.target().to_owned(),
+                level: *metadata.level(),
+                fields,
+            });
     }
     fn enter(&self, _: &Id) {}
     fn exit(&self, _: &Id) {}
@@ -107,6 +140,11 @@ impl Capture {
 
     /// The events' text, in order.
     pub fn events(&self) -> Vec<String> {
+        self.captured().iter().map(ToString::to_string).collect()
+    }
+
+    /// Every event, in order.
+    pub fn captured(&self) -> Vec<Captured> {
         self.events
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

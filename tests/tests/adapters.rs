@@ -1,19 +1,22 @@
 //! Both transports against the same scripted server: ONE table of cases and
 //! two runners (ureq, reqwest), so the adapters cannot drift apart. Plus the
-//! waiter over both, and the async fan-out's tagging and bounded concurrency.
+//! waiter over both, and both clients' fan-outs (`statuses`, `wait_all`):
+//! every result tagged with its id, requests in flight never above the
+//! bound, and ids taken lazily.
 
 // Helpers outside `#[test]` functions unwrap too: a panic is a test failure.
 #![allow(clippy::unwrap_used)]
 
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use clouddc_core::signing::verify_request;
 use clouddc_core::{
-    Credentials, Endpoint, Error, ErrorKind, InstanceId, InstanceState, InstanceStatus, ProjectId,
-    RetryPolicy, WaitOptions, WaitOutcome, WaitReport,
+    Config, Credentials, Endpoint, Error, ErrorKind, InstanceId, InstanceState, InstanceStatus,
+    ProjectId, RetryPolicy, WaitOptions, WaitOutcome, WaitReport,
 };
 use clouddc_tests::{Recorded, Reply, Server};
 use futures_util::StreamExt;
@@ -26,7 +29,7 @@ const SECURITY_TOKEN: &str = "st-MARKER-a9c3";
 const RUNNING: &str = r#"{"state":"running","operation_state":"install-succeed"}"#;
 
 /// What a case configures; both runners build their client from it with
-/// the same builder calls (see `build_client!`).
+/// the same calls (see `config` and `build_client!`).
 #[derive(Clone)]
 struct Settings {
     url: String,
@@ -35,6 +38,8 @@ struct Settings {
     call_timeout: Option<Duration>,
     retry: RetryPolicy,
     body_limit: Option<usize>,
+    /// The client's own bound on requests in flight, if set.
+    max_in_flight: Option<usize>,
 }
 
 impl Settings {
@@ -49,6 +54,7 @@ impl Settings {
                 .with_initial_backoff(Duration::from_millis(10))
                 .with_max_backoff(Duration::from_millis(50)),
             body_limit: None,
+            max_in_flight: None,
         }
     }
     fn max_attempts(mut self, n: u32) -> Self {
@@ -60,26 +66,39 @@ impl Settings {
     }
 }
 
-/// The same builder calls for both clients: the surfaces must match.
+/// The config both runners build their client from: one type, so the
+/// clients cannot be configured apart.
+fn config(s: &Settings) -> Config {
+    let mut b = Config::builder()
+        .endpoint(Endpoint::parse(&s.url).unwrap())
+        .project_id(ProjectId::new(PROJECT).unwrap())
+        .credentials(s.credentials.clone())
+        .attempt_timeout(s.attempt_timeout)
+        .retry(s.retry.clone())
+        .user_agent_suffix("adapter-tests/1");
+    if let Some(n) = s.body_limit {
+        b = b.body_limit(n);
+    }
+    if let Some(d) = s.call_timeout {
+        b = b.call_timeout(d);
+    }
+    b.build().expect("the config builds")
+}
+
+/// The same calls for both clients: the surfaces must match.
 macro_rules! build_client {
     ($client:ty, $settings:expr) => {{
         let s: &Settings = $settings;
-        let mut b = <$client>::builder()
-            .endpoint(Endpoint::parse(&s.url).unwrap())
-            .project_id(ProjectId::new(PROJECT).unwrap())
-            .credentials(s.credentials.clone())
-            .attempt_timeout(s.attempt_timeout)
-            .retry(s.retry.clone())
-            .user_agent_suffix("adapter-tests/1");
-        if let Some(n) = s.body_limit {
-            b = b.body_limit(n);
+        let mut b = <$client>::builder();
+        if let Some(n) = s.max_in_flight {
+            b = b.max_in_flight(n);
         }
-        if let Some(d) = s.call_timeout {
-            b = b.call_timeout(d);
-        }
-        b.build().expect("the client builds")
+        b.build(config(s)).expect("the client builds")
     }};
 }
+
+/// Ids for a fan-out, taken lazily by the client.
+type Ids = Box<dyn Iterator<Item = InstanceId> + Send>;
 
 trait Runner {
     /// `ureq` or `reqwest`, as in the crate name.
@@ -93,6 +112,26 @@ trait Runner {
         target: InstanceState,
         options: WaitOptions,
     ) -> WaitReport;
+    /// One client, then its `statuses(ids, concurrency)`; the first `take`
+    /// results, after which the fan-out is dropped.
+    fn fan_out(
+        &self,
+        s: &Settings,
+        ids: Ids,
+        concurrency: usize,
+        take: usize,
+    ) -> Vec<(InstanceId, Result<InstanceStatus, Error>)>;
+    /// One client, then its `wait_all(ids, target, options, concurrency)`;
+    /// the first `take` reports, after which the fan-out is dropped.
+    fn wait_all(
+        &self,
+        s: &Settings,
+        ids: Ids,
+        target: InstanceState,
+        options: WaitOptions,
+        concurrency: usize,
+        take: usize,
+    ) -> Vec<(InstanceId, WaitReport)>;
 }
 
 struct Ureq;
@@ -111,6 +150,31 @@ impl Runner for Ureq {
         options: WaitOptions,
     ) -> WaitReport {
         build_client!(clouddc_ureq::Client, s).wait_until(id, target, options)
+    }
+    fn fan_out(
+        &self,
+        s: &Settings,
+        ids: Ids,
+        concurrency: usize,
+        take: usize,
+    ) -> Vec<(InstanceId, Result<InstanceStatus, Error>)> {
+        let client = build_client!(clouddc_ureq::Client, s);
+        client.statuses(ids, concurrency).take(take).collect()
+    }
+    fn wait_all(
+        &self,
+        s: &Settings,
+        ids: Ids,
+        target: InstanceState,
+        options: WaitOptions,
+        concurrency: usize,
+        take: usize,
+    ) -> Vec<(InstanceId, WaitReport)> {
+        let client = build_client!(clouddc_ureq::Client, s);
+        client
+            .wait_all(ids, target, options, concurrency)
+            .take(take)
+            .collect()
     }
 }
 
@@ -145,6 +209,36 @@ impl Runner for Reqwest {
         runtime().block_on(async {
             let client = build_client!(clouddc_reqwest::Client, s);
             client.wait_until(id, target, options).await
+        })
+    }
+    fn fan_out(
+        &self,
+        s: &Settings,
+        ids: Ids,
+        concurrency: usize,
+        take: usize,
+    ) -> Vec<(InstanceId, Result<InstanceStatus, Error>)> {
+        runtime().block_on(async {
+            let client = build_client!(clouddc_reqwest::Client, s);
+            client.statuses(ids, concurrency).take(take).collect().await
+        })
+    }
+    fn wait_all(
+        &self,
+        s: &Settings,
+        ids: Ids,
+        target: InstanceState,
+        options: WaitOptions,
+        concurrency: usize,
+        take: usize,
+    ) -> Vec<(InstanceId, WaitReport)> {
+        runtime().block_on(async {
+            let client = build_client!(clouddc_reqwest::Client, s);
+            client
+                .wait_all(ids, target, options, concurrency)
+                .take(take)
+                .collect()
+                .await
         })
     }
 }
@@ -667,96 +761,248 @@ fn reqwest_waits_until_running() {
 fn parity_server(limit: usize, total: usize) -> Server {
     Server::start(move |req, _| {
         let seg = req.segments().get(3).copied().unwrap_or("").to_owned();
-        let n: usize = seg.trim_start_matches("ins-").parse().unwrap_or(1);
-        let state = if n.is_multiple_of(2) {
-            "running"
-        } else {
-            "stopped"
-        };
         Reply::Gated {
             in_flight: limit,
             total,
             timeout: Duration::from_secs(5),
-            then: Box::new(ok(&format!(r#"{{"state":"{state}"}}"#)).header("X-Request-Id", &seg)),
+            then: Box::new(
+                ok(&format!(r#"{{"state":"{}"}}"#, parity(&seg))).header("X-Request-Id", &seg),
+            ),
         }
     })
 }
 
-#[test]
-fn statuses_tags_every_result_and_bounds_concurrency() {
+/// The number of `ins-N`.
+fn number(id: &str) -> usize {
+    id.trim_start_matches("ins-").parse().unwrap_or(1)
+}
+
+/// What [`parity_server`] says `ins-N` is.
+fn parity(id: &str) -> &'static str {
+    if number(id).is_multiple_of(2) {
+        "running"
+    } else {
+        "stopped"
+    }
+}
+
+/// `ins-0`, `ins-1`, ... up to `n`, counting how many were taken.
+fn counted_ids(n: usize, pulled: &Arc<AtomicUsize>) -> Ids {
+    let counter = Arc::clone(pulled);
+    Box::new((0..n).map(move |i| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        InstanceId::new(format!("ins-{i}")).unwrap()
+    }))
+}
+
+/// Every id of `0..n` exactly once.
+fn assert_each_once<'a>(ids: impl Iterator<Item = &'a InstanceId>, n: usize) {
+    let mut seen: Vec<usize> = ids.map(|id| number(id.as_str())).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..n).collect::<Vec<_>>(), "each id exactly once");
+}
+
+fn check_statuses_tag_and_bound(runner: &impl Runner) {
     const N: usize = 12;
     const LIMIT: usize = 3;
     let server = parity_server(LIMIT, N);
     let settings = Settings::new(server.url());
-    let results: Vec<_> = runtime().block_on(async {
-        let client = build_client!(clouddc_reqwest::Client, &settings);
-        let ids = (0..N).map(|i| InstanceId::new(format!("ins-{i}")).unwrap());
-        client.statuses(ids, LIMIT).collect().await
-    });
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let results = runner.fan_out(&settings, counted_ids(N, &pulled), LIMIT, usize::MAX);
     assert_eq!(results.len(), N);
-    let mut seen: Vec<usize> = Vec::new();
     for (id, result) in &results {
-        let n: usize = id.as_str().trim_start_matches("ins-").parse().unwrap();
-        let want = if n.is_multiple_of(2) {
-            InstanceState::Running
-        } else {
-            InstanceState::Stopped
-        };
-        assert_eq!(result.as_ref().unwrap().state, want, "result tagged {id}");
-        seen.push(n);
+        let state = &result.as_ref().unwrap().state;
+        assert_eq!(state.as_str(), parity(id.as_str()), "result tagged {id}");
     }
-    seen.sort_unstable();
-    assert_eq!(seen, (0..N).collect::<Vec<_>>(), "each id exactly once");
+    assert_each_once(results.iter().map(|(id, _)| id), N);
+    let stats = server.stats();
+    // The gate holds every request until LIMIT are in flight: the bound is
+    // reached, and never passed.
+    assert_eq!(stats.max_in_flight, LIMIT, "{stats:?}");
+    assert!(stats.max_open <= LIMIT, "{stats:?}");
+}
+
+#[test]
+fn ureq_statuses_tags_every_result_and_bounds_requests_in_flight() {
+    check_statuses_tag_and_bound(&Ureq);
+}
+
+#[test]
+fn reqwest_statuses_tags_every_result_and_bounds_requests_in_flight() {
+    check_statuses_tag_and_bound(&Reqwest);
+}
+
+fn check_statuses_lazy(runner: &impl Runner) {
+    const LIMIT: usize = 2;
+    const WANTED: usize = 6;
+    let server = parity_server(LIMIT, usize::MAX);
+    let settings = Settings::new(server.url());
+    let pulled = Arc::new(AtomicUsize::new(0));
+    // An endless supply of ids: only a lazy consumer can finish.
+    let results = runner.fan_out(&settings, counted_ids(usize::MAX, &pulled), LIMIT, WANTED);
+    assert_eq!(results.len(), WANTED);
+    assert!(results.iter().all(|(_, r)| r.is_ok()), "{results:?}");
+    let pulled = pulled.load(Ordering::SeqCst);
+    assert!(pulled <= WANTED + LIMIT, "pulled {pulled} ids");
+    assert!(
+        server.stats().max_in_flight <= LIMIT,
+        "{:?}",
+        server.stats()
+    );
+}
+
+#[test]
+fn ureq_statuses_consumes_ids_lazily() {
+    check_statuses_lazy(&Ureq);
+}
+
+#[test]
+fn reqwest_statuses_consumes_ids_lazily() {
+    check_statuses_lazy(&Reqwest);
+}
+
+/// `pending` on an id's first poll, `running` on every later one; each
+/// first poll held until `limit` requests are in flight (or `total` came).
+fn boot_server(limit: usize, total: usize) -> Server {
+    let polls = Mutex::new(HashMap::<String, usize>::new());
+    Server::start(move |req, _| {
+        let seg = req.segments().get(3).copied().unwrap_or("").to_owned();
+        let seen = {
+            let mut polls = polls.lock().unwrap();
+            let n = polls.entry(seg).or_default();
+            *n += 1;
+            *n
+        };
+        if seen == 1 {
+            Reply::Gated {
+                in_flight: limit,
+                total,
+                timeout: Duration::from_secs(5),
+                then: Box::new(ok(r#"{"state":"pending"}"#)),
+            }
+        } else {
+            ok(RUNNING)
+        }
+    })
+}
+
+fn check_wait_all_tag_and_bound(runner: &impl Runner) {
+    const N: usize = 12;
+    const LIMIT: usize = 3;
+    let server = boot_server(LIMIT, N);
+    let settings = Settings::new(server.url());
+    let options = WaitOptions::new()
+        .interval(Duration::from_millis(20))
+        .max_wait(Duration::from_secs(20));
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let ids = counted_ids(N, &pulled);
+    let reports = runner.wait_all(
+        &settings,
+        ids,
+        InstanceState::Running,
+        options,
+        LIMIT,
+        usize::MAX,
+    );
+    assert_eq!(reports.len(), N);
+    for (id, report) in &reports {
+        assert!(
+            matches!(&report.outcome, WaitOutcome::Reached(Some(s)) if s.state == InstanceState::Running),
+            "{id}: {report:?}"
+        );
+        assert_eq!(report.polls, 2, "{id}: {report:?}");
+    }
+    assert_each_once(reports.iter().map(|(id, _)| id), N);
+    assert_eq!(server.requests().len(), 2 * N);
     let stats = server.stats();
     assert_eq!(stats.max_in_flight, LIMIT, "{stats:?}");
     assert!(stats.max_open <= LIMIT, "{stats:?}");
 }
 
 #[test]
-fn statuses_consumes_ids_lazily() {
-    const LIMIT: usize = 2;
-    const WANTED: usize = 6;
-    let server = parity_server(LIMIT, usize::MAX);
-    let settings = Settings::new(server.url());
-    let pulled = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&pulled);
-    // An endless supply of ids: only a lazy consumer can finish.
-    let ids = (0..).map(move |i| {
-        counter.fetch_add(1, Ordering::SeqCst);
-        InstanceId::new(format!("ins-{i}")).unwrap()
-    });
-    let results: Vec<_> = runtime().block_on(async {
-        let client = build_client!(clouddc_reqwest::Client, &settings);
-        client.statuses(ids, LIMIT).take(WANTED).collect().await
-    });
-    assert_eq!(results.len(), WANTED);
-    assert!(results.iter().all(|(_, r)| r.is_ok()));
-    let pulled = pulled.load(Ordering::SeqCst);
-    assert!(pulled <= WANTED + LIMIT, "pulled {pulled} ids");
-    assert!(server.stats().max_in_flight <= LIMIT);
+fn ureq_wait_all_tags_every_report_and_bounds_requests_in_flight() {
+    check_wait_all_tag_and_bound(&Ureq);
 }
 
 #[test]
-fn in_flight_requests_are_bounded_across_the_client() {
-    // 40 waits at once, but at most 4 requests (and connections) in flight.
+fn reqwest_wait_all_tags_every_report_and_bounds_requests_in_flight() {
+    check_wait_all_tag_and_bound(&Reqwest);
+}
+
+fn check_wait_all_lazy(runner: &impl Runner) {
+    const LIMIT: usize = 2;
+    const WANTED: usize = 6;
+    // Every id is running at once: each wait ends on its first poll.
+    let server = Server::start(|_, _| Reply::Gated {
+        in_flight: LIMIT,
+        total: usize::MAX,
+        timeout: Duration::from_secs(5),
+        then: Box::new(ok(RUNNING)),
+    });
+    let settings = Settings::new(server.url());
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let options = WaitOptions::new()
+        .interval(Duration::from_millis(20))
+        .max_wait(Duration::from_secs(20));
+    let reports = runner.wait_all(
+        &settings,
+        counted_ids(usize::MAX, &pulled),
+        InstanceState::Running,
+        options,
+        LIMIT,
+        WANTED,
+    );
+    assert_eq!(reports.len(), WANTED);
+    assert!(
+        reports
+            .iter()
+            .all(|(_, r)| matches!(r.outcome, WaitOutcome::Reached(_))),
+        "{reports:?}"
+    );
+    let pulled = pulled.load(Ordering::SeqCst);
+    assert!(pulled <= WANTED + LIMIT, "pulled {pulled} ids");
+    assert!(
+        server.stats().max_in_flight <= LIMIT,
+        "{:?}",
+        server.stats()
+    );
+}
+
+#[test]
+fn ureq_wait_all_consumes_ids_lazily() {
+    check_wait_all_lazy(&Ureq);
+}
+
+#[test]
+fn reqwest_wait_all_consumes_ids_lazily() {
+    check_wait_all_lazy(&Reqwest);
+}
+
+fn check_client_bound(runner: &impl Runner) {
+    // 40 ids and a fan-out allowing 40 requests in flight, but a client
+    // bound of 4: at most 4 requests (and connections) in flight.
     const N: usize = 40;
     const SLOTS: usize = 4;
     let server = parity_server(SLOTS, N);
-    let settings = Settings::new(server.url());
-    let results: Vec<_> = runtime().block_on(async {
-        let client = clouddc_reqwest::Client::builder()
-            .endpoint(Endpoint::parse(&settings.url).unwrap())
-            .project_id(ProjectId::new("p1").unwrap())
-            .credentials(Credentials::token("t").unwrap())
-            .max_in_flight(SLOTS)
-            .build()
-            .unwrap();
-        let ids = (0..N).map(|i| InstanceId::new(format!("ins-{i}")).unwrap());
-        client.statuses(ids, N).collect::<Vec<_>>().await
-    });
+    let settings = Settings {
+        max_in_flight: Some(SLOTS),
+        ..Settings::new(server.url())
+    };
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let results = runner.fan_out(&settings, counted_ids(N, &pulled), N, usize::MAX);
     assert_eq!(results.len(), N);
-    assert!(results.iter().all(|(_, r)| r.is_ok()));
+    assert!(results.iter().all(|(_, r)| r.is_ok()), "{results:?}");
     let stats = server.stats();
     assert_eq!(stats.max_in_flight, SLOTS, "{stats:?}");
     assert!(stats.max_open <= SLOTS, "{stats:?}");
+}
+
+#[test]
+fn ureq_client_bound_caps_requests_in_flight() {
+    check_client_bound(&Ureq);
+}
+
+#[test]
+fn reqwest_client_bound_caps_requests_in_flight() {
+    check_client_bound(&Reqwest);
 }

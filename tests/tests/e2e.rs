@@ -1,6 +1,6 @@
 //! Both clients end to end against the simulator: life-cycle waits, every
 //! fault with its error kind, retry counts, `Retry-After`, token and AK/SK
-//! auth, and fleets of 1,000 and 2,000 ids through the async client under a
+//! auth, and fleets of 1,000 and 2,000 ids through both clients under a
 //! rate limit.
 //!
 //! Synchronisation is by the simulator's counters and the clients' own
@@ -9,8 +9,8 @@
 use std::time::{Duration, Instant};
 
 use clouddc_core::{
-    Credentials, Endpoint, Error, ErrorKind, InstanceId, InstanceState, InstanceStatus, ProjectId,
-    SharedLimits, WaitOptions, WaitOutcome, WaitReport,
+    Config, Credentials, Endpoint, Error, ErrorKind, FleetEvent, FleetOptions, InstanceId,
+    InstanceState, InstanceStatus, Job, ProjectId, WaitOptions, WaitOutcome, WaitReport,
 };
 use clouddc_simulator::{
     Auth, BlockingHandle, Faults, NewInstance, OversizedBody, RateLimit, Schedule, ServerError,
@@ -76,16 +76,21 @@ enum Kind {
 
 const KINDS: [Kind; 2] = [Kind::Ureq, Kind::Reqwest];
 
+/// The config of both clients.
+fn config(sim: &BlockingHandle, o: &Opts) -> Config {
+    Config::builder()
+        .endpoint(Endpoint::parse(sim.url()).expect("endpoint"))
+        .project_id(ProjectId::new(sim.project_id()).expect("project"))
+        .credentials(o.credentials.clone())
+        .max_attempts(o.attempts)
+        .attempt_timeout(o.attempt_timeout)
+        .build()
+        .expect("config")
+}
+
 macro_rules! client {
     ($krate:ident, $sim:expr, $o:expr) => {
-        $krate::Client::builder()
-            .endpoint(Endpoint::parse($sim.url()).expect("endpoint"))
-            .project_id(ProjectId::new($sim.project_id()).expect("project"))
-            .credentials($o.credentials.clone())
-            .max_attempts($o.attempts)
-            .attempt_timeout($o.attempt_timeout)
-            .build()
-            .expect("client")
+        $krate::Client::new(config($sim, &$o)).expect("client")
     };
 }
 
@@ -416,87 +421,123 @@ fn token_and_aksk_auth_and_a_wrong_signature() {
     }
 }
 
-/// `n` instances, queried through `statuses` under a server limit of `rps`.
-fn fleet(n: usize, rps: f64, concurrency: usize) -> (Duration, u64, u64) {
+/// A simulator with `n` running instances `ins-00000`, ... under a server
+/// limit of `rps`, and their ids.
+fn fleet_sim(n: usize, rps: f64) -> (BlockingHandle, Vec<InstanceId>) {
     let sim = sim_with(Auth::token(TOKEN), Some(rps));
     let ids: Vec<String> = (0..n).map(|i| format!("ins-{i:05}")).collect();
     for i in &ids {
         add(&sim, i, Schedule::instant(), Faults::none());
     }
+    (sim, ids.iter().map(|s| id(s)).collect())
+}
+
+/// Runs `fleet` through `kind`'s client; the ids answered.
+fn run_fleet(
+    kind: Kind,
+    sim: &BlockingHandle,
+    o: &Opts,
+    ids: Vec<InstanceId>,
+    options: FleetOptions,
+) -> usize {
+    let ok = |(_, r): &(InstanceId, Result<InstanceStatus, Error>)| r.is_ok();
+    match kind {
+        Kind::Ureq => client!(clouddc_ureq, sim, o)
+            .fleet(Job::Status, ids, options)
+            .map(FleetEvent::into_status)
+            .filter(ok)
+            .count(),
+        Kind::Reqwest => runtime().block_on(async {
+            client!(clouddc_reqwest, sim, o)
+                .fleet(Job::Status, ids, options)
+                .map(FleetEvent::into_status)
+                .filter(|r| std::future::ready(ok(r)))
+                .count()
+                .await
+        }),
+    }
+}
+
+/// `n` instances, queried through `statuses(ids, concurrency)` (paced by
+/// the fleet's default limiter) under a server limit of `rps`.
+fn fleet(kind: Kind, n: usize, rps: f64, concurrency: usize) -> (Duration, u64, u64) {
+    let (sim, ids) = fleet_sim(n, rps);
     let o = Opts {
         attempts: 5,
         ..Opts::default()
     };
-    let rt = runtime();
-    let client = client!(clouddc_reqwest, sim, o);
     let started = Instant::now();
-    let ok = rt.block_on(async {
-        let mut results = client.statuses(ids.clone().into_iter().map(|s| id(&s)), concurrency);
-        let mut ok = 0;
-        while let Some((_, r)) = results.next().await {
-            if r.is_ok() {
-                ok += 1;
-            }
-        }
-        ok
-    });
+    let ok = match kind {
+        Kind::Ureq => client!(clouddc_ureq, &sim, o)
+            .statuses(ids, concurrency)
+            .filter(|(_, r)| r.is_ok())
+            .count(),
+        Kind::Reqwest => runtime().block_on(async {
+            client!(clouddc_reqwest, &sim, o)
+                .statuses(ids, concurrency)
+                .filter(|(_, r)| std::future::ready(r.is_ok()))
+                .count()
+                .await
+        }),
+    };
     let took = started.elapsed();
-    assert_eq!(ok, n, "every id answered");
+    assert_eq!(ok, n, "{kind:?}: every id answered");
     let c = sim.control().counters().global;
     (took, c.requests, c.throttled)
 }
 
 #[test]
 fn fleet_of_1000_under_a_rate_limit() {
-    let (took, requests, throttled) = fleet(1000, 400.0, 64);
-    // Ideal: 1000 / 400 = 2.5 s.
-    assert!(took < Duration::from_secs(15), "{took:?}");
-    assert!(requests >= 1000);
-    assert!(
-        throttled * 100 <= requests * 5,
-        "{throttled} of {requests} throttled"
-    );
+    for kind in KINDS {
+        let (took, requests, throttled) = fleet(kind, 1000, 400.0, 64);
+        // Ideal: 1000 / 400 = 2.5 s.
+        assert!(took < Duration::from_secs(15), "{kind:?} {took:?}");
+        assert!(requests >= 1000, "{kind:?}");
+        assert!(
+            throttled * 100 <= requests * 5,
+            "{kind:?}: {throttled} of {requests} throttled"
+        );
+    }
 }
 
 #[test]
 fn fleet_of_2000_learns_the_limit_with_few_429s() {
-    let (took, requests, throttled) = fleet(2000, 1000.0, 64);
-    let share = throttled as f64 / requests as f64;
-    eprintln!(
-        "2000 ids at 1000 rps: {took:?}, {requests} requests, {throttled} 429s ({:.2}%)",
-        share * 100.0
-    );
-    assert!(share <= 0.02, "{throttled} of {requests} throttled");
-    assert!(took < Duration::from_secs(20), "{took:?}");
+    for kind in KINDS {
+        let (took, requests, throttled) = fleet(kind, 2000, 1000.0, 64);
+        let share = throttled as f64 / requests as f64;
+        eprintln!(
+            "{kind:?}: 2000 ids at 1000 rps: {took:?}, {requests} requests, {throttled} 429s ({:.2}%)",
+            share * 100.0
+        );
+        assert!(
+            share <= 0.02,
+            "{kind:?}: {throttled} of {requests} throttled"
+        );
+        assert!(took < Duration::from_secs(20), "{kind:?} {took:?}");
+    }
 }
 
 #[test]
 fn fleet_limits_can_be_turned_off() {
     // Without pacing, the same fleet trips the limit far more often: the
     // contrast shows the limiter, not luck, keeps 429s down.
-    let sim = sim_with(Auth::token(TOKEN), Some(200.0));
-    let ids: Vec<String> = (0..600).map(|i| format!("ins-{i:05}")).collect();
-    for i in &ids {
-        add(&sim, i, Schedule::instant(), Faults::none());
+    for kind in KINDS {
+        let (sim, ids) = fleet_sim(600, 200.0);
+        let o = Opts {
+            attempts: 1,
+            ..Opts::default()
+        };
+        let unpaced = FleetOptions::new()
+            .max_in_flight(64)
+            .rate(None)
+            .budget(None);
+        run_fleet(kind, &sim, &o, ids, unpaced);
+        let c = sim.control().counters().global;
+        assert!(
+            c.throttled * 10 > c.requests,
+            "{kind:?} unpaced: {} of {} throttled",
+            c.throttled,
+            c.requests
+        );
     }
-    let rt = runtime();
-    let client = clouddc_reqwest::Client::builder()
-        .endpoint(Endpoint::parse(sim.url()).expect("endpoint"))
-        .project_id(ProjectId::new(sim.project_id()).expect("project"))
-        .credentials(Credentials::token(TOKEN).expect("token"))
-        .max_attempts(1)
-        .fleet_limits(SharedLimits::new(None, None))
-        .build()
-        .expect("client");
-    rt.block_on(async {
-        let mut results = client.statuses(ids.clone().into_iter().map(|s| id(&s)), 64);
-        while results.next().await.is_some() {}
-    });
-    let c = sim.control().counters().global;
-    assert!(
-        c.throttled * 10 > c.requests,
-        "unpaced: {} of {} throttled",
-        c.throttled,
-        c.requests
-    );
 }

@@ -46,8 +46,8 @@ use std::time::{Duration, Instant};
 
 use clouddc_core::error::DecodeReason;
 use clouddc_core::{
-    Credentials, Endpoint, Error, ErrorKind, InstanceId, InstanceState, InstanceStatus, ProjectId,
-    RetryPolicy,
+    Config, Credentials, Endpoint, Error, ErrorKind, InstanceId, InstanceState, InstanceStatus,
+    ProjectId, RetryPolicy,
 };
 use clouddc_tests::{End, Recorded, Reply, Server};
 
@@ -64,7 +64,7 @@ const GIB: usize = 1 << 30;
 const TEN_YEARS: u64 = 10 * 365 * 24 * 3600;
 
 /// What a case configures; both runners build their client from it with the
-/// same builder calls (see `build_client!`).
+/// same calls (see `config` and `build_client!`).
 #[derive(Clone)]
 struct Settings {
     url: String,
@@ -91,21 +91,26 @@ impl Settings {
     }
 }
 
-/// The same builder calls for both clients: the surfaces must match.
+/// The config both runners build their client from: one type, so the
+/// clients cannot be configured apart.
+fn config(s: &Settings) -> Config {
+    let mut b = Config::builder()
+        .endpoint(Endpoint::parse(&s.url).unwrap())
+        .project_id(ProjectId::new(PROJECT).unwrap())
+        .credentials(Credentials::token(TOKEN).unwrap())
+        .attempt_timeout(s.attempt_timeout)
+        .retry(s.retry.clone());
+    if let Some(n) = s.body_limit {
+        b = b.body_limit(n);
+    }
+    b.build().expect("the config builds")
+}
+
+/// The same call for both clients: the surfaces must match.
 macro_rules! build_client {
-    ($client:ty, $settings:expr) => {{
-        let s: &Settings = $settings;
-        let mut b = <$client>::builder()
-            .endpoint(Endpoint::parse(&s.url).unwrap())
-            .project_id(ProjectId::new(PROJECT).unwrap())
-            .credentials(Credentials::token(TOKEN).unwrap())
-            .attempt_timeout(s.attempt_timeout)
-            .retry(s.retry.clone());
-        if let Some(n) = s.body_limit {
-            b = b.body_limit(n);
-        }
-        b.build().expect("the client builds")
-    }};
+    ($client:ty, $settings:expr) => {
+        <$client>::new(config($settings)).expect("the client builds")
+    };
 }
 
 trait Runner {

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use clouddc_core::{Credentials, Endpoint, ErrorKind, InstanceId, ProjectId};
+use clouddc_core::{Config, Credentials, Endpoint, ErrorKind, InstanceId, ProjectId};
 use clouddc_simulator::{
     Auth, BlockingHandle, Faults, NewInstance, RateLimit, Schedule, ServerError, SimConfig,
     StallHeaders, Trigger,
@@ -132,16 +132,21 @@ fn check(kind: &str, text: &str, secrets: &[&str]) {
     );
 }
 
+/// The config of every client here.
+fn config(url: &str, project: &str, creds: Credentials) -> Config {
+    Config::builder()
+        .endpoint(Endpoint::parse(url).expect("endpoint"))
+        .project_id(ProjectId::new(project).expect("project"))
+        .credentials(creds)
+        .max_attempts(2)
+        .attempt_timeout(Duration::from_millis(500))
+        .build()
+        .expect("config")
+}
+
 macro_rules! client {
     ($krate:ident, $url:expr, $project:expr, $creds:expr) => {
-        $krate::Client::builder()
-            .endpoint(Endpoint::parse($url).expect("endpoint"))
-            .project_id(ProjectId::new($project).expect("project"))
-            .credentials($creds)
-            .max_attempts(2)
-            .attempt_timeout(Duration::from_millis(500))
-            .build()
-            .expect("client")
+        $krate::Client::new(config($url, $project, $creds)).expect("client")
     };
 }
 

@@ -190,7 +190,7 @@ fn summary(e: &FleetEvent) -> String {
             "{:<14} {} after {} polls",
             w.outcome
                 .status()
-                .map_or_else(|| "-".to_owned(), |s| s.state.to_string()),
+                .map_or_else(|| "-".to_owned(), |s| crate::text::safe(s.state.as_str())),
             w.outcome.as_str(),
             w.polls
         ),

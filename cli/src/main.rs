@@ -16,6 +16,7 @@ mod output;
 mod progress;
 mod settings;
 mod simulate;
+mod text;
 
 use std::process::ExitCode;
 

@@ -7,6 +7,12 @@ use clouddc_core::error::ceil_secs;
 use clouddc_core::{Error, ErrorStatus, InstanceStatus, WaitOutcome, WaitReport};
 use serde::Serialize;
 
+use crate::text;
+
+/// The columns of a server message in the table; longer ones are cut at a
+/// word boundary.
+const MESSAGE_COLUMNS: usize = 200;
+
 /// Why a query failed, as scripts see it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub(crate) struct Failure {
@@ -149,8 +155,7 @@ fn cell_failure(f: &Failure) -> String {
         s.push_str(&format!(" {c}"));
     }
     if let Some(m) = &f.error_msg {
-        let short: String = m.chars().take(120).collect();
-        s.push_str(&format!(": {short}"));
+        s.push_str(&format!(": {}", text::cut(m, MESSAGE_COLUMNS)));
     }
     if let Some(id) = &f.request_id {
         s.push_str(&format!(" (request id {id})"));
@@ -197,10 +202,16 @@ pub(crate) fn table(records: &[Record]) -> String {
             row
         })
         .collect();
+    // Every cell may hold text from the server: escaped, then measured in
+    // terminal columns.
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|row| row.iter().map(|c| text::safe(c)).collect())
+        .collect();
     let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
+            *w = (*w).max(text::width(c));
         }
     }
     let mut out = String::new();
@@ -211,7 +222,9 @@ pub(crate) fn table(records: &[Record]) -> String {
             if i == last {
                 l.push_str(c);
             } else {
-                l.push_str(&format!("{c:<w$}  ", w = widths[i]));
+                l.push_str(c);
+                let pad = widths[i].saturating_sub(text::width(c)) + 2;
+                l.extend(std::iter::repeat_n(' ', pad));
             }
         }
         out.push_str(l.trim_end());

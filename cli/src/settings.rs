@@ -110,7 +110,11 @@ fn read_text(path: &Path) -> Result<String, UsageError> {
         std::fs::File::open(path).and_then(|mut f| f.read_to_string(&mut s))
     };
     res.map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
-    Ok(s)
+    // Files saved by Windows editors start with a byte-order mark.
+    Ok(match s.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_owned(),
+        None => s,
+    })
 }
 
 /// The ids: arguments first, then the ids file; at least one, none empty.

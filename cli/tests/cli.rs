@@ -1053,3 +1053,105 @@ fn a_full_disk_is_an_error_with_exit_1() {
         assert_eq!(out.status.code(), Some(1), "{args:?}");
     }
 }
+
+/// A server that answers every request with `body` (status 200), for
+/// contents the simulator will not produce.
+fn one_answer_server(body: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn control_bytes_from_the_server_are_escaped_in_the_table() {
+    let url = one_answer_server(
+        r#"{"state":"\u001b[2J\u001b]0;pwned\u0007evil\r\nFAKE  running","operation_state":"x\u202eevil"}"#,
+    );
+    for transport in TRANSPORTS {
+        let mut c = clouddc();
+        c.args([
+            "--endpoint",
+            &url,
+            "--project-id",
+            "p",
+            "--transport",
+            transport,
+        ]);
+        c.args(["status", "i-1"]).env("CLOUDDC_AUTH_TOKEN", TOKEN);
+        let r = run(c);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(!r.stdout.contains('\u{1b}'), "{:?}", r.stdout);
+        assert!(
+            !r.stdout.contains('\u{7}') && !r.stdout.contains('\r'),
+            "{:?}",
+            r.stdout
+        );
+        assert!(!r.stdout.contains('\u{202e}'), "{:?}", r.stdout);
+        // One header line and one row: the body cannot forge a second row.
+        assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
+        assert!(r.stdout.contains("\\u{1b}[2J"), "{}", r.stdout);
+    }
+}
+
+#[test]
+fn user_info_in_an_endpoint_is_never_echoed() {
+    for endpoint in [
+        "http://admin:S3cretPw@example.com",
+        "https://admin:S3cretPw@h:0",
+    ] {
+        for position in ["flag", "env"] {
+            let mut c = clouddc();
+            if position == "flag" {
+                c.args(["--endpoint", endpoint]);
+            } else {
+                c.env("CLOUDDC_ENDPOINT", endpoint);
+            }
+            c.args(["--project-id", "p", "status", "i-1"])
+                .env("CLOUDDC_AUTH_TOKEN", TOKEN);
+            let r = run(c);
+            assert_eq!(r.code, 2, "{}", r.stderr);
+            assert!(!r.stderr.contains("S3cretPw"), "{}", r.stderr);
+            assert!(r.stderr.contains("admin:****@"), "{}", r.stderr);
+        }
+    }
+}
+
+#[test]
+fn a_byte_order_mark_in_an_ids_file_is_not_part_of_an_id() {
+    let sim = sim();
+    add(&sim, "bom-1", Schedule::instant(), none());
+    add(&sim, "bom-2", Schedule::instant(), none());
+    let dir = std::env::temp_dir().join(format!("clouddc-bom-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("ids.txt");
+    std::fs::write(&file, "\u{feff}bom-1\r\nbom-2\r\n").unwrap();
+    let mut c = against(&sim);
+    c.args(["status", "--ids-file"])
+        .arg(&file)
+        .args(["--output", "json"]);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ids: Vec<String> = lines(&r.stdout)
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, ["bom-1", "bom-2"]);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::ids::InstanceId;
 use crate::limiter::{Gate, Limits, SharedLimits};
-use crate::machine::{Attempt, Machine, Now, Step};
+use crate::machine::{Attempt, Machine, Now, Step, later};
 use crate::model::InstanceStatus;
 use crate::request::build_status_request;
 use crate::response::parse_status_response;
@@ -175,7 +175,7 @@ impl Call {
         };
         self.attempts += 1;
         self.state = State::InFlight {
-            attempt_deadline: now.mono.checked_add(timeout).unwrap_or(now.mono),
+            attempt_deadline: later(now.mono, timeout),
         };
         Step::Send(Attempt {
             request,
@@ -204,7 +204,7 @@ impl Call {
             RetryDecision::Retry { after } => {
                 self.last_delay = Some(after);
                 State::Backoff {
-                    until: now.mono.checked_add(after).unwrap_or(now.mono),
+                    until: later(now.mono, after),
                 }
             }
             RetryDecision::Stop(_) => State::Done(Some(Err(error))),

@@ -74,9 +74,11 @@ impl Endpoint {
 
     fn parse_inner(url: &str, allow_insecure: bool) -> Result<Self, Error> {
         let url = url.trim();
+        // Every message shows the URL with its password hidden.
+        let shown = redact_userinfo(url);
         let bad = |why: &str| {
             Error::invalid_input(format!(
-                "endpoint {url:?} {why}: expected scheme://host[:port][/prefix], e.g. https://clouddc.cn-east-3.myhuaweicloud.com"
+                "endpoint {shown:?} {why}: expected scheme://host[:port][/prefix], e.g. https://clouddc.cn-east-3.myhuaweicloud.com"
             ))
         };
         let uri: Uri = url.parse().map_err(|_| bad("is not a valid URL"))?;
@@ -105,7 +107,7 @@ impl Endpoint {
         if scheme == Scheme::HTTP {
             if !allow_insecure && !is_loopback_host(authority.host()) {
                 return Err(Error::invalid_input(format!(
-                    "endpoint {url:?} uses plain http to a non-loopback host: use https, or allow insecure http explicitly"
+                    "endpoint {shown:?} uses plain http to a non-loopback host: use https, or allow insecure http explicitly"
                 )));
             }
         } else if scheme != Scheme::HTTPS {
@@ -220,9 +222,53 @@ pub fn is_loopback_host(host: &str) -> bool {
     h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// `url` with the password of its user info (or the whole user info, when
+/// it has no `user:` part) shown as `****`: `http://admin:pw@host` becomes
+/// `http://admin:****@host`. Text that is not a URL is returned as it is.
+pub fn redact_userinfo(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[start..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..end].rfind('@') else {
+        return url.to_owned();
+    };
+    let user = match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{user}:****"),
+        None => "****".to_owned(),
+    };
+    format!("{}{user}{}", &url[..start], &rest[at..])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_info_is_never_echoed() {
+        for (url, shown) in [
+            (
+                "http://admin:S3cretPw@example.com",
+                "http://admin:****@example.com",
+            ),
+            ("https://tok3n@h:8443/p?q=1", "https://****@h:8443/p?q=1"),
+            ("http://a:b:c@h/x@y", "http://a:****@h/x@y"),
+            ("not a url S3cretPw", "not a url S3cretPw"),
+        ] {
+            assert_eq!(redact_userinfo(url), shown);
+        }
+        for url in [
+            "http://admin:S3cretPw@example.com",
+            "https://admin:S3cretPw@h:0/",
+        ] {
+            for e in [Endpoint::parse(url), Endpoint::parse_allow_insecure(url)] {
+                let e = e.unwrap_err().to_string();
+                assert!(!e.contains("S3cretPw"), "{e}");
+                assert!(e.contains("admin:****@"), "{e}");
+            }
+        }
+    }
 
     #[test]
     fn regions() {

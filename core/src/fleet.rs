@@ -72,7 +72,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::ids::InstanceId;
 use crate::limiter::{Blocked, Gate, Limits, RateLimiterConfig, RetryBudgetConfig, SharedLimits};
-use crate::machine::{Attempt, Now, Step};
+use crate::machine::{Attempt, Now, Step, later};
 use crate::model::InstanceState;
 use crate::rng::SplitMix64;
 use crate::waiter::{WaitOptions, WaitReport, Waiter};
@@ -682,7 +682,7 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
                 task.generation = task.generation.wrapping_add(1);
                 // A backstop: if the transport does not answer by the
                 // attempt's end, the core times the attempt out itself.
-                let end = now.mono.checked_add(attempt.timeout).unwrap_or(now.mono);
+                let end = later(now.mono, attempt.timeout);
                 self.timers.push(Reverse((end, key, task.generation)));
                 self.progress.in_flight += 1;
                 self.progress.requests += 1;
@@ -800,7 +800,7 @@ impl Watch {
         match call.poll_in(now, gate) {
             Step::Done(result) => {
                 self.current = None;
-                self.next_poll = now.mono.checked_add(self.interval).unwrap_or(now.mono);
+                self.next_poll = later(now.mono, self.interval);
                 match result {
                     Err(e) if !e.is_retryable() => WatchStep::Step(Step::Done(Err(e))),
                     r => WatchStep::Seen(r),

@@ -156,7 +156,7 @@ pub mod prelude {
 pub use call::{Call, CallResult};
 pub use config::{Config, ConfigBuilder};
 pub use credentials::{Credentials, Secret};
-pub use endpoint::{Endpoint, KNOWN_REGIONS};
+pub use endpoint::{Endpoint, KNOWN_REGIONS, redact_userinfo};
 pub use error::{Error, ErrorKind};
 pub use fleet::{
     Fleet, FleetEvent, FleetOptions, FleetStep, Job, Outcome, Progress as FleetProgress, Ticket,

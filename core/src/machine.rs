@@ -37,11 +37,12 @@ impl Now {
         Self { wall, mono }
     }
 
-    /// Both clocks moved forward by `d` (for simulated time).
+    /// Both clocks moved forward by `d` (for simulated time), saturating
+    /// as [`later`] does.
     pub fn advance(self, d: Duration) -> Self {
         Self {
-            wall: self.wall + d,
-            mono: self.mono + d,
+            wall: self.wall.checked_add(d).unwrap_or(self.wall),
+            mono: later(self.mono, d),
         }
     }
 
@@ -49,6 +50,16 @@ impl Now {
     pub fn advance_to(self, to: Instant) -> Self {
         self.advance(to.saturating_duration_since(self.mono))
     }
+}
+
+/// The farthest a deadline is put: what "no deadline" saturates to.
+const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `t + d`, saturating: a sum the clock cannot hold is as good as no
+/// deadline, so it becomes a time about a century away (or `t` itself on a
+/// clock that cannot even hold that).
+pub fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d).or_else(|| t.checked_add(FAR)).unwrap_or(t)
 }
 
 /// One request to send.

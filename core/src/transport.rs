@@ -39,7 +39,7 @@ use std::time::Instant;
 use http::Response;
 
 use crate::error::Error;
-use crate::machine::{Attempt, Machine, Now, Step};
+use crate::machine::{Attempt, Machine, Now, Step, later};
 
 /// A blocking transport: one method.
 pub trait Transport {
@@ -125,7 +125,7 @@ pub async fn run_async<M: Machine>(
         let now = clock.now();
         match machine.poll(now) {
             Step::Send(attempt) => {
-                let deadline = now.mono + attempt.timeout;
+                let deadline = later(now.mono, attempt.timeout);
                 let number = attempt.number;
                 let mut send = pin!(transport.send(attempt));
                 let mut timer = pin!(clock.sleep_until(deadline));

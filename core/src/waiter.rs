@@ -30,7 +30,7 @@ use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::ids::InstanceId;
 use crate::limiter::{Gate, Limits, SharedLimits};
-use crate::machine::{Machine, Now, Step};
+use crate::machine::{Machine, Now, Step, later};
 use crate::model::{InstanceState, InstanceStatus};
 use crate::rng::SplitMix64;
 
@@ -273,7 +273,7 @@ impl Waiter {
             .failure_states
             .clone()
             .unwrap_or_else(|| default_failure_states(&target));
-        let deadline = now.mono.checked_add(options.max_wait).unwrap_or(now.mono);
+        let deadline = later(now.mono, options.max_wait);
         Self {
             config: config.clone(),
             id,
@@ -412,9 +412,7 @@ impl Waiter {
             // One poll: its retries may run up to one attempt timeout past
             // the wait's deadline, never more.
             let late = self.deadline.max(now.mono);
-            let mut call_deadline = late
-                .checked_add(self.config.attempt_timeout())
-                .unwrap_or(late);
+            let mut call_deadline = later(late, self.config.attempt_timeout());
             if let Some(ct) = self.config.call_timeout()
                 && let Some(t) = now.mono.checked_add(ct)
             {

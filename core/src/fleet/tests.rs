@@ -403,3 +403,63 @@ proptest! {
         prop_assert!(took <= ideal * 1.15 + 1e-9, "took {} s, ideal {} s", took, ideal);
     }
 }
+
+/// Durations no clock can add saturate to "no deadline": nothing times out
+/// at once, nothing panics.
+#[test]
+fn extreme_durations_saturate() {
+    let config = Config::builder()
+        .endpoint(crate::Endpoint::parse("http://127.0.0.1:1").unwrap())
+        .project_id(crate::ProjectId::new("p").unwrap())
+        .credentials(crate::Credentials::token("t").unwrap())
+        .attempt_timeout(Duration::MAX)
+        .call_timeout(Duration::MAX)
+        .build()
+        .unwrap();
+    let job = Job::Wait {
+        target: InstanceState::Running,
+        options: WaitOptions::new()
+            .interval(Duration::MAX)
+            .max_wait(Duration::MAX),
+    };
+    let deadline = crate::machine::later(t0().mono, Duration::MAX);
+    let opts = FleetOptions::new().rate(None).deadline(deadline);
+    let mut fleet = Fleet::new(&config, job, ids(3), opts);
+    let mut polls = 0;
+    let run = drive(
+        &mut fleet,
+        Duration::from_millis(5),
+        |_, _| {
+            polls += 1;
+            if polls > 3 {
+                Answer::Running
+            } else {
+                Answer::Pending
+            }
+        },
+        None,
+    );
+    assert_each_once(&run, 3);
+    let reached = run
+        .events
+        .iter()
+        .filter(|e| matches!(&e.outcome, Outcome::Wait(w) if w.outcome.as_str() == "reached"))
+        .count();
+    // The first poll of each id sees pending; the pause before the next is
+    // capped near a century, which the simulated clock jumps.
+    assert_eq!(reached, 3);
+    let mut status = Fleet::new(&config, Job::Status, ids(2), FleetOptions::new().rate(None));
+    let run = drive(
+        &mut status,
+        Duration::from_millis(5),
+        |_, _| Answer::Running,
+        None,
+    );
+    assert_eq!(
+        run.events
+            .iter()
+            .filter(|e| matches!(e.outcome, Outcome::Status(Ok(_))))
+            .count(),
+        2
+    );
+}

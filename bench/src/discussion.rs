@@ -71,6 +71,12 @@ pub(crate) const UREQ_TIMEOUT: &str = "About the timeout row, from ureq 3.5's so
     directly and keeps a host name's addresses for 30 s, so it spawns no thread per call \
     (40 sequential calls: 1 `clone3` instead of 41).";
 
+/// The same, for the 64-thread loops: the timeout's price inside ureq is
+/// the same resolver thread per request, now 64 requests at a time.
+pub(crate) const UREQ_TIMEOUT_64: &str = "The timeout's price inside ureq is the one described \
+    for the sequential loops: with a timeout set, every bare request resolves the host on a \
+    thread of its own, here from 64 threads at once; clouddc-ureq's resolver spawns none.";
+
 /// Item 2, one client: `[sdk / bare, bare with timeout / bare, sdk / bare
 /// with timeout]`, and what is known about the timeout's cost, if anything.
 pub(crate) fn loopback(name: &str, rows: [&Row; 3], timeout_why: Option<&str>) -> String {
@@ -103,7 +109,8 @@ pub(crate) fn loopback(name: &str, rows: [&Row; 3], timeout_why: Option<&str>) -
     let mostly_below = ratio.summary.is_some_and(|s| s.q3 < 0.95);
     let cpu = " The miss is the SDK's own per-call CPU work: on loopback the client CPU is busy \
         for most of each round trip, so its microseconds (item 1, plus the call machine and, \
-        for `statuses`, the stream and the in-flight bound) show in throughput; against a real \
+        for a fleet, the fleet machine, the in-flight bound and the hand-off to the stream's \
+        futures or the worker threads) show in throughput; against a real \
         endpoint, with milliseconds of network per call, they do not.";
     let why = match (ratio.verdict, noisy) {
         (Verdict::Missed(_), true) if mostly_below => format!(

@@ -5,14 +5,16 @@
 //!
 //! Each run starts a fresh simulator process (pinned to one CPU) holding
 //! `ins-00000`, `ins-00001`, ... in state `running`, and a fresh client
-//! process (pinned to the other) that polls them all with
-//! `clouddc_reqwest::Client::statuses` and reports its own `VmHWM`.
+//! process (pinned to the other) that polls them all with one
+//! `clouddc_reqwest::Client::fleet` and reports its own `VmHWM`.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use clouddc_core::limiter::{RateLimiterConfig, RetryBudgetConfig};
-use clouddc_core::{Credentials, Endpoint, InstanceId, ProjectId, SharedLimits};
+use clouddc_core::limiter::RateLimiterConfig;
+use clouddc_core::{
+    Config, Credentials, Endpoint, FleetEvent, FleetOptions, InstanceId, Job, ProjectId,
+};
 use clouddc_simulator::{Counters, NewInstance, Schedule, SimConfig, start_blocking};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -114,20 +116,19 @@ pub(crate) struct ClientArgs {
 
 /// `fleet-client`: polls every id once, reports time, failures and RSS.
 pub(crate) fn client_main(a: &ClientArgs) -> Result<(), BoxError> {
-    let limits = match Mode::parse(&a.mode)? {
-        Mode::Adaptive => SharedLimits::fleet_default(),
-        Mode::Hint => SharedLimits::new(
-            Some(RateLimiterConfig::hint(a.rps)),
-            Some(RetryBudgetConfig::default()),
-        ),
-        Mode::Off => SharedLimits::new(None, None),
+    // The fleet's defaults are the adaptive limiter and the retry budget.
+    let base = FleetOptions::new().max_in_flight(a.concurrency);
+    let options = match Mode::parse(&a.mode)? {
+        Mode::Adaptive => base,
+        Mode::Hint => base.rate(Some(RateLimiterConfig::hint(a.rps))),
+        Mode::Off => base.rate(None).budget(None),
     };
-    let client = clouddc_reqwest::Client::builder()
+    let config = Config::builder()
         .endpoint(Endpoint::parse(&a.url)?)
         .project_id(ProjectId::new(a.project.clone())?)
         .credentials(Credentials::token("bench-token")?)
-        .fleet_limits(limits)
         .build()?;
+    let client = clouddc_reqwest::Client::new(config)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -135,7 +136,9 @@ pub(crate) fn client_main(a: &ClientArgs) -> Result<(), BoxError> {
     let (secs, ok, failed) = rt.block_on(async {
         let t = Instant::now();
         let (mut ok, mut failed) = (0u64, BTreeMap::<String, u64>::new());
-        let mut results = std::pin::pin!(client.statuses(ids, a.concurrency));
+        let mut results = client
+            .fleet(Job::Status, ids, options)
+            .map(FleetEvent::into_status);
         while let Some((_, r)) = results.next().await {
             match r {
                 Ok(_) => ok += 1,
@@ -231,7 +234,8 @@ fn section(
     let mut notes = vec![format!(
         "Setup: {} ids (`ins-00000`…), all `running`, in a fresh simulator process per run \
          limited to {:.0} requests/s globally (burst {:.0}); a fresh client process per run \
-         polls them all once with `clouddc_reqwest::Client::statuses(ids, {})` on a \
+         polls them all once with one `clouddc_reqwest::Client::fleet` of \
+         `Job::Status`, at most {} requests in flight (`FleetOptions::max_in_flight`), on a \
          current-thread runtime, {}. Ideal time {ideal:.1} s (ids / limit, as the issue \
          defines it; the simulator's initial burst of {:.0} makes {:.1} s the true floor, which \
          is how a run can finish under 1×). The 429 share is the simulator's count of 429s \

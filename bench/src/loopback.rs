@@ -1,6 +1,8 @@
 //! Item 2: both clients against one fixed-response HTTP/1.1 keep-alive
 //! server on loopback, next to bare ureq and reqwest loops doing the same
-//! GET and parse, and `wrk -c1 -t1` as the ceiling.
+//! GET and parse, and `wrk -c1 -t1` as the ceiling: one request at a time,
+//! and 64 in flight (each client's fleet with pacing off, against bare
+//! reqwest with 64 futures and bare ureq on 64 threads).
 //!
 //! The server is a single-threaded tokio loop (pinned to one CPU) that
 //! answers every request with the same 200 and body, whatever it asks; the
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use clouddc_bench::per_call::{BODY, BareStatus, INSTANCE_ID, PROJECT_ID};
 use clouddc_bench::stats::{per_second, ratios};
 use clouddc_core::http::{self, HeaderMap, header::HOST};
-use clouddc_core::{Credentials, Endpoint, InstanceId, ProjectId, SharedLimits};
+use clouddc_core::{Config, Credentials, Endpoint, FleetOptions, InstanceId, Job, ProjectId};
 use futures_util::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -177,7 +179,10 @@ fn section(o: &Outcome, pin: &Pin, s: &Settings) -> Section {
     let mut reqwest = Vec::new();
     for (n, sdk_what) in [
         ("1", "clouddc-reqwest `status()`, 1 in flight"),
-        ("64", "clouddc-reqwest `statuses(ids, 64)`, 64 in flight"),
+        (
+            "64",
+            "clouddc-reqwest `fleet(Job::Status, ids, ..)`, 64 in flight",
+        ),
     ] {
         let key = |side: &str| format!("reqwest{n}_{side}");
         let r = ratio(
@@ -214,6 +219,38 @@ fn section(o: &Outcome, pin: &Pin, s: &Settings) -> Section {
         ]);
         reqwest.push((r, t, own));
     }
+    let ureq64 = [
+        ratio(
+            "clouddc-ureq / bare ureq, 64 in flight",
+            "ureq64_sdk",
+            "ureq64_bare",
+            Goal::AtLeast(0.95),
+        ),
+        ratio(
+            "breakdown: bare ureq with the timeout / bare ureq, 64 in flight",
+            "ureq64_bare_timeout",
+            "ureq64_bare",
+            Goal::None,
+        ),
+        ratio(
+            "breakdown: clouddc-ureq / bare ureq with the timeout, 64 in flight",
+            "ureq64_sdk",
+            "ureq64_bare_timeout",
+            Goal::None,
+        ),
+    ];
+    rows.extend([
+        rate(
+            "clouddc-ureq `fleet(Job::Status, ids, ..)`, 64 in flight",
+            "ureq64_sdk",
+        ),
+        rate("bare ureq GET + `serde_json`, 64 threads", "ureq64_bare"),
+        rate(
+            &format!("bare ureq, {timeout} (`timeout_global`), 64 threads"),
+            "ureq64_bare_timeout",
+        ),
+    ]);
+    rows.extend(ureq64.iter().cloned());
     let calls = |k: &str| o.calls.get(k).copied().unwrap_or(0);
     let mut notes = vec![format!(
         "Setup: one fixed-response HTTP/1.1 keep-alive server (a single-threaded tokio loop \
@@ -221,9 +258,14 @@ fn section(o: &Outcome, pin: &Pin, s: &Settings) -> Section {
          server does not check it. The bare loops send the very request the SDK sends (same URL \
          and headers, taken from one request built by the core) and parse the body with \
          `serde_json::from_slice`; the async loops run on the same current-thread tokio runtime. \
-         Per round each loop makes a fixed number of calls ({} sequential ureq, {} reqwest at 1 \
-         in flight, {} at 64 in flight, chosen after a warm-up to last about {} ms), the loops \
-         of one comparison back to back, starting with a different one each round; `wrk` runs \
+         At 64 in flight the bare reqwest loop keeps 64 futures going (`buffer_unordered(64)`), \
+         the bare ureq loop starts 64 threads that each make their share of the calls one after \
+         another on one agent, and each client runs one fleet over the same ids \
+         (clouddc-ureq's on up to 64 worker threads it starts, on its one agent). Per round each \
+         loop makes a fixed number of calls ({} sequential ureq, {} reqwest at 1 in flight, {} \
+         reqwest at 64 in flight, {} ureq at 64 in flight, chosen after a warm-up to last about \
+         {} ms), the loops of one comparison back to back, starting with a different one each \
+         round; `wrk` runs \
          {} s per round. Ratios are taken per round, then summarised. The \"with the timeout\" \
          loops are bare loops that also set the per-request timeout the SDK sets on every \
          attempt (its `attempt_timeout`, 10 s by default): they split the gap into what the \
@@ -232,6 +274,7 @@ fn section(o: &Outcome, pin: &Pin, s: &Settings) -> Section {
         calls("ureq"),
         calls("reqwest1"),
         calls("reqwest64"),
+        calls("ureq64"),
         s.loop_ms,
         s.wrk_secs,
     )];
@@ -246,6 +289,12 @@ fn section(o: &Outcome, pin: &Pin, s: &Settings) -> Section {
     ]) {
         notes.push(crate::discussion::loopback(name, [r, t, own], None));
     }
+    let [r, t, own] = &ureq64;
+    notes.push(crate::discussion::loopback(
+        "clouddc-ureq at 64 in flight",
+        [r, t, own],
+        Some(crate::discussion::UREQ_TIMEOUT_64),
+    ));
     if let Some(why) = &o.wrk_missing {
         notes.push(format!(
             "`wrk` was not measured: {why}. On Debian/Ubuntu `apt-get install wrk` adds it; the \
@@ -267,10 +316,11 @@ fn section(o: &Outcome, pin: &Pin, s: &Settings) -> Section {
         ));
     }
     notes.push(
-        "The 64-in-flight comparison turns the client's fleet pacing off \
-         (`fleet_limits(SharedLimits::new(None, None))`): it measures per-call overhead against a \
-         server without a limit, where the default adaptive limiter (which starts at 100 \
-         requests/s and ramps up) would measure pacing instead. Pacing is item 3."
+        "The 64-in-flight comparisons turn each client's fleet pacing off \
+         (`fleet(Job::Status, ids, FleetOptions::new().max_in_flight(64).rate(None).budget(None))`): \
+         they measure per-call overhead against a server without a limit, where the default \
+         adaptive limiter (which starts at 100 requests/s and ramps up) would measure pacing \
+         instead. Pacing is item 3."
             .to_owned(),
     );
     Section { rows, notes }
@@ -330,12 +380,21 @@ pub(crate) fn client_main(a: &ClientArgs) -> Result<(), BoxError> {
     let (project, token) = (ProjectId::new(PROJECT_ID)?, Credentials::token(TOKEN)?);
     let loop_time = Duration::from_millis(a.settings.loop_ms.max(10));
 
-    // Blocking: clouddc-ureq and a bare ureq agent configured alike.
-    let sdk = clouddc_ureq::Client::builder()
+    let config = Config::builder()
         .endpoint(Endpoint::parse(&base)?)
-        .project_id(project.clone())
-        .credentials(token.clone())
+        .project_id(project)
+        .credentials(token)
         .build()?;
+    // Pacing off: the fleets measure per-call overhead, not the limiter.
+    let unpaced = || {
+        FleetOptions::new()
+            .max_in_flight(64)
+            .rate(None)
+            .budget(None)
+    };
+
+    // Blocking: clouddc-ureq and a bare ureq agent configured alike.
+    let sdk = clouddc_ureq::Client::new(config.clone())?;
     let attempt_timeout = sdk.config().attempt_timeout();
     let (url, headers) = same_request(sdk.config(), &id)?;
     let agent = ureq::Agent::config_builder()
@@ -366,18 +425,36 @@ pub(crate) fn client_main(a: &ClientArgs) -> Result<(), BoxError> {
         }
         Ok(t.elapsed())
     };
+    // `n` calls shared out over 64 threads, each making its share in turn.
+    let threads_64 =
+        |f: &(dyn Fn() -> Result<(), BoxError> + Sync), n: u64| -> Result<Duration, BoxError> {
+            let t = Instant::now();
+            std::thread::scope(|scope| {
+                let threads: Vec<_> = (0..64u64)
+                    .map(|k| {
+                        let share = n / 64 + u64::from(k < n % 64);
+                        scope.spawn(move || -> Result<(), BoxError> {
+                            for _ in 0..share {
+                                f()?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .collect();
+                threads.into_iter().try_for_each(|h| {
+                    h.join()
+                        .map_err(|_| BoxError::from("a bare ureq thread panicked"))?
+                })
+            })?;
+            Ok(t.elapsed())
+        };
 
     // Async: clouddc-reqwest and a bare reqwest client on one runtime.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let asdk = clouddc_reqwest::Client::builder()
-        .endpoint(Endpoint::parse(&base)?)
-        .project_id(project)
-        .credentials(token)
-        .fleet_limits(SharedLimits::new(None, None))
-        .build()?;
+    let asdk = clouddc_reqwest::Client::new(config)?;
     let (aurl, aheaders) = same_request(asdk.config(), &id)?;
     let aurl = aurl.to_string();
     let http = reqwest::Client::builder()
@@ -483,9 +560,9 @@ pub(crate) fn client_main(a: &ClientArgs) -> Result<(), BoxError> {
                         rt.block_on(async {
                             let t = Instant::now();
                             let ids = std::iter::repeat_n(id.clone(), usize::try_from(n)?);
-                            let mut results = std::pin::pin!(asdk.statuses(ids, 64));
-                            while let Some((_, r)) = results.next().await {
-                                black_box(r?);
+                            let mut events = asdk.fleet(Job::Status, ids, unpaced());
+                            while let Some(event) = events.next().await {
+                                black_box(event.into_status().1?);
                             }
                             Ok(t.elapsed())
                         })
@@ -498,6 +575,32 @@ pub(crate) fn client_main(a: &ClientArgs) -> Result<(), BoxError> {
                 (
                     "reqwest64_bare",
                     Box::new(move |n: u64| in_flight_64(None, n)),
+                ),
+            ],
+        },
+        Group {
+            key: "ureq64",
+            warm_up: 2000,
+            calls: 0,
+            loops: vec![
+                (
+                    "ureq64_sdk",
+                    Box::new(|n: u64| {
+                        let t = Instant::now();
+                        let ids = std::iter::repeat_n(id.clone(), usize::try_from(n)?);
+                        for event in sdk.fleet(Job::Status, ids, unpaced()) {
+                            black_box(event.into_status().1?);
+                        }
+                        Ok(t.elapsed())
+                    }) as Loop<'_>,
+                ),
+                (
+                    "ureq64_bare_timeout",
+                    Box::new(|n: u64| threads_64(&|| ureq_bare(t), n)),
+                ),
+                (
+                    "ureq64_bare",
+                    Box::new(|n: u64| threads_64(&|| ureq_bare(None), n)),
                 ),
             ],
         },
@@ -535,7 +638,7 @@ fn calls_for(rate: f64, loop_time: Duration) -> u64 {
 
 /// The URL and headers (without `Host`) of the request the SDK sends.
 fn same_request(
-    config: &clouddc_core::Config,
+    config: &Config,
     id: &InstanceId,
 ) -> Result<(http::Uri, HeaderMap), BoxError> {
     let req = clouddc_core::build_status_request(config, id, SystemTime::now())?;

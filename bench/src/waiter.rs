@@ -11,7 +11,9 @@
 
 use std::time::{Duration, Instant};
 
-use clouddc_core::{Credentials, Endpoint, InstanceId, InstanceState, ProjectId, WaitOptions};
+use clouddc_core::{
+    Config, Credentials, Endpoint, InstanceId, InstanceState, ProjectId, WaitOptions,
+};
 use clouddc_reqwest::WaitOutcome;
 use clouddc_simulator::{NewInstance, Schedule, SimConfig, start_blocking};
 use futures_util::future::join_all;
@@ -31,11 +33,12 @@ pub(crate) struct Settings {
 /// current-thread runtime.
 pub(crate) fn run(s: &Settings) -> Result<Section, BoxError> {
     let sim = start_blocking(SimConfig::default())?;
-    let client = clouddc_reqwest::Client::builder()
+    let config = Config::builder()
         .endpoint(Endpoint::parse(sim.url())?)
         .project_id(ProjectId::new(sim.project_id())?)
         .credentials(Credentials::token("bench-token")?)
         .build()?;
+    let client = clouddc_reqwest::Client::new(config)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -422,7 +422,7 @@ fn extreme_durations_saturate() {
             .interval(Duration::MAX)
             .max_wait(Duration::MAX),
     };
-    let deadline = crate::machine::later(t0().mono, Duration::MAX);
+    let deadline = later(t0().mono, Duration::MAX);
     let opts = FleetOptions::new().rate(None).deadline(deadline);
     let mut fleet = Fleet::new(&config, job, ids(3), opts);
     let mut polls = 0;

@@ -254,7 +254,7 @@ fn every_failure_kind_with_exit_1() {
 #[test]
 fn other_4xx_is_kind_api_and_not_retried() {
     use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().unwrap();
     let server = std::thread::spawn(move || {
         let mut served = 0;
@@ -1058,8 +1058,8 @@ fn a_full_disk_is_an_error_with_exit_1() {
 /// contents the simulator will not produce.
 fn one_answer_server(body: &'static str) -> String {
     use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut s) = stream else { return };

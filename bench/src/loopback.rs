@@ -265,11 +265,10 @@ fn section(o: &Outcome, pin: &Pin, s: &Settings) -> Section {
          loop makes a fixed number of calls ({} sequential ureq, {} reqwest at 1 in flight, {} \
          reqwest at 64 in flight, {} ureq at 64 in flight, chosen after a warm-up to last about \
          {} ms), the loops of one comparison back to back, starting with a different one each \
-         round; `wrk` runs \
-         {} s per round. Ratios are taken per round, then summarised. The \"with the timeout\" \
-         loops are bare loops that also set the per-request timeout the SDK sets on every \
-         attempt (its `attempt_timeout`, 10 s by default): they split the gap into what the \
-         timeout costs inside the HTTP library and what the SDK's own code costs.",
+         round; `wrk` runs {} s per round. Ratios are taken per round, then summarised. The \
+         \"with the timeout\" loops are bare loops that also set the per-request timeout the \
+         SDK sets on every attempt (its `attempt_timeout`, 10 s by default): they split the gap \
+         into what the timeout costs inside the HTTP library and what the SDK's own code costs.",
         pin.describe(),
         calls("ureq"),
         calls("reqwest1"),
@@ -637,10 +636,7 @@ fn calls_for(rate: f64, loop_time: Duration) -> u64 {
 }
 
 /// The URL and headers (without `Host`) of the request the SDK sends.
-fn same_request(
-    config: &Config,
-    id: &InstanceId,
-) -> Result<(http::Uri, HeaderMap), BoxError> {
+fn same_request(config: &Config, id: &InstanceId) -> Result<(http::Uri, HeaderMap), BoxError> {
     let req = clouddc_core::build_status_request(config, id, SystemTime::now())?;
     let mut headers = req.headers().clone();
     headers.remove(HOST);

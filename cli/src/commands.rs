@@ -32,7 +32,7 @@ pub(crate) mod exit {
 /// The fleet's pacing: `--rate-limit` is a hard cap; without it, fleets of
 /// more than one id adapt to the API's limit from its 429s. The retry
 /// budget is on for fleets.
-fn fleet_options(ids: &IdArgs, count: usize) -> FleetOptions {
+fn fleet_options(ids: &IdArgs, count: usize, concurrency: usize) -> FleetOptions {
     let rate = match ids.rate_limit {
         Some(r) => Some(RateLimiterConfig::cap(r)),
         None if count > 1 => Some(RateLimiterConfig::default()),
@@ -40,7 +40,7 @@ fn fleet_options(ids: &IdArgs, count: usize) -> FleetOptions {
     };
     let budget = (count > 1).then(RetryBudgetConfig::default);
     FleetOptions::new()
-        .max_in_flight(ids.concurrency as usize)
+        .max_in_flight(concurrency)
         .rate(rate)
         .budget(budget)
 }
@@ -56,14 +56,15 @@ fn run(
     let config = settings::config(g, env)?;
     let ids = settings::ids(ids_args)?;
     let (job, target) = job()?;
-    let mut options = fleet_options(ids_args, ids.len());
+    let concurrency = crate::fds::fit(ids_args.concurrency as usize);
+    let mut options = fleet_options(ids_args, ids.len(), concurrency);
     if let Some(d) = deadline {
         options = options.deadline(d);
     }
     execute(Spec {
         config,
         options,
-        max_in_flight: ids_args.concurrency as usize,
+        max_in_flight: concurrency,
         started,
         ids: &ids,
         job,

@@ -1155,3 +1155,47 @@ fn a_byte_order_mark_in_an_ids_file_is_not_part_of_an_id() {
     assert_eq!(ids, ["bom-1", "bom-2"]);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_small_open_file_limit_does_not_fail_a_wide_fleet() {
+    let sim = sim();
+    let ids = pending_fleet(&sim, "fd", 1000);
+    sim.control()
+        .set_faults(Faults {
+            latency: Some(Duration::from_millis(300)),
+            ..none()
+        })
+        .expect("faults");
+    let bin = assert_cmd::cargo::cargo_bin("clouddc");
+    let ids_file = std::env::temp_dir().join(format!("clouddc-fd-{}.txt", std::process::id()));
+    std::fs::write(&ids_file, ids.join("\n")).unwrap();
+    // A soft limit the command raises; then a hard one it must fit into.
+    for (ulimit, warns) in [("ulimit -Sn 256", false), ("ulimit -n 256", true)] {
+        for transport in TRANSPORTS {
+            let script = format!(
+                "{ulimit} && exec \"$0\" --endpoint {} --project-id {} --transport {transport} \
+                 status --ids-file \"$1\" --concurrency 1024 --output json",
+                sim.url(),
+                sim.project_id()
+            );
+            let out = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .arg(&bin)
+                .arg(&ids_file)
+                .env("CLOUDDC_AUTH_TOKEN", TOKEN)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(0), "{ulimit} {transport}: {stderr}");
+            let recs = lines(&String::from_utf8_lossy(&out.stdout));
+            assert_eq!(recs.len(), 1000);
+            assert!(recs.iter().all(|v| v["ok"] == true), "{ulimit} {transport}");
+            assert_eq!(
+                stderr.contains("does not fit the open-file limit"),
+                warns,
+                "{stderr}"
+            );
+        }
+    }
+    let _ = std::fs::remove_file(ids_file);
+}

@@ -11,6 +11,7 @@ mod backend;
 mod commands;
 mod demo;
 mod engine;
+mod fds;
 mod out;
 mod output;
 mod progress;

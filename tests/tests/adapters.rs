@@ -1085,3 +1085,16 @@ fn ureq_sends_no_request_after_its_result() {
 fn reqwest_sends_no_request_after_its_result() {
     check_no_request_after_its_result(&Reqwest);
 }
+
+/// A fan-out is a lazy stream, as the old combinator-built one was: made
+/// outside a runtime (say, by a sync constructor) and driven inside one.
+#[test]
+#[ignore = "clouddc-reqwest's Client::fleet starts a tokio timer when called, which panics outside a runtime"]
+fn reqwest_fan_out_can_be_made_outside_a_runtime() {
+    let server = Server::script(vec![ok(RUNNING)]);
+    let client = build_client!(clouddc_reqwest::Client, &Settings::new(server.url()));
+    let results = client.statuses(vec![InstanceId::new("ins-1").unwrap()], 1);
+    let results: Vec<_> = runtime().block_on(results.collect());
+    assert_eq!(results.len(), 1);
+    assert!(results[0].1.is_ok(), "{results:?}");
+}

@@ -143,6 +143,14 @@ impl FleetOptions {
         self
     }
 
+    /// Lowers the in-flight bound to at most `n` (a transport's own bound),
+    /// so that the fleet never starts, and times, a request the transport
+    /// cannot carry yet.
+    pub fn cap_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = self.max_in_flight.min(n.max(1));
+        self
+    }
+
     /// The rate limiter: `None` turns it off; [`RateLimiterConfig::cap`]
     /// makes the rate a hard cap.
     pub fn rate(mut self, rate: Option<RateLimiterConfig>) -> Self {

@@ -1076,7 +1076,6 @@ fn check_no_request_after_its_result(runner: &impl Runner) {
 }
 
 #[test]
-#[ignore = "clouddc-ureq's worker threads send queued attempts after the fleet timed them out"]
 fn ureq_sends_no_request_after_its_result() {
     check_no_request_after_its_result(&Ureq);
 }
@@ -1089,7 +1088,6 @@ fn reqwest_sends_no_request_after_its_result() {
 /// A fan-out is a lazy stream, as the old combinator-built one was: made
 /// outside a runtime (say, by a sync constructor) and driven inside one.
 #[test]
-#[ignore = "clouddc-reqwest's Client::fleet starts a tokio timer when called, which panics outside a runtime"]
 fn reqwest_fan_out_can_be_made_outside_a_runtime() {
     let server = Server::script(vec![ok(RUNNING)]);
     let client = build_client!(clouddc_reqwest::Client, &Settings::new(server.url()));

@@ -205,7 +205,7 @@ impl Client {
             fleet: Fleet::new(&self.inner.config, job, ids, options.seed(seed)),
             client: self.clone(),
             sends: FuturesUnordered::new(),
-            sleep: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
+            sleep: None,
             cancel: Arc::default(),
         }
     }
@@ -266,7 +266,9 @@ pub struct FleetStream<I> {
     fleet: Fleet<I>,
     client: Client,
     sends: FuturesUnordered<SendFuture>,
-    sleep: Pin<Box<tokio::time::Sleep>>,
+    /// Made at the first pause, so that a fleet can be built outside a
+    /// runtime and driven inside one.
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     cancel: Arc<Cancel>,
 }
 
@@ -338,10 +340,13 @@ impl<I: Iterator<Item = InstanceId>> Stream for FleetStream<I> {
                 FleetStep::Finished => return Poll::Ready(None),
                 FleetStep::Wait(until) => {
                     let until = tokio::time::Instant::from_std(until);
-                    if this.sleep.deadline() != until {
-                        this.sleep.as_mut().reset(until);
+                    let sleep = this
+                        .sleep
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
+                    if sleep.deadline() != until {
+                        sleep.as_mut().reset(until);
                     }
-                    if this.sleep.as_mut().poll(cx).is_pending() {
+                    if sleep.as_mut().poll(cx).is_pending() {
                         return Poll::Pending;
                     }
                 }

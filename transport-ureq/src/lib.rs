@@ -182,7 +182,7 @@ impl Client {
         options: FleetOptions,
     ) -> FleetRun<I::IntoIter> {
         let seed = RandomState::new().hash_one(SEQ.fetch_add(1, Ordering::Relaxed));
-        let options = options.seed(seed);
+        let options = options.seed(seed).cap_in_flight(self.inner.max_in_flight);
         FleetRun {
             fleet: Fleet::new(&self.inner.config, job, ids, options),
             pool: Pool::new(self, false),
@@ -224,6 +224,10 @@ fn connect(config: Config, max_in_flight: usize) -> Result<Client, Error> {
         ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
+            // Every worker keeps its connection: no reconnecting between the
+            // requests of a fleet.
+            .max_idle_connections(max_in_flight.max(10))
+            .max_idle_connections_per_host(max_in_flight)
             .timeout_global(Some(config.attempt_timeout()))
             .tls_config(tls)
             .build(),

@@ -3,8 +3,11 @@
 //!
 //! Owns the demo's script: a handful of instances on different life-cycle
 //! schedules, a `status` of all of them, and a `wait --until running` of
-//! the pending ones with live progress. Must not bypass the real client path.
+//! the pending ones with live progress, over the chosen `--transport`. With
+//! `--output json` stdout carries only the records (JSON Lines) and the
+//! narration goes to stderr. Must not bypass the real client path.
 
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use clouddc_core::limiter::RateLimiterConfig;
@@ -18,12 +21,38 @@ use crate::args::{GlobalArgs, OutputFormat, TransportKind};
 use crate::commands::{Failed, Spec, execute, exit};
 use crate::out::{self, Stop};
 
-fn transport() -> TransportKind {
-    if cfg!(feature = "reqwest") {
-        TransportKind::Reqwest
-    } else {
-        TransportKind::Ureq
+/// Where the demo's narration goes: stdout for people, stderr when stdout
+/// carries JSON Lines.
+#[derive(Clone, Copy)]
+struct Narrator {
+    json: bool,
+}
+
+impl Narrator {
+    fn say(self, args: fmt::Arguments<'_>) -> Result<(), Stop> {
+        if self.json {
+            out::err(args);
+            Ok(())
+        } else {
+            out::line(args)
+        }
     }
+}
+
+/// The flags that change what the demo's commands do, as they would be
+/// typed.
+fn shown_flags(g: &GlobalArgs) -> String {
+    let mut flags = String::new();
+    if g.transport != TransportKind::built_in_default() {
+        flags.push_str(match g.transport {
+            TransportKind::Reqwest => " --transport reqwest",
+            TransportKind::Ureq => " --transport ureq",
+        });
+    }
+    if g.output == OutputFormat::Json {
+        flags.push_str(" --output json");
+    }
+    flags
 }
 
 /// Why the demo stopped.
@@ -63,6 +92,11 @@ impl From<Failed> for Stopped {
 
 /// Runs the demo.
 pub(crate) fn run(g: &GlobalArgs) -> u8 {
+    // A transport this build lacks is a usage error, before anything starts.
+    if let Err(e) = crate::backend::check(g.transport) {
+        out::err(format_args!("clouddc: error: {}", e.0));
+        return exit::USAGE;
+    }
     match demo(g) {
         Ok(code) => code,
         Err(Stopped::Failed(e)) => {
@@ -130,13 +164,18 @@ fn demo(g: &GlobalArgs) -> Result<u8, Stopped> {
     }
     control.delete("old-1").map_err(|e| e.to_string())?;
 
-    out::line(format_args!(
+    let format = g.output;
+    let narrator = Narrator {
+        json: format == OutputFormat::Json,
+    };
+    let flags = shown_flags(g);
+    narrator.say(format_args!(
         "clouddc demo: a CloudDC simulator is running at {} (project {}).",
         sim.url(),
         sim.project_id()
     ))?;
     for (id, _, what) in &plan {
-        out::line(format_args!("  {id:<8} {what}"))?;
+        narrator.say(format_args!("  {id:<8} {what}"))?;
     }
     let config = Config::builder()
         .endpoint(Endpoint::parse(sim.url()).map_err(|e| e.to_string())?)
@@ -153,14 +192,9 @@ fn demo(g: &GlobalArgs) -> Result<u8, Stopped> {
     };
     let all = ids(&plan.iter().map(|p| p.0).collect::<Vec<_>>())?;
     let pending = ids(&["web-2", "web-3", "db-1", "batch-1"])?;
-    let format = if g.output == OutputFormat::Json {
-        OutputFormat::Json
-    } else {
-        OutputFormat::Table
-    };
 
-    out::line(format_args!(
-        "\n$ clouddc status {}",
+    narrator.say(format_args!(
+        "\n$ clouddc status {}{flags}",
         plan.iter().map(|p| p.0).collect::<Vec<_>>().join(" ")
     ))?;
     let records = execute(Spec {
@@ -168,7 +202,7 @@ fn demo(g: &GlobalArgs) -> Result<u8, Stopped> {
         ids: &all,
         job: Job::Status,
         target: None,
-        transport: transport(),
+        transport: g.transport,
         format,
         options: FleetOptions::new()
             .max_in_flight(8)
@@ -181,8 +215,8 @@ fn demo(g: &GlobalArgs) -> Result<u8, Stopped> {
         return Err("a status query failed".into());
     }
 
-    out::line(format_args!(
-        "\n$ clouddc wait web-2 web-3 db-1 batch-1 --until running --interval 500ms --timeout 12s"
+    narrator.say(format_args!(
+        "\n$ clouddc wait web-2 web-3 db-1 batch-1 --until running --interval 500ms --timeout 12s{flags}"
     ))?;
     let records = execute(Spec {
         config,
@@ -194,7 +228,7 @@ fn demo(g: &GlobalArgs) -> Result<u8, Stopped> {
                 .max_wait(secs(12)),
         },
         target: Some("running".into()),
-        transport: transport(),
+        transport: g.transport,
         format,
         options: FleetOptions::new().max_in_flight(8).rate(None).budget(None),
         max_in_flight: 8,
@@ -210,12 +244,12 @@ fn demo(g: &GlobalArgs) -> Result<u8, Stopped> {
         .count();
     let seen = control.counters().global.requests;
     sim.shutdown();
-    out::line(format_args!(
+    narrator.say(format_args!(
         "\n{reached} reached running, {failed} failed fast (batch-1's creation failed, so it will never run); \
 {seen} requests in {:.1} s.",
         started.elapsed().as_secs_f64()
     ))?;
-    out::line(format_args!(
+    narrator.say(format_args!(
         "Next: `clouddc simulate` runs this simulator on its own; `clouddc --help` lists every option."
     ))?;
     if reached == 3 && failed == 1 {

@@ -18,10 +18,11 @@ mod progress;
 mod settings;
 mod simulate;
 mod text;
+mod watch;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::CommandFactory;
 
 use crate::args::{Cli, Command};
 
@@ -58,8 +59,8 @@ fn init_logging(verbose: u8) {
 
 fn main() -> ExitCode {
     let started = std::time::Instant::now();
-    let matches = match Cli::command().try_get_matches() {
-        Ok(m) => m,
+    let cli = match Cli::parse_args(std::env::args_os()) {
+        Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() {
                 commands::exit::USAGE
@@ -79,28 +80,50 @@ fn main() -> ExitCode {
             });
         }
     };
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(commands::exit::USAGE);
-        }
-    };
     init_logging(cli.global.verbose);
     let env = |k: &str| std::env::var(k).ok();
     let code = match &cli.command {
         Command::Status(a) => commands::status(&cli.global, &env, a, started),
         Command::Wait(a) => commands::wait(&cli.global, &env, a, started),
+        Command::Watch(a) => watch::run(&cli.global, &env, a, started),
         Command::Simulate(a) => simulate::run(&cli.global, a, &env),
         Command::Demo => demo::run(&cli.global),
-        Command::Completions { shell } => {
-            let mut script = Vec::new();
-            clap_complete::generate(*shell, &mut Cli::command(), "clouddc", &mut script);
-            match out::bytes(&script) {
-                Ok(()) => commands::exit::OK,
-                Err(stop) => stop.exit_code(),
-            }
-        }
+        Command::Completions { shell } => completions(*shell),
     };
     ExitCode::from(code)
+}
+
+/// Prints the completion script for `shell` on stdout, and how to install
+/// it on stderr (so that `> file` keeps only the script).
+fn completions(shell: clap_complete::Shell) -> u8 {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "clouddc", &mut script);
+    if let Err(stop) = out::bytes(&script) {
+        return stop.exit_code();
+    }
+    out::err(format_args!("{}", install_hint(shell)));
+    commands::exit::OK
+}
+
+/// One line on how to install the completion script for `shell`.
+fn install_hint(shell: clap_complete::Shell) -> &'static str {
+    use clap_complete::Shell;
+    match shell {
+        Shell::Bash => {
+            "# install: clouddc completions bash > ~/.local/share/bash-completion/completions/clouddc"
+        }
+        Shell::Zsh => {
+            "# install: clouddc completions zsh > ~/.zfunc/_clouddc, with fpath+=(~/.zfunc) before compinit in ~/.zshrc"
+        }
+        Shell::Fish => {
+            "# install: clouddc completions fish > ~/.config/fish/completions/clouddc.fish"
+        }
+        Shell::Elvish => {
+            "# install: add `eval (clouddc completions elvish | slurp)` to ~/.config/elvish/rc.elv"
+        }
+        Shell::PowerShell => {
+            "# install: add `clouddc completions powershell | Out-String | Invoke-Expression` to $PROFILE"
+        }
+        _ => "# install: save the script where your shell loads completions from",
+    }
 }

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use clouddc_core::limiter::RateLimiterConfig;
+use clouddc_core::RateLimiterConfig;
 use clouddc_core::{
     Config, Credentials, Endpoint, FleetEvent, FleetOptions, InstanceId, Job, ProjectId,
 };

@@ -13,10 +13,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Instant, SystemTime};
 
-use clouddc_core::transport::{Clock, run};
 use clouddc_core::{
     Attempt, Call, Config, Credentials, Endpoint, Error, InstanceId, Now, ProjectId, http,
 };
+use clouddc_core::{Clock, run};
 
 /// The transport: one request per connection, `Connection: close`.
 fn send(attempt: Attempt) -> Result<http::Response<Vec<u8>>, Error> {

@@ -7,59 +7,6 @@
 //! cancellation. Each id is a [`Call`], a [`Waiter`] or a watch loop inside
 //! it; the fleet only admits, times and routes. Must not do I/O, read a
 //! clock or sleep: a driver carries out its [`FleetStep`]s.
-//!
-//! # The driving loop
-//!
-//! 1. `step = fleet.poll(now)`.
-//! 2. [`FleetStep::Send`]: start sending `attempt` (give up after
-//!    `attempt.timeout`, read at most `attempt.body_limit + 1` body bytes),
-//!    keep its [`Ticket`], and go to 1 at once: more requests may start.
-//!    When it ends, feed `fleet.handle(now, ticket, result)`.
-//! 3. [`FleetStep::Event`]: an id finished (or, for watches, was seen);
-//!    hand it on. Go to 1.
-//! 4. [`FleetStep::Wait`]: sleep until the time given or until a request in
-//!    flight ends, whichever is first; feed what ended. Go to 1.
-//! 5. [`FleetStep::Finished`]: every id has finished.
-//!
-//! Requests in flight never exceed [`FleetOptions::max_in_flight`]: a wait
-//! that sleeps between polls holds no slot. With a rate cap
-//! ([`RateLimiterConfig::cap`]) the fleet starts at most that many requests
-//! in any one-second window, retries included, give or take one.
-//!
-//! ```
-//! use clouddc_core::{Config, Credentials, Endpoint, Fleet, FleetOptions, FleetStep, InstanceId,
-//!     Job, Now, Outcome, ProjectId};
-//! use std::time::{Instant, SystemTime};
-//!
-//! let config = Config::builder()
-//!     .endpoint(Endpoint::parse("http://127.0.0.1:8080")?)
-//!     .project_id(ProjectId::new("p1")?)
-//!     .credentials(Credentials::token("t")?)
-//!     .build()?;
-//! let ids = ["ins-1", "ins-2", "ins-3"].map(|s| InstanceId::new(s).unwrap());
-//! let mut now = Now::new(SystemTime::now(), Instant::now());
-//! let mut fleet = Fleet::new(&config, Job::Status, ids, FleetOptions::new().max_in_flight(2));
-//! let (mut sent, mut done) = (Vec::new(), 0);
-//! loop {
-//!     match fleet.poll(now) {
-//!         FleetStep::Send { ticket, attempt } => sent.push(ticket),
-//!         FleetStep::Wait(until) => {
-//!             // A real driver sleeps until `until` or until a request ends.
-//!             let Some(ticket) = sent.pop() else { now = now.advance_to(until); continue };
-//!             let response = http::Response::new(br#"{"state":"running"}"#.to_vec());
-//!             fleet.handle(now, ticket, Ok(response));
-//!         }
-//!         FleetStep::Event(event) => {
-//!             assert!(matches!(event.outcome, Outcome::Status(Ok(_))));
-//!             done += 1;
-//!         }
-//!         FleetStep::Finished => break,
-//!     }
-//!     assert!(sent.len() <= 2);
-//! }
-//! assert_eq!(done, 3);
-//! # Ok::<(), clouddc_core::Error>(())
-//! ```
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -374,8 +321,60 @@ impl Pacing {
     }
 }
 
-/// Many calls, waits or watches, driven as one machine; see the
-/// [module docs](self) for the loop.
+/// Many calls, waits or watches, driven as one machine.
+///
+/// # The driving loop
+///
+/// 1. `step = fleet.poll(now)`.
+/// 2. [`FleetStep::Send`]: start sending `attempt` (give up after
+///    `attempt.timeout`, read at most `attempt.body_limit + 1` body bytes),
+///    keep its [`Ticket`], and go to 1 at once: more requests may start.
+///    When it ends, feed `fleet.handle(now, ticket, result)`.
+/// 3. [`FleetStep::Event`]: an id finished (or, for watches, was seen);
+///    hand it on. Go to 1.
+/// 4. [`FleetStep::Wait`]: sleep until the time given or until a request in
+///    flight ends, whichever is first; feed what ended. Go to 1.
+/// 5. [`FleetStep::Finished`]: every id has finished.
+///
+/// Requests in flight never exceed [`FleetOptions::max_in_flight`]: a wait
+/// that sleeps between polls holds no slot. With a rate cap
+/// ([`RateLimiterConfig::cap`]) the fleet starts at most that many requests
+/// in any one-second window, retries included, give or take one.
+///
+/// ```
+/// use clouddc_core::{Config, Credentials, Endpoint, Fleet, FleetOptions, FleetStep, InstanceId,
+///     Job, Now, Outcome, ProjectId};
+/// use std::time::{Instant, SystemTime};
+///
+/// let config = Config::builder()
+///     .endpoint(Endpoint::parse("http://127.0.0.1:8080")?)
+///     .project_id(ProjectId::new("p1")?)
+///     .credentials(Credentials::token("t")?)
+///     .build()?;
+/// let ids = ["ins-1", "ins-2", "ins-3"].map(|s| InstanceId::new(s).unwrap());
+/// let mut now = Now::new(SystemTime::now(), Instant::now());
+/// let mut fleet = Fleet::new(&config, Job::Status, ids, FleetOptions::new().max_in_flight(2));
+/// let (mut sent, mut done) = (Vec::new(), 0);
+/// loop {
+///     match fleet.poll(now) {
+///         FleetStep::Send { ticket, attempt } => sent.push(ticket),
+///         FleetStep::Wait(until) => {
+///             // A real driver sleeps until `until` or until a request ends.
+///             let Some(ticket) = sent.pop() else { now = now.advance_to(until); continue };
+///             let response = http::Response::new(br#"{"state":"running"}"#.to_vec());
+///             fleet.handle(now, ticket, Ok(response));
+///         }
+///         FleetStep::Event(event) => {
+///             assert!(matches!(event.outcome, Outcome::Status(Ok(_))));
+///             done += 1;
+///         }
+///         FleetStep::Finished => break,
+///     }
+///     assert!(sent.len() <= 2);
+/// }
+/// assert_eq!(done, 3);
+/// # Ok::<(), clouddc_core::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Fleet<I> {
     config: Config,

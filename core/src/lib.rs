@@ -64,7 +64,7 @@
 //! 3. [`Step::Wait`]: sleep until the instant given. Back to 1.
 //! 4. [`Step::Done`]: the output.
 //!
-//! [`transport::run`] and [`transport::run_async`] are that loop.
+//! [`run`] and [`run_async`] are that loop.
 //!
 //! # Bring your own transport
 //!
@@ -73,7 +73,7 @@
 //! hand-written HTTP/1.1 client on `std::net::TcpStream`.
 //!
 //! ```
-//! use clouddc_core::{transport::{run, Clock}, Attempt, Call, Config, Credentials, Endpoint,
+//! use clouddc_core::{run, Clock, Attempt, Call, Config, Credentials, Endpoint,
 //!     Error, ErrorKind, InstanceId, Now, ProjectId};
 //! use std::time::{Instant, SystemTime};
 //!
@@ -119,28 +119,62 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod call;
-pub mod config;
-pub mod credentials;
-pub mod endpoint;
-pub mod error;
-pub mod fleet;
-pub mod ids;
-pub mod limiter;
-pub mod machine;
-pub mod model;
-pub mod request;
-pub mod response;
-pub mod retry;
-pub mod rng;
-pub mod signing;
+mod call;
+mod config;
+mod credentials;
+mod endpoint;
+mod error;
+mod fleet;
+mod ids;
+mod limiter;
+mod machine;
+mod model;
+mod request;
+mod response;
+mod retry;
+mod rng;
+mod signing;
 mod surface;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
-pub mod transport;
-pub mod waiter;
+mod transport;
+mod waiter;
 
+// The public API, in one list.
 pub use http;
+
+pub use call::{Call, CallResult};
+pub use config::{Config, ConfigBuilder, DEFAULT_ATTEMPT_TIMEOUT, EnvLookup};
+pub use credentials::{Credentials, Secret};
+pub use endpoint::{Endpoint, KNOWN_REGIONS, is_loopback_host, redact_userinfo};
+pub use error::{
+    ApiError, BoxError, DecodeError, DecodeReason, Error, ErrorKind, InvalidInput, TransportError,
+    ceil_secs,
+};
+pub use fleet::{
+    Fleet, FleetEvent, FleetOptions, FleetStep, Job, Outcome, Progress as FleetProgress, Ticket,
+};
+pub use ids::{InstanceId, ProjectId};
+pub use limiter::{
+    AdaptiveRateLimiter, Limits, RateLimiterConfig, RetryBudget, RetryBudgetConfig, SharedLimits,
+};
+pub use machine::{Attempt, Machine, Now, Step, later};
+pub use model::{ErrorStatus, ErrorType, InstanceState, InstanceStatus, OperationState};
+pub use request::{X_AUTH_TOKEN, X_PROJECT_ID, X_SECURITY_TOKEN, build_status_request};
+pub use response::{
+    CODE_CHARS, DEFAULT_BODY_LIMIT, MESSAGE_CHARS, REQUEST_ID, SNIPPET_CHARS, parse_retry_after,
+    parse_status_response, request_id, snippet,
+};
+pub use retry::{RetryDecision, RetryPolicy, StopReason, backoff};
+pub use rng::{SplitMix64, mix64};
+pub use signing::{
+    ALGORITHM, AuthorizationHeader, SDK_DATE, SignInput, SignedParts, VerifyError, canonical_query,
+    canonical_uri, format_sdk_date, parse_sdk_date, sign_parts, sign_request, verify_request,
+};
+pub use transport::{AsyncClock, AsyncTransport, Clock, Transport, run, run_async};
+pub use waiter::{
+    Acceptor, WaitOptions, WaitOutcome, WaitReport, Waiter, default_failure_states, judge,
+};
 
 /// What a client crate re-exports to its users: the settings, the ids, the
 /// results and the fleet vocabulary, in one list, so that every client has
@@ -152,21 +186,3 @@ pub mod prelude {
         ProjectId, RetryPolicy, SharedLimits, WaitOptions, WaitOutcome, WaitReport, http,
     };
 }
-
-pub use call::{Call, CallResult};
-pub use config::{Config, ConfigBuilder};
-pub use credentials::{Credentials, Secret};
-pub use endpoint::{Endpoint, KNOWN_REGIONS, redact_userinfo};
-pub use error::{Error, ErrorKind};
-pub use fleet::{
-    Fleet, FleetEvent, FleetOptions, FleetStep, Job, Outcome, Progress as FleetProgress, Ticket,
-};
-pub use ids::{InstanceId, ProjectId};
-pub use limiter::SharedLimits;
-pub use machine::{Attempt, Machine, Now, Step};
-pub use model::{ErrorStatus, ErrorType, InstanceState, InstanceStatus, OperationState};
-pub use request::build_status_request;
-pub use response::parse_status_response;
-pub use retry::RetryPolicy;
-pub use transport::{AsyncClock, AsyncTransport, Clock, Transport};
-pub use waiter::{WaitOptions, WaitOutcome, WaitReport, Waiter};

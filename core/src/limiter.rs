@@ -6,7 +6,7 @@
 //! sleep or read a clock: a call that must wait is told when to poll again.
 //!
 //! ```
-//! use clouddc_core::limiter::{AdaptiveRateLimiter, RateLimiterConfig};
+//! use clouddc_core::{AdaptiveRateLimiter, RateLimiterConfig};
 //! use std::time::{Duration, Instant};
 //! let t0 = Instant::now();
 //! let mut rl = AdaptiveRateLimiter::new(RateLimiterConfig::default().initial_rate(10.0).burst(1.0));

@@ -12,7 +12,7 @@ use crate::error::Error;
 /// When and how often a failed attempt is tried again.
 ///
 /// ```
-/// use clouddc_core::retry::{RetryPolicy, RetryDecision};
+/// use clouddc_core::{RetryPolicy, RetryDecision};
 /// use clouddc_core::Error;
 /// use std::time::{Duration, Instant};
 /// let p = RetryPolicy::default();
@@ -172,7 +172,7 @@ impl RetryPolicy {
 /// in `[0, 1]` (clamped; not-a-number counts as 0). Overflow-safe.
 ///
 /// ```
-/// use clouddc_core::retry::backoff;
+/// use clouddc_core::backoff;
 /// use std::time::Duration;
 /// let s = Duration::from_secs;
 /// assert_eq!(backoff(s(0), s(1), s(30), 3, 1.0), s(4));

@@ -6,7 +6,7 @@
 //! hold keys beyond one call, or print a key or signature anywhere.
 //!
 //! ```
-//! use clouddc_core::signing::{sign_parts, SignInput};
+//! use clouddc_core::{sign_parts, SignInput};
 //! let parts = sign_parts(&SignInput {
 //!     method: "GET",
 //!     path: "/v1/p/instances/i/status",

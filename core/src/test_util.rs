@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use clouddc_core::test_util::{FakeClock, Replay};
-//! use clouddc_core::transport::run;
+//! use clouddc_core::run;
 //! use clouddc_core::{Call, Config, Credentials, Endpoint, InstanceId, ProjectId, ErrorKind};
 //! use std::time::Duration;
 //!

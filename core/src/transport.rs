@@ -12,7 +12,7 @@
 //! [`Error::timeout`], keeping the cause as `source()`. Closures work:
 //!
 //! ```
-//! use clouddc_core::{transport::{run, Clock}, Attempt, Error, Now};
+//! use clouddc_core::{run, Clock, Attempt, Error, Now};
 //! # use clouddc_core::{Call, Config, Credentials, Endpoint, InstanceId, ProjectId, InstanceState};
 //! # use std::time::{Instant, SystemTime};
 //! struct FakeClock;

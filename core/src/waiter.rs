@@ -5,20 +5,7 @@
 //! deadline with one last poll at it, and the outcome report. Each poll is a
 //! [`Call`] with its own retries. Must not do I/O, read a clock or sleep.
 //!
-//! # Default acceptors
-//!
-//! | target | success | failure (fail fast) |
-//! |---|---|---|
-//! | `running`, `stopped` | the target | `terminated`, `shutting-down`, `error`, `failed` |
-//! | `terminated` | the target, or a 404 (the instance is gone) | `error`, `failed` |
-//! | any other | the target | `terminated` |
-//!
-//! Every other state, unknown ones included, keeps polling. Retryable errors
-//! (429, 5xx, transport, timeout) that outlast a poll's own retries keep
-//! polling too, inside the wait's deadline. A 404 for any target other than
-//! `terminated`, and every other non-retryable error, ends the wait with
-//! [`WaitOutcome::Error`]: an instance that does not exist will not reach
-//! the target.
+//! The acceptors are listed on [`Waiter`].
 
 use std::time::{Duration, Instant};
 
@@ -211,6 +198,21 @@ pub struct WaitReport {
 }
 
 /// Waits until an instance reaches a target state.
+///
+/// # Default acceptors
+///
+/// | target | success | failure (fail fast) |
+/// |---|---|---|
+/// | `running`, `stopped` | the target | `terminated`, `shutting-down`, `error`, `failed` |
+/// | `terminated` | the target, or a 404 (the instance is gone) | `error`, `failed` |
+/// | any other | the target | `terminated` |
+///
+/// Every other state, unknown ones included, keeps polling. Retryable errors
+/// (429, 5xx, transport, timeout) that outlast a poll's own retries keep
+/// polling too, inside the wait's deadline. A 404 for any target other than
+/// `terminated`, and every other non-retryable error, ends the wait with
+/// [`WaitOutcome::Error`]: an instance that does not exist will not reach
+/// the target.
 ///
 /// ```
 /// use clouddc_core::{Config, Credentials, Endpoint, InstanceId, InstanceState, Machine, Now, ProjectId, Step, Waiter, WaitOptions, WaitOutcome};

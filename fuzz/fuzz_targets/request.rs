@@ -4,7 +4,7 @@
 //! it.
 #![no_main]
 
-use clouddc_core::signing::{sign_request, verify_request};
+use clouddc_core::{sign_request, verify_request};
 use clouddc_core::{Config, Credentials, Endpoint, InstanceId, ProjectId, build_status_request};
 use libfuzzer_sys::fuzz_target;
 use std::time::{Duration, SystemTime};

@@ -2,7 +2,7 @@
 //! value for negative or fractional numbers.
 #![no_main]
 
-use clouddc_core::response::parse_retry_after;
+use clouddc_core::parse_retry_after;
 use libfuzzer_sys::fuzz_target;
 use std::time::{Duration, SystemTime};
 

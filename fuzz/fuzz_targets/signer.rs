@@ -2,7 +2,7 @@
 //! signature.
 #![no_main]
 
-use clouddc_core::signing::{SignInput, canonical_query, canonical_uri, sign_parts};
+use clouddc_core::{SignInput, canonical_query, canonical_uri, sign_parts};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, arbitrary::Arbitrary)]

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bucket::RateLimit;
 use crate::ms;
-use clouddc_core::rng::SplitMix64;
+use clouddc_core::SplitMix64;
 
 fn one() -> f64 {
     1.0

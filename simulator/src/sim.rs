@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use clouddc_core::http::{self, HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
-use clouddc_core::signing::{AuthorizationHeader, VerifyError, parse_sdk_date, verify_request};
+use clouddc_core::{AuthorizationHeader, VerifyError, parse_sdk_date, verify_request};
 use clouddc_core::{ErrorStatus, InstanceId, InstanceState, InstanceStatus, OperationState};
 use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Serialize};
@@ -24,7 +24,7 @@ use crate::error::Error;
 use crate::faults::{FaultKind, Faults, Fired};
 use crate::lifecycle::{Action, Lifecycle, Schedule};
 use crate::ms;
-use clouddc_core::rng::{SplitMix64, mix64};
+use clouddc_core::{SplitMix64, mix64};
 
 /// The response header carrying the request id.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

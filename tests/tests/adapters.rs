@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use clouddc_core::signing::verify_request;
+use clouddc_core::verify_request;
 use clouddc_core::{
     Config, Credentials, Endpoint, Error, ErrorKind, InstanceId, InstanceState, InstanceStatus,
     ProjectId, RetryPolicy, WaitOptions, WaitOutcome, WaitReport,

@@ -44,7 +44,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use clouddc_core::error::DecodeReason;
+use clouddc_core::DecodeReason;
 use clouddc_core::{
     Config, Credentials, Endpoint, Error, ErrorKind, InstanceId, InstanceState, InstanceStatus,
     ProjectId, RetryPolicy,

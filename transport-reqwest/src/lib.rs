@@ -102,7 +102,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
-use clouddc_core::transport::{AsyncClock, AsyncTransport};
+use clouddc_core::{AsyncClock, AsyncTransport};
 use clouddc_core::{Attempt, FleetStep, Now, Ticket};
 use futures_util::stream::FuturesUnordered;
 use futures_util::task::AtomicWaker;

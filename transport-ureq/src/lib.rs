@@ -100,8 +100,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use clouddc_core::transport::{Clock, Transport};
 use clouddc_core::{Attempt, FleetStep, Now, Ticket};
+use clouddc_core::{Clock, Transport};
 use ureq::tls::{RootCerts, TlsConfig};
 use ureq::unversioned::transport::DefaultConnector;
 
@@ -198,7 +198,7 @@ impl Client {
     }
 
     /// The client's pool as a core [`Transport`] (use with [`SystemClock`]
-    /// and `clouddc_core::transport::run`).
+    /// and `clouddc_core::run`).
     pub fn transport(&self) -> UreqTransport<'_> {
         UreqTransport(&self.inner.agent)
     }

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clouddc_core::http::{Request, StatusCode};
-use clouddc_core::signing::parse_sdk_date;
+use clouddc_core::parse_sdk_date;
 use clouddc_core::{
     Config, Credentials, Endpoint, ErrorType, InstanceId, InstanceState, InstanceStatus, ProjectId,
     build_status_request,

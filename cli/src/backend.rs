@@ -6,7 +6,8 @@
 
 use std::ops::ControlFlow;
 
-use clouddc_core::{Config, FleetEvent, FleetOptions, InstanceId, Job};
+use crate::interrupt::Interrupt;
+use clouddc_core::{Config, FleetEvent, FleetOptions, FleetProgress, InstanceId, Job};
 
 use crate::args::TransportKind;
 use crate::settings::UsageError;
@@ -42,24 +43,39 @@ fn other_kind(k: TransportKind) -> TransportKind {
     }
 }
 
-/// Runs `job` for every id over the chosen transport's client, handing
-/// each event to `on_event` as it happens.
+/// One fleet to run: the job for every id, on which transport.
+pub(crate) struct FleetRun<'a> {
+    pub(crate) kind: TransportKind,
+    pub(crate) config: Config,
+    pub(crate) job: Job,
+    pub(crate) ids: &'a [InstanceId],
+    pub(crate) options: FleetOptions,
+    /// Requests in flight at once (the client's bound as well as the
+    /// fleet's).
+    pub(crate) max_in_flight: usize,
+}
+
+/// Runs the fleet over the chosen transport's client, handing each event
+/// to `on_event` as it happens; a signal cancels it through `interrupt`.
 pub(crate) fn run(
-    kind: TransportKind,
-    config: Config,
-    job: Job,
-    ids: &[InstanceId],
-    options: FleetOptions,
-    max_in_flight: usize,
-    on_event: impl FnMut(FleetEvent) -> ControlFlow<()>,
+    run: FleetRun<'_>,
+    interrupt: &Interrupt,
+    mut on_event: impl FnMut(FleetEvent, FleetProgress) -> ControlFlow<()>,
 ) -> Result<(), UsageError> {
+    let FleetRun {
+        kind,
+        config,
+        job,
+        ids,
+        options,
+        max_in_flight,
+    } = run;
     check(kind)?;
     let ids = ids.iter().cloned();
     match kind {
         #[cfg(feature = "reqwest")]
         TransportKind::Reqwest => {
             use futures_util::StreamExt;
-            let mut on_event = on_event;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
@@ -69,9 +85,11 @@ pub(crate) fn run(
                 let builder = clouddc_reqwest::Client::builder().max_in_flight(max_in_flight);
                 let client = builder.build(config)?;
                 let mut events = client.fleet(job, ids, options);
+                let canceller = events.canceller();
+                interrupt.on_signal(move || canceller.cancel());
                 // Breaking off drops the fleet and its requests in flight.
                 while let Some(e) = events.next().await {
-                    if on_event(e).is_break() {
+                    if on_event(e, events.progress()).is_break() {
                         break;
                     }
                 }
@@ -82,8 +100,14 @@ pub(crate) fn run(
         TransportKind::Ureq => {
             let builder = clouddc_ureq::Client::builder().max_in_flight(max_in_flight);
             let mut events = builder.build(config)?.fleet(job, ids, options);
+            let canceller = events.canceller();
+            interrupt.on_signal(move || canceller.cancel());
             // Breaking off drops the fleet: no request starts any more.
-            let _ = events.try_for_each(on_event);
+            while let Some(e) = events.next() {
+                if on_event(e, events.progress()).is_break() {
+                    break;
+                }
+            }
             Ok(())
         }
         #[allow(unreachable_patterns)]

@@ -7,14 +7,15 @@
 
 use std::ops::ControlFlow;
 
-use clouddc_core::limiter::{RateLimiterConfig, RetryBudgetConfig};
 use clouddc_core::{
-    Config, FleetEvent, FleetOptions, InstanceId, InstanceState, Job, Outcome, WaitOptions,
+    Config, FleetEvent, FleetOptions, FleetProgress, InstanceId, InstanceState, Job, WaitOptions,
 };
+use clouddc_core::{RateLimiterConfig, RetryBudgetConfig};
 
 use crate::args::{GlobalArgs, IdArgs, OutputFormat, StatusArgs, WaitArgs};
 use crate::backend;
 use crate::engine::InOrder;
+use crate::interrupt::Interrupt;
 use crate::out::{self, Stop};
 use crate::output::{Record, json_line, table};
 use crate::progress::Live;
@@ -32,7 +33,7 @@ pub(crate) mod exit {
 /// The fleet's pacing: `--rate-limit` is a hard cap; without it, fleets of
 /// more than one id adapt to the API's limit from its 429s. The retry
 /// budget is on for fleets.
-fn fleet_options(ids: &IdArgs, count: usize, concurrency: usize) -> FleetOptions {
+pub(crate) fn fleet_options(ids: &IdArgs, count: usize, concurrency: usize) -> FleetOptions {
     let rate = match ids.rate_limit {
         Some(r) => Some(RateLimiterConfig::cap(r)),
         None if count > 1 => Some(RateLimiterConfig::default()),
@@ -66,6 +67,8 @@ fn run(
         options,
         max_in_flight: concurrency,
         started,
+        unordered: ids_args.unordered,
+        progress: !ids_args.no_progress,
         ids: &ids,
         job,
         target,
@@ -89,6 +92,10 @@ pub(crate) struct Spec<'a> {
     pub(crate) max_in_flight: usize,
     /// When the command started: `elapsed_ms` of a wait counts from here.
     pub(crate) started: std::time::Instant,
+    /// Records as they finish instead of in argument order.
+    pub(crate) unordered: bool,
+    /// Progress on stderr, if it is a terminal.
+    pub(crate) progress: bool,
 }
 
 /// Why a run ended without its records.
@@ -98,6 +105,9 @@ pub(crate) enum Failed {
     Usage(UsageError),
     /// Stdout is closed or failing: the run was broken off.
     Output(Stop),
+    /// A signal stopped the run after every id got its record; the exit
+    /// status for it.
+    Interrupted(u8),
 }
 
 impl From<UsageError> for Failed {
@@ -112,65 +122,65 @@ impl Failed {
         match self {
             Self::Usage(e) => usage(e),
             Self::Output(stop) => stop.exit_code(),
+            Self::Interrupted(code) => *code,
         }
     }
 }
 
-/// Runs a spec, printing records as the format asks; returns them in order.
+/// Runs a spec, printing records as the format asks; returns them in order
+/// (the table needs them all; JSON lines are printed as they come).
 pub(crate) fn execute(spec: Spec<'_>) -> Result<Vec<Record>, Failed> {
     backend::check(spec.transport)?;
     let ids = spec.ids;
     let format = spec.format;
     let target = spec.target.clone();
     let started = spec.started;
-    let live = (format == OutputFormat::Table && target.is_some())
-        .then(|| Live::start(ids))
-        .flatten();
+    let live = Live::start(ids.len(), spec.progress);
     let mut records = Vec::with_capacity(ids.len());
-    let mut order = InOrder::new(|e: FleetEvent| {
-        let (id, record) = match e.outcome {
-            Outcome::Wait(_) => {
+    let emit = |e: FleetEvent| {
+        let record = match &target {
+            Some(_) => {
                 let (id, w) = e.into_wait();
                 let mut r = Record::from_wait(id.as_str(), target.as_deref().unwrap_or(""), &w);
                 let since_start = started.elapsed().as_millis();
                 r.elapsed_ms = Some(u64::try_from(since_start).unwrap_or(u64::MAX));
-                (id, r)
+                r
             }
-            _ => {
+            None => {
                 let (id, r) = e.into_status();
-                let rec = Record::from_status(id.as_str(), &r);
-                (id, rec)
+                Record::from_status(id.as_str(), &r)
             }
         };
-        debug_assert_eq!(id.as_str(), record.id);
         if format == OutputFormat::Json {
             out::bytes(&json_line(&record))?;
         }
         records.push(record);
         Ok::<(), Stop>(())
-    });
+    };
+    let mut order = InOrder::new(emit, !spec.unordered);
     let mut stopped = None;
-    let max_in_flight = spec.max_in_flight;
-    backend::run(
-        spec.transport,
-        spec.config,
-        spec.job,
+    let interrupt = Interrupt::install();
+    let mut on_event = |e: FleetEvent, p: FleetProgress| {
+        if let Some(live) = &live {
+            live.update(&p);
+        }
+        match order.push(e) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(stop) => {
+                stopped = Some(stop);
+                ControlFlow::Break(())
+            }
+        }
+    };
+    let run = backend::FleetRun {
+        kind: spec.transport,
+        config: spec.config,
+        job: spec.job,
         ids,
-        spec.options,
-        max_in_flight,
-        |e| {
-            if let Some(live) = &live {
-                live.finish(usize::try_from(e.index).unwrap_or(usize::MAX), &summary(&e));
-            }
-            match order.push(e) {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(stop) => {
-                    stopped = Some(stop);
-                    ControlFlow::Break(())
-                }
-            }
-        },
-    )?;
+        options: spec.options,
+        max_in_flight: spec.max_in_flight,
+    };
+    backend::run(run, &interrupt, &mut on_event)?;
     drop(order);
     if let Some(live) = &live {
         live.clear();
@@ -181,22 +191,10 @@ pub(crate) fn execute(spec: Spec<'_>) -> Result<Vec<Record>, Failed> {
     if format == OutputFormat::Table {
         out::bytes(table(&records).as_bytes()).map_err(Failed::Output)?;
     }
-    Ok(records)
-}
-
-/// The last line of a finished wait in the live display.
-fn summary(e: &FleetEvent) -> String {
-    match &e.outcome {
-        Outcome::Wait(w) => format!(
-            "{:<14} {} after {} polls",
-            w.outcome
-                .status()
-                .map_or_else(|| "-".to_owned(), |s| crate::text::safe(s.state.as_str())),
-            w.outcome.as_str(),
-            w.polls
-        ),
-        _ => String::new(),
+    if let Some(code) = interrupt.exit_code() {
+        return Err(Failed::Interrupted(code));
     }
+    Ok(records)
 }
 
 fn usage(e: &UsageError) -> u8 {

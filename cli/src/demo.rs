@@ -10,7 +10,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use clouddc_core::limiter::RateLimiterConfig;
+use clouddc_core::RateLimiterConfig;
 use clouddc_core::{
     Config, Credentials, Endpoint, FleetOptions, InstanceId, InstanceState, Job, ProjectId,
     WaitOptions,
@@ -86,6 +86,7 @@ impl From<Failed> for Stopped {
         match e {
             Failed::Usage(u) => Self::Failed(u.0),
             Failed::Output(stop) => Self::Output(stop),
+            Failed::Interrupted(code) => Self::Failed(format!("interrupted (exit {code})")),
         }
     }
 }
@@ -210,6 +211,8 @@ fn demo(g: &GlobalArgs) -> Result<u8, Stopped> {
             .budget(None),
         max_in_flight: 8,
         started: Instant::now(),
+        unordered: false,
+        progress: true,
     })?;
     if !records.iter().all(|r| r.ok) {
         return Err("a status query failed".into());
@@ -233,6 +236,8 @@ fn demo(g: &GlobalArgs) -> Result<u8, Stopped> {
         options: FleetOptions::new().max_in_flight(8).rate(None).budget(None),
         max_in_flight: 8,
         started: Instant::now(),
+        unordered: false,
+        progress: true,
     })?;
     let reached = records
         .iter()

@@ -1,7 +1,8 @@
 //! The engine: hands fleet events on in argument order.
 //!
 //! Owns re-ordering only: the clients' fleets report ids as they finish, and
-//! the command prints them in the order they were given. Must not decide
+//! the command prints them in the order they were given (or, with
+//! `--unordered`, as they finish). Must not decide
 //! anything about HTTP, retries, pacing or waiting: the core's fleet does,
 //! driven by the client the backend picks.
 
@@ -12,6 +13,7 @@ use clouddc_core::FleetEvent;
 /// Collects finished ids and hands them on in index order as soon as each
 /// next one is there.
 pub(crate) struct InOrder<E, F: FnMut(FleetEvent) -> Result<(), E>> {
+    ordered: bool,
     next: u64,
     pending: BTreeMap<u64, FleetEvent>,
     emit: F,
@@ -19,8 +21,10 @@ pub(crate) struct InOrder<E, F: FnMut(FleetEvent) -> Result<(), E>> {
 }
 
 impl<E, F: FnMut(FleetEvent) -> Result<(), E>> InOrder<E, F> {
-    pub(crate) fn new(emit: F) -> Self {
+    /// Hands events on in index order, or as they come when not `ordered`.
+    pub(crate) fn new(emit: F, ordered: bool) -> Self {
         Self {
+            ordered,
             next: 0,
             pending: BTreeMap::new(),
             emit,
@@ -31,6 +35,9 @@ impl<E, F: FnMut(FleetEvent) -> Result<(), E>> InOrder<E, F> {
     /// Takes `event`; hands on every event now next in order, stopping at
     /// the first that cannot be handed on.
     pub(crate) fn push(&mut self, event: FleetEvent) -> Result<(), E> {
+        if !self.ordered {
+            return (self.emit)(event);
+        }
         self.pending.insert(event.index, event);
         while let Some(e) = self.pending.remove(&self.next) {
             self.next += 1;
@@ -48,10 +55,13 @@ mod tests {
     #[test]
     fn in_order_emits_in_index_order() {
         let mut seen = Vec::new();
-        let mut order = InOrder::new(|e: FleetEvent| {
-            seen.push(e.index);
-            Ok::<(), ()>(())
-        });
+        let mut order = InOrder::new(
+            |e: FleetEvent| {
+                seen.push(e.index);
+                Ok::<(), ()>(())
+            },
+            true,
+        );
         for i in [2, 0, 1, 4, 3] {
             let e = FleetEvent {
                 index: i,

@@ -12,6 +12,7 @@ mod commands;
 mod demo;
 mod engine;
 mod fds;
+mod interrupt;
 mod out;
 mod output;
 mod progress;

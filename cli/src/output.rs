@@ -3,7 +3,7 @@
 //! Owns field names, the failure record, and column layout. Must not decide
 //! exit codes beyond what a record says (see `main`).
 
-use clouddc_core::error::ceil_secs;
+use clouddc_core::ceil_secs;
 use clouddc_core::{Error, ErrorStatus, InstanceStatus, WaitOutcome, WaitReport};
 use serde::Serialize;
 

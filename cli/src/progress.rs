@@ -1,87 +1,56 @@
-//! Live progress of `wait` on a terminal: one line per id (elapsed, then
-//! how it ended) that disappears when the final table is printed.
+//! Live progress on a terminal: one line on stderr with ids done out of
+//! the total, failures so far and the request rate, for `status` and `wait`
+//! whatever the output format; cleared when the run ends.
 //!
 //! Owns drawing only, on stderr, and only when stderr is a terminal. Must
 //! not write to stdout.
 
 use std::io::IsTerminal;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use clouddc_core::InstanceId;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use clouddc_core::FleetProgress;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// At most this many per-id lines; larger fleets get one summary line.
-const MAX_LINES: usize = 20;
-
-/// Live progress lines.
+/// The progress line of one run.
 pub(crate) struct Live {
-    multi: MultiProgress,
-    bars: Vec<ProgressBar>,
-    summary: Option<ProgressBar>,
+    bar: ProgressBar,
+    started: Instant,
 }
 
 impl Live {
-    /// Starts drawing, unless stderr is not a terminal.
-    pub(crate) fn start(ids: &[InstanceId]) -> Option<Self> {
-        if !std::io::stderr().is_terminal() {
+    /// Starts drawing for `total` ids, unless `enabled` is false or stderr
+    /// is not a terminal.
+    pub(crate) fn start(total: usize, enabled: bool) -> Option<Self> {
+        if !enabled || !std::io::stderr().is_terminal() {
             return None;
         }
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template("{spinner} {prefix}  {msg}  {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner());
-        let (bars, summary) = if ids.len() <= MAX_LINES {
-            let width = ids
-                .iter()
-                .map(|i| i.as_str().chars().count())
-                .max()
-                .unwrap_or(0);
-            let bars = ids
-                .iter()
-                .map(|id| {
-                    let b = multi.add(ProgressBar::new_spinner());
-                    b.set_style(style.clone());
-                    b.set_prefix(format!("{:<width$}", id.as_str()));
-                    b.set_message("waiting for the first poll");
-                    b.enable_steady_tick(Duration::from_millis(120));
-                    b
-                })
-                .collect();
-            (bars, None)
-        } else {
-            let b = multi.add(ProgressBar::new(ids.len() as u64));
-            b.set_style(
-                ProgressStyle::with_template("{spinner} {pos}/{len} instances done  {elapsed}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            b.enable_steady_tick(Duration::from_millis(120));
-            (Vec::new(), Some(b))
-        };
+        let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {pos}/{len} done  {msg}  {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message("0 failed");
+        bar.enable_steady_tick(Duration::from_millis(120));
         Some(Self {
-            multi,
-            bars,
-            summary,
+            bar,
+            started: Instant::now(),
         })
     }
 
-    /// Id `index` is done; `summary` is its last line.
-    pub(crate) fn finish(&self, index: usize, summary: &str) {
-        if let Some(b) = self.bars.get(index) {
-            b.set_message(summary.to_owned());
-            b.finish();
-        }
-        if let Some(s) = &self.summary {
-            s.inc(1);
-        }
+    /// The fleet's counts after an event.
+    pub(crate) fn update(&self, p: &FleetProgress) {
+        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        self.bar.set_position(p.finished);
+        self.bar.set_message(format!(
+            "{} failed  {:.0} req/s  {} in flight",
+            p.failed,
+            p.requests as f64 / secs,
+            p.in_flight
+        ));
     }
 
-    /// Removes every line.
+    /// Removes the line.
     pub(crate) fn clear(&self) {
-        for b in &self.bars {
-            b.finish_and_clear();
-        }
-        if let Some(s) = &self.summary {
-            s.finish_and_clear();
-        }
-        let _ = self.multi.clear();
+        self.bar.finish_and_clear();
     }
 }

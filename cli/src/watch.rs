@@ -1,12 +1,220 @@
-//! `clouddc watch`: not built yet; the subcommand parses and says so.
+//! `clouddc watch`: poll a fleet and print each instance when first seen
+//! and whenever its `state` or `operation_state` changes.
+//!
+//! Owns what a watch prints and when it ends (`--for`, `--until-all`, a
+//! signal) with the exit statuses of CLI.md. Must not poll by itself: the
+//! client's fleet (job `Watch`) does, with the same pacing as `status`.
 
-pub(crate) fn run(
-    g: &crate::args::GlobalArgs,
-    env: crate::settings::Env<'_>,
-    a: &crate::args::WatchArgs,
-    started: std::time::Instant,
-) -> u8 {
-    let _ = (g, env, a, started);
-    crate::out::err(format_args!("clouddc: error: watch is not built yet"));
-    crate::commands::exit::USAGE
+use std::ops::ControlFlow;
+use std::time::{Instant, SystemTime};
+
+use clouddc_core::default_failure_states;
+use clouddc_core::{FleetEvent, FleetProgress, Job, Outcome};
+use serde::Serialize;
+
+use crate::args::{GlobalArgs, OutputFormat, WatchArgs};
+use crate::commands::{exit, fleet_options, target_state};
+use crate::interrupt::Interrupt;
+use crate::out::{self, Stop};
+use crate::output::Failure;
+use crate::settings::{self, Env, UsageError};
+use crate::{backend, fds, text};
+
+/// One line of a watch.
+#[derive(Serialize)]
+struct Change<'a> {
+    id: &'a str,
+    from: Option<&'a str>,
+    to: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation_state: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure: Option<Failure>,
+    at: String,
+}
+
+/// What the watch has seen of one id.
+#[derive(Default, Clone)]
+struct Seen {
+    state: Option<String>,
+    operation: Option<String>,
+    dropped: bool,
+}
+
+/// How a watch ended, by itself.
+enum End {
+    /// Every id left is in the target state.
+    AllThere,
+    /// An id entered a state it will not leave.
+    Stuck,
+}
+
+/// `clouddc watch`.
+pub(crate) fn run(g: &GlobalArgs, env: Env<'_>, a: &WatchArgs, started: Instant) -> u8 {
+    let _ = started;
+    match watch(g, env, a) {
+        Ok(code) => code,
+        Err(Err(usage)) => {
+            out::err(format_args!("clouddc: error: {}", usage.0));
+            exit::USAGE
+        }
+        Err(Ok(stop)) => stop.exit_code(),
+    }
+}
+
+fn watch(g: &GlobalArgs, env: Env<'_>, a: &WatchArgs) -> Result<u8, Result<Stop, UsageError>> {
+    let config = settings::config(g, env).map_err(Err)?;
+    let ids = settings::ids(&a.ids).map_err(Err)?;
+    let target = match &a.until_all {
+        Some(s) => Some(target_state(s).map_err(Err)?),
+        None => None,
+    };
+    let stuck_states = target
+        .as_ref()
+        .map(default_failure_states)
+        .unwrap_or_default();
+    let concurrency = fds::fit(a.ids.concurrency as usize);
+    let options = fleet_options(&a.ids, ids.len(), concurrency);
+    let interrupt = Interrupt::install();
+    if let Some(d) = a.for_ {
+        interrupt.expire_after(d);
+    }
+    let table = g.output == OutputFormat::Table;
+    if table {
+        out::line(format_args!("ID  FROM  TO  OPERATION  AT")).map_err(Ok)?;
+    }
+    let mut seen = vec![Seen::default(); ids.len()];
+    let (mut in_target, mut dropped) = (0usize, 0usize);
+    let mut ended = None;
+    let mut stopped = None;
+    let on_event = |e: FleetEvent, _: FleetProgress| {
+        let Some(last) = usize::try_from(e.index).ok().and_then(|i| seen.get_mut(i)) else {
+            return ControlFlow::Continue(());
+        };
+        let printed = match e.outcome {
+            Outcome::Seen(Ok(status)) => {
+                let to = status.state.to_string();
+                let op = status.operation_state.as_ref().map(ToString::to_string);
+                if last.state.as_deref() == Some(to.as_str()) && last.operation == op {
+                    Ok(())
+                } else {
+                    let was_there = target
+                        .as_ref()
+                        .is_some_and(|t| last.state.as_deref() == Some(t.as_str()));
+                    let change = Change {
+                        id: e.id.as_str(),
+                        from: last.state.as_deref(),
+                        to: Some(&to),
+                        operation_state: Some(op.as_deref()),
+                        failure: None,
+                        at: now(),
+                    };
+                    let r = print(&change, table);
+                    let is_there = target.as_ref() == Some(&status.state);
+                    match (was_there, is_there) {
+                        (false, true) => in_target += 1,
+                        (true, false) => in_target -= 1,
+                        _ => {}
+                    }
+                    if stuck_states.contains(&status.state) {
+                        ended = Some(End::Stuck);
+                    }
+                    last.state = Some(to);
+                    last.operation = op;
+                    r
+                }
+            }
+            Outcome::Seen(Err(err)) => {
+                out::err(format_args!(
+                    "clouddc: {}: {} ({}); polling again",
+                    text::safe(e.id.as_str()),
+                    err.kind(),
+                    text::cut(&text::safe(&err.to_string()), 200)
+                ));
+                Ok(())
+            }
+            Outcome::Status(Err(err)) => {
+                if target
+                    .as_ref()
+                    .is_some_and(|t| last.state.as_deref() == Some(t.as_str()))
+                {
+                    in_target -= 1;
+                }
+                dropped += 1;
+                last.dropped = true;
+                let change = Change {
+                    id: e.id.as_str(),
+                    from: last.state.as_deref(),
+                    to: None,
+                    operation_state: None,
+                    failure: Some(Failure::from_error(&err)),
+                    at: now(),
+                };
+                print(&change, table)
+            }
+            _ => Ok(()),
+        };
+        if let Err(stop) = printed {
+            stopped = Some(stop);
+            return ControlFlow::Break(());
+        }
+        if target.is_some() && ended.is_none() && in_target + dropped == ids.len() && in_target > 0
+        {
+            ended = Some(End::AllThere);
+        }
+        if ended.is_some() || dropped == ids.len() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    let job = Job::Watch {
+        interval: a.interval,
+    };
+    let run = backend::FleetRun {
+        kind: g.transport,
+        config,
+        job,
+        ids: &ids,
+        options,
+        max_in_flight: concurrency,
+    };
+    backend::run(run, &interrupt, on_event).map_err(Err)?;
+    if let Some(stop) = stopped {
+        return Err(Ok(stop));
+    }
+    if let Some(code) = interrupt.exit_code() {
+        return Ok(code);
+    }
+    Ok(match ended {
+        Some(End::Stuck) => exit::WAIT_FAILED,
+        Some(End::AllThere) if dropped > 0 => exit::FAILURE,
+        Some(End::AllThere) => exit::OK,
+        None if interrupt.expired() => exit::OK,
+        None => exit::FAILURE,
+    })
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+fn print(change: &Change<'_>, table: bool) -> Result<(), Stop> {
+    if !table {
+        let mut line = serde_json::to_vec(change).unwrap_or_default();
+        line.push(b'\n');
+        return out::bytes(&line);
+    }
+    let detail = match &change.failure {
+        Some(f) => format!("{} {}", f.kind, f.error_msg.as_deref().unwrap_or("")),
+        None => change.operation_state.flatten().unwrap_or("-").to_owned(),
+    };
+    out::line(format_args!(
+        "{}  {}  {}  {}  {}",
+        text::safe(change.id),
+        text::safe(change.from.unwrap_or("-")),
+        text::safe(change.to.unwrap_or("-")),
+        text::cut(&text::safe(&detail), 200),
+        change.at
+    ))
 }

@@ -1199,3 +1199,279 @@ fn a_small_open_file_limit_does_not_fail_a_wide_fleet() {
     }
     let _ = std::fs::remove_file(ids_file);
 }
+
+#[test]
+fn a_signal_mid_run_gives_every_id_one_line_and_the_signal_status() {
+    let sim = sim();
+    add(&sim, "done-1", Schedule::instant(), none());
+    let slow = pending_fleet(&sim, "s", 30);
+    for transport in TRANSPORTS {
+        for (signal, code) in [("INT", 130), ("TERM", 143)] {
+            for command in ["wait", "status"] {
+                let mut c = raw(&sim, transport);
+                c.arg(command).arg("done-1").args(&slow);
+                if command == "wait" {
+                    c.args([
+                        "--until",
+                        "running",
+                        "--interval",
+                        "100ms",
+                        "--timeout",
+                        "60s",
+                    ]);
+                } else {
+                    // Slow enough that the signal comes mid-run.
+                    c.args(["--rate-limit", "5", "--concurrency", "1"]);
+                }
+                c.args(["--output", "json"]);
+                let child = c
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(1500));
+                let killed = std::process::Command::new("kill")
+                    .args([format!("-{signal}"), child.id().to_string()])
+                    .status()
+                    .unwrap();
+                assert!(killed.success());
+                let out = child.wait_with_output().unwrap();
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert_eq!(
+                    out.status.code(),
+                    Some(code),
+                    "{transport} {signal} {command}: {stderr}"
+                );
+                let recs = lines(&String::from_utf8_lossy(&out.stdout));
+                let ids: Vec<&str> = recs.iter().map(|v| v["id"].as_str().unwrap()).collect();
+                let mut expected = vec!["done-1"];
+                expected.extend(slow.iter().map(String::as_str));
+                assert_eq!(
+                    ids, expected,
+                    "{transport} {signal} {command}: each id once, in order"
+                );
+                let interrupted = |v: &Value| {
+                    if command == "wait" {
+                        v["outcome"] == "interrupted"
+                    } else {
+                        v["failure"]["kind"] == "interrupted"
+                    }
+                };
+                // done-1 finished before the signal (it is running at once
+                // for wait, and first in line for status).
+                assert!(!interrupted(&recs[0]), "{}", recs[0]);
+                assert_eq!(recs[0]["ok"], true);
+                assert!(
+                    recs.iter().skip(1).any(interrupted),
+                    "{transport} {signal} {command}: {}",
+                    recs[1]
+                );
+                for v in recs.iter().filter(|v| interrupted(v)) {
+                    assert_eq!(v["ok"], false);
+                    assert!(v["state"].is_null());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn progress_shows_on_a_terminal_only() {
+    let sim = sim();
+    let ids = pending_fleet(&sim, "g", 5);
+    let bin = assert_cmd::cargo::cargo_bin("clouddc");
+    for transport in TRANSPORTS {
+        let cmd = format!(
+            "{} --endpoint {} --project-id {} --transport {transport} wait {} --until running \
+             --timeout 1500ms --interval 100ms --output json 2>&1 >/dev/null",
+            bin.display(),
+            sim.url(),
+            sim.project_id(),
+            ids.join(" ")
+        );
+        // Under a pseudo-terminal (script(1)): a progress line on stderr.
+        let tty = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("CLOUDDC_AUTH_TOKEN", TOKEN)
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&tty.stdout);
+        assert!(shown.contains("/5 done"), "{transport}: {shown:?}");
+        // --no-progress turns it off.
+        let quiet = std::process::Command::new("script")
+            .args(["-qec", &format!("{cmd} --no-progress"), "/dev/null"])
+            .env("CLOUDDC_AUTH_TOKEN", TOKEN)
+            .output()
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&quiet.stdout).contains("done"));
+        // Not a terminal: nothing on stderr.
+        let mut c = raw(&sim, transport);
+        c.arg("wait")
+            .args(&ids)
+            .args(["--until", "running", "--timeout", "500ms"]);
+        c.args(["--interval", "100ms", "--output", "json"]);
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(4));
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn unordered_prints_records_as_they_finish() {
+    for transport in TRANSPORTS {
+        let sim = sim();
+        add(
+            &sim,
+            "slow",
+            Schedule::pending_for(Duration::from_millis(1500)),
+            none(),
+        );
+        add(&sim, "fast", Schedule::instant(), none());
+        let mut c = raw(&sim, transport);
+        c.args([
+            "wait",
+            "slow",
+            "fast",
+            "--until",
+            "running",
+            "--interval",
+            "200ms",
+        ]);
+        c.args(["--timeout", "10s", "--output", "json", "--unordered"]);
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let recs = lines(&String::from_utf8_lossy(&out.stdout));
+        let ids: Vec<&str> = recs.iter().map(|v| v["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["fast", "slow"], "{transport}");
+    }
+}
+
+#[test]
+fn watch_prints_exactly_the_transitions() {
+    for transport in TRANSPORTS {
+        let sim = sim();
+        add(
+            &sim,
+            "w-1",
+            Schedule::pending_for(Duration::from_millis(1200)),
+            none(),
+        );
+        add(&sim, "w-2", Schedule::instant(), none());
+        let mut c = raw(&sim, transport);
+        c.args([
+            "watch",
+            "w-1",
+            "w-2",
+            "--interval",
+            "200ms",
+            "--until-all",
+            "running",
+        ]);
+        c.args(["--output", "json"]);
+        let out = c.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{transport}: {stderr}");
+        let recs = lines(&String::from_utf8_lossy(&out.stdout));
+        let mut seen: Vec<(String, Value, Value)> = recs
+            .iter()
+            .map(|v| {
+                (
+                    v["id"].as_str().unwrap().to_owned(),
+                    v["from"].clone(),
+                    v["to"].clone(),
+                )
+            })
+            .collect();
+        // In time order per id.
+        let w1: Vec<_> = seen.iter().filter(|s| s.0 == "w-1").cloned().collect();
+        assert_eq!(
+            w1,
+            [
+                ("w-1".to_owned(), Value::Null, Value::from("pending")),
+                (
+                    "w-1".to_owned(),
+                    Value::from("pending"),
+                    Value::from("running")
+                ),
+            ],
+            "{transport}: {recs:?}"
+        );
+        seen.retain(|s| s.0 == "w-2");
+        assert_eq!(
+            seen,
+            [("w-2".to_owned(), Value::Null, Value::from("running"))]
+        );
+        for v in &recs {
+            assert!(v["at"].as_str().unwrap().ends_with('Z'), "{v}");
+            assert!(v.get("operation_state").is_some(), "{v}");
+        }
+    }
+}
+
+#[test]
+fn watch_ends_as_cli_md_says() {
+    for transport in TRANSPORTS {
+        let sim = sim();
+        add(&sim, "ok-1", Schedule::instant(), none());
+        add(
+            &sim,
+            "bad-1",
+            Schedule::failing_after(Duration::from_millis(300)),
+            none(),
+        );
+        // --for: exit 0 after the time, each id printed once (no change).
+        let mut c = raw(&sim, transport);
+        c.args([
+            "watch",
+            "ok-1",
+            "--interval",
+            "100ms",
+            "--for",
+            "700ms",
+            "--output",
+            "json",
+        ]);
+        let started = Instant::now();
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{transport}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(lines(&String::from_utf8_lossy(&out.stdout)).len(), 1);
+        // --until-all: 3 as soon as one id entered a state it will not leave.
+        let mut c = raw(&sim, transport);
+        c.args([
+            "watch",
+            "ok-1",
+            "bad-1",
+            "--interval",
+            "100ms",
+            "--until-all",
+            "running",
+        ]);
+        c.args(["--output", "json"]);
+        assert_eq!(c.output().unwrap().status.code(), Some(3), "{transport}");
+        // An id that fails for good is printed once with its failure and
+        // dropped; the rest reaching the state ends with 1.
+        let mut c = raw(&sim, transport);
+        c.args([
+            "watch",
+            "ok-1",
+            "nope",
+            "--interval",
+            "100ms",
+            "--until-all",
+            "running",
+        ]);
+        c.args(["--output", "json"]);
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{transport}");
+        let recs = lines(&String::from_utf8_lossy(&out.stdout));
+        let nope: Vec<&Value> = recs.iter().filter(|v| v["id"] == "nope").collect();
+        assert_eq!(nope.len(), 1);
+        assert!(nope[0]["to"].is_null());
+        assert_eq!(nope[0]["failure"]["kind"], "not_found");
+    }
+}

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use http::Response;
 
 use crate::call::Call;
-use crate::call::with_own_limits;
+use crate::call::machine_with_own_limits;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::ids::InstanceId;
@@ -484,30 +484,7 @@ impl Waiter {
     }
 }
 
-impl Machine for Waiter {
-    type Output = WaitReport;
-
-    fn poll(&mut self, now: Now) -> Step<WaitReport> {
-        let shared = self.limits.clone();
-        with_own_limits(shared.as_ref(), |l| {
-            self.poll_in(now, &mut Gate::new(l, true))
-        })
-    }
-
-    fn handle_response(&mut self, now: Now, response: Response<Vec<u8>>) {
-        let shared = self.limits.clone();
-        with_own_limits(shared.as_ref(), |l| {
-            self.handle_response_in(now, response, l);
-        });
-    }
-
-    fn handle_transport_error(&mut self, now: Now, error: Error) {
-        let shared = self.limits.clone();
-        with_own_limits(shared.as_ref(), |l| {
-            self.handle_transport_error_in(now, error, l);
-        });
-    }
-}
+machine_with_own_limits!(Waiter, WaitReport);
 
 #[cfg(test)]
 mod tests;

@@ -34,8 +34,13 @@ pub type CallResult = Result<InstanceStatus, Error>;
 #[derive(Debug)]
 enum State {
     Ready,
-    InFlight { attempt_deadline: Instant },
-    Backoff { until: Instant },
+    InFlight {
+        sent: Instant,
+        attempt_deadline: Instant,
+    },
+    Backoff {
+        until: Instant,
+    },
     Done(Option<CallResult>),
 }
 
@@ -175,6 +180,7 @@ impl Call {
         };
         self.attempts += 1;
         self.state = State::InFlight {
+            sent: now.mono,
             attempt_deadline: later(now.mono, timeout),
         };
         Step::Send(Attempt {
@@ -191,7 +197,11 @@ impl Call {
     }
 
     fn failed(&mut self, now: Now, error: Error, limits: &mut Limits) {
-        limits.on_error(now.mono, &error);
+        let sent = match self.state {
+            State::InFlight { sent, .. } => sent,
+            _ => now.mono,
+        };
+        limits.on_error(now.mono, sent, &error);
         let jitter = self.jitter.next_f64();
         let mut decision =
             self.config
@@ -215,7 +225,9 @@ impl Call {
     pub(crate) fn poll_in(&mut self, now: Now, gate: &mut Gate<'_>) -> Step<CallResult> {
         match &mut self.state {
             State::Ready => self.start_attempt(now, gate),
-            State::InFlight { attempt_deadline } => {
+            State::InFlight {
+                attempt_deadline, ..
+            } => {
                 let at = *attempt_deadline;
                 if now.mono >= at {
                     // The transport did not give up in time; the core does.

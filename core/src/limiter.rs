@@ -216,13 +216,33 @@ impl AdaptiveRateLimiter {
         }
     }
 
-    /// A request was answered 429 at `now`.
+    /// A request was answered 429 at `now`. Throttles within the cooldown
+    /// of the last decrease count as the same event.
     pub fn on_throttle(&mut self, now: Instant) {
         if let Some(last) = self.last_decrease
             && now.saturating_duration_since(last) < self.cfg.cooldown
         {
             return;
         }
+        self.decrease(now);
+    }
+
+    /// A request sent at `sent` was answered 429 at `now`. A request sent
+    /// before the last decrease says nothing about the decreased rate and is
+    /// ignored; one sent after it says the rate is still too high, and cuts
+    /// again at once, cooldown or not.
+    pub fn on_throttle_of(&mut self, now: Instant, sent: Instant) {
+        match self.last_decrease {
+            Some(last) if sent < last => {}
+            Some(last) if sent.saturating_duration_since(last) < Duration::from_millis(50) => {
+                // Sent in the first instants after the cut, from tokens the
+                // bucket still held: the same event.
+            }
+            _ => self.decrease(now),
+        }
+    }
+
+    fn decrease(&mut self, now: Instant) {
         self.refill(now);
         self.throttles += 1;
         self.slow_start = false;
@@ -233,12 +253,14 @@ impl AdaptiveRateLimiter {
         let sent = self.measured.map_or(self.rate, |m| m.min(self.rate));
         let since_last = self
             .last_decrease
-            .map(|t| now.saturating_duration_since(t).as_secs_f64())
-            .filter(|s| *s >= 0.5);
+            .map(|t| now.saturating_duration_since(t).as_secs_f64());
         let (base, factor) = match since_last {
-            Some(secs) if self.ok_since_decrease > 0 => {
+            Some(secs) if secs >= 0.5 && self.ok_since_decrease > 0 => {
                 (f64::from(self.ok_since_decrease) / secs, self.cfg.decrease)
             }
+            // Cut again soon after a cut: the rate set then is still too
+            // high, but not by half.
+            Some(secs) if secs < 0.5 => (self.rate, self.cfg.decrease),
             _ => {
                 let ok = self.measured_ok.filter(|ok| *ok > 0.0).unwrap_or(sent);
                 (ok.min(sent), self.cfg.decrease.min(0.5))
@@ -423,11 +445,12 @@ impl Limits {
         }
     }
 
-    pub(crate) fn on_error(&mut self, now: Instant, error: &Error) {
+    /// An attempt sent at `sent` failed with `error` at `now`.
+    pub(crate) fn on_error(&mut self, now: Instant, sent: Instant, error: &Error) {
         if error.kind() == ErrorKind::RateLimited
             && let Some(r) = &mut self.rate
         {
-            r.on_throttle(now);
+            r.on_throttle_of(now, sent);
         }
     }
 
@@ -580,6 +603,28 @@ mod tests {
         assert!(
             (16.0..18.0).contains(&rl.rate()),
             "0.85 x 20/s, got {}",
+            rl.rate()
+        );
+    }
+
+    #[test]
+    fn throttles_count_by_when_their_request_was_sent() {
+        let t0 = Instant::now();
+        let mut rl = AdaptiveRateLimiter::new(RateLimiterConfig::hint(1000.0).increase_per_s(0.0));
+        rl.on_throttle_of(t0 + ms(10), t0);
+        let first = rl.rate();
+        assert!(first < 1000.0);
+        // Sent before the cut: the same event, however late it is answered.
+        rl.on_throttle_of(t0 + ms(900), t0 + ms(5));
+        assert_eq!(rl.rate(), first);
+        assert_eq!(rl.throttle_events(), 1);
+        // Sent well after the cut, inside the cooldown: the cut rate is still
+        // too high, so it is cut again at once, by the decrease factor.
+        rl.on_throttle_of(t0 + ms(300), t0 + ms(200));
+        assert_eq!(rl.throttle_events(), 2);
+        assert!(
+            (rl.rate() - first * 0.85).abs() < 1e-6,
+            "{} vs {first}",
             rl.rate()
         );
     }

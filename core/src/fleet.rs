@@ -387,6 +387,11 @@ pub struct Fleet<I> {
     /// Tasks that want to send but were not admitted, in order.
     ready: VecDeque<u64>,
     timers: BinaryHeap<Reverse<(Instant, u64, u32)>>,
+    /// Requests in flight in the order they were sent, with the end of
+    /// their attempt: the backstop for a transport that never answers.
+    /// Answered ones are dropped from the front, so it stays about as long
+    /// as the requests in flight.
+    sent: VecDeque<(Instant, u64, u64)>,
     max_in_flight: usize,
     pacing: Pacing,
     rate_wake: Option<Instant>,
@@ -445,6 +450,7 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
             due: VecDeque::new(),
             ready: VecDeque::new(),
             timers: BinaryHeap::new(),
+            sent: VecDeque::new(),
             max_in_flight: options.max_in_flight.max(1),
             pacing,
             rate_wake: None,
@@ -511,6 +517,7 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
             return self.poll_cancelled();
         }
         self.fire_timers(now.mono);
+        self.fire_backstops(now.mono);
         if self.rate_wake.is_some_and(|t| t <= now.mono) {
             self.rate_wake = None;
         }
@@ -554,6 +561,11 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
             return FleetStep::Finished;
         }
         let timer = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        let backstop = self.sent.front().map(|(end, _, _)| *end);
+        let timer = match (timer, backstop) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let rate = self.rate_wake.filter(|_| self.wants_admission());
         match (timer, rate) {
             (Some(a), Some(b)) => FleetStep::Wait(a.min(b)),
@@ -573,6 +585,28 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
         self.in_flight() < self.max_in_flight && self.rate_wake.is_none()
     }
 
+    /// Drops answered requests from the front of `sent` and times out the
+    /// ones whose attempt ended unanswered.
+    fn fire_backstops(&mut self, now: Instant) {
+        while let Some(&(end, key, seq)) = self.sent.front() {
+            let task = self.tasks.get_mut(&key);
+            let Some(task) = task.filter(|t| t.in_flight.is_some_and(|(s, _)| s == seq)) else {
+                self.sent.pop_front();
+                continue;
+            };
+            if end > now {
+                return;
+            }
+            self.sent.pop_front();
+            // The transport did not answer in time: the slot is free, and
+            // the task's call records the timeout.
+            task.in_flight = None;
+            task.generation = task.generation.wrapping_add(1);
+            self.progress.in_flight -= 1;
+            self.due.push_back(key);
+        }
+    }
+
     fn fire_timers(&mut self, now: Instant) {
         while let Some(Reverse((t, key, generation))) = self.timers.peek().copied() {
             if t > now {
@@ -583,11 +617,6 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
                 && task.generation == generation
             {
                 task.generation = task.generation.wrapping_add(1);
-                if task.in_flight.take().is_some() {
-                    // The transport did not answer in time: the slot is
-                    // free, and the task's call records the timeout.
-                    self.progress.in_flight -= 1;
-                }
                 if task.queued {
                     // Its own deadline came while it waited for admission.
                     task.queued = false;
@@ -689,8 +718,8 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
                 task.generation = task.generation.wrapping_add(1);
                 // A backstop: if the transport does not answer by the
                 // attempt's end, the core times the attempt out itself.
-                let end = later(now.mono, attempt.timeout);
-                self.timers.push(Reverse((end, key, task.generation)));
+                self.sent
+                    .push_back((later(now.mono, attempt.timeout), key, seq));
                 self.progress.in_flight += 1;
                 self.progress.requests += 1;
                 trace::sending(&task.id, attempt.number);
@@ -777,6 +806,7 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
             }
         }
         self.timers.clear();
+        self.sent.clear();
         self.ready.clear();
         self.due.clear();
         match self.events.pop_front() {

@@ -181,20 +181,34 @@ impl Client {
         ids: I,
         options: FleetOptions,
     ) -> FleetRun<I::IntoIter> {
+        self.run(job, ids, options, false)
+    }
+
+    fn run<I: IntoIterator<Item = InstanceId>>(
+        &self,
+        job: Job,
+        ids: I,
+        options: FleetOptions,
+        inline: bool,
+    ) -> FleetRun<I::IntoIter> {
         let seed = RandomState::new().hash_one(SEQ.fetch_add(1, Ordering::Relaxed));
         let options = options.seed(seed).cap_in_flight(self.inner.max_in_flight);
         FleetRun {
             fleet: Fleet::new(&self.inner.config, job, ids, options),
-            pool: Pool::new(self, false),
+            pool: Pool::new(self, inline),
             cancelled: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    /// A fleet of one id, sent from the calling thread.
+    /// A fleet of one id, sent from the calling thread: no channel, no
+    /// worker.
     fn one(&self, job: Job, id: &InstanceId) -> FleetRun<std::iter::Once<InstanceId>> {
-        let mut run = self.fleet(job, std::iter::once(id.clone()), FleetOptions::single());
-        run.pool.inline = true;
-        run
+        self.run(
+            job,
+            std::iter::once(id.clone()),
+            FleetOptions::single(),
+            true,
+        )
     }
 
     /// The client's pool as a core [`Transport`] (use with [`SystemClock`]
@@ -258,14 +272,16 @@ pub struct FleetRun<I> {
 #[derive(Debug, Clone)]
 pub struct Canceller {
     flag: Arc<AtomicBool>,
-    wake: Sender<Msg>,
+    wake: Option<Sender<Msg>>,
 }
 
 impl Canceller {
     /// Cancels the fleet.
     pub fn cancel(&self) {
         self.flag.store(true, Ordering::SeqCst);
-        let _ = self.wake.send(Msg::Wake);
+        if let Some(wake) = &self.wake {
+            let _ = wake.send(Msg::Wake);
+        }
     }
 }
 
@@ -274,7 +290,7 @@ impl<I> FleetRun<I> {
     pub fn canceller(&self) -> Canceller {
         Canceller {
             flag: self.cancelled.clone(),
-            wake: self.pool.tx.clone(),
+            wake: self.pool.chans.as_ref().map(|c| c.tx.clone()),
         }
     }
 
@@ -328,26 +344,37 @@ enum Msg {
 struct Pool {
     client: Client,
     inline: bool,
+    /// The workers' queue and results; none for a single call.
+    chans: Option<Chans>,
+    workers: usize,
+}
+
+#[derive(Debug)]
+struct Chans {
     jobs: Sender<(Ticket, Attempt)>,
     queue: Arc<Mutex<Receiver<(Ticket, Attempt)>>>,
-    workers: usize,
     tx: Sender<Msg>,
     results: Receiver<Msg>,
 }
 
 impl Pool {
     fn new(client: &Client, inline: bool) -> Self {
-        let (jobs, queue) = mpsc::channel();
-        let (tx, results) = mpsc::channel();
-        let queue = Arc::new(Mutex::new(queue));
+        let chans = (!inline).then(|| {
+            let (jobs, queue) = mpsc::channel();
+            let (tx, results) = mpsc::channel();
+            let queue = Arc::new(Mutex::new(queue));
+            Chans {
+                jobs,
+                queue,
+                tx,
+                results,
+            }
+        });
         Self {
             client: client.clone(),
             inline,
-            jobs,
-            queue,
+            chans,
             workers: 0,
-            tx,
-            results,
         }
     }
 
@@ -366,14 +393,17 @@ impl Pool {
         {
             self.inline = true;
         }
-        if self.inline {
-            return Some((ticket, self.client.transport().send(attempt)));
+        match &self.chans {
+            Some(c) if !self.inline => c.jobs.send((ticket, attempt)).ok().and(None),
+            _ => Some((ticket, self.client.transport().send(attempt))),
         }
-        self.jobs.send((ticket, attempt)).ok().and(None)
     }
 
     fn spawn(&mut self) -> std::io::Result<()> {
-        let (client, queue, tx) = (self.client.clone(), self.queue.clone(), self.tx.clone());
+        let Some(c) = &self.chans else {
+            return Err(std::io::Error::other("a single call has no workers"));
+        };
+        let (client, queue, tx) = (self.client.clone(), c.queue.clone(), c.tx.clone());
         std::thread::Builder::new()
             .name("clouddc-ureq".into())
             .spawn(move || {
@@ -396,7 +426,13 @@ impl Pool {
 
     /// The next result, or `Wake` after `left` or on a cancel.
     fn recv(&self, left: Duration) -> Msg {
-        self.results.recv_timeout(left).unwrap_or(Msg::Wake)
+        match &self.chans {
+            Some(c) => c.results.recv_timeout(left).unwrap_or(Msg::Wake),
+            None => {
+                std::thread::sleep(left);
+                Msg::Wake
+            }
+        }
     }
 }
 

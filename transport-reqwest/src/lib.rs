@@ -98,11 +98,11 @@ use std::future::Future;
 use std::hash::BuildHasher;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
-use clouddc_core::{AsyncClock, AsyncTransport};
+use clouddc_core::AsyncTransport;
 use clouddc_core::{Attempt, FleetStep, Now, Ticket};
 use futures_util::stream::FuturesUnordered;
 use futures_util::task::AtomicWaker;
@@ -200,7 +200,7 @@ impl Client {
         ids: I,
         options: FleetOptions,
     ) -> FleetStream<I::IntoIter> {
-        let seed = RandomState::new().hash_one(SEQ.fetch_add(1, Ordering::Relaxed));
+        let seed = RandomState::new().hash_one(0u8);
         FleetStream {
             fleet: Fleet::new(&self.inner.config, job, ids, options.seed(seed)),
             client: self.clone(),
@@ -215,8 +215,6 @@ impl Client {
         ReqwestTransport(&self.inner)
     }
 }
-
-static SEQ: AtomicU64 = AtomicU64::new(0);
 
 async fn last<I: Iterator<Item = InstanceId>>(mut run: FleetStream<I>) -> FleetEvent {
     loop {
@@ -327,9 +325,9 @@ impl<I: Iterator<Item = InstanceId>> Stream for FleetStream<I> {
                 this.sends = FuturesUnordered::new();
             }
             while let Poll::Ready(Some((ticket, result))) = this.sends.poll_next_unpin(cx) {
-                this.fleet.handle(TokioClock.now(), ticket, result);
+                this.fleet.handle(now(), ticket, result);
             }
-            match this.fleet.poll(TokioClock.now()) {
+            match this.fleet.poll(now()) {
                 FleetStep::Send { ticket, attempt } => {
                     let client = this.client.clone();
                     this.sends.push(Box::pin(async move {
@@ -355,19 +353,9 @@ impl<I: Iterator<Item = InstanceId>> Stream for FleetStream<I> {
     }
 }
 
-/// The wall clock, the monotonic clock and tokio's timer: the clock this
-/// client drives the core's machines with.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TokioClock;
-
-impl AsyncClock for TokioClock {
-    fn now(&self) -> Now {
-        Now::new(SystemTime::now(), Instant::now())
-    }
-
-    fn sleep_until(&self, until: Instant) -> impl Future<Output = ()> + Send {
-        tokio::time::sleep_until(tokio::time::Instant::from_std(until))
-    }
+/// Both clocks now, for the fleet.
+fn now() -> Now {
+    Now::new(SystemTime::now(), Instant::now())
 }
 
 /// This client's connection pool as a core [`AsyncTransport`]. Every

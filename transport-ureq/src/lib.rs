@@ -95,13 +95,13 @@ mod resolve;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use clouddc_core::Transport;
 use clouddc_core::{Attempt, FleetStep, Now, Ticket};
-use clouddc_core::{Clock, Transport};
 use ureq::tls::{RootCerts, TlsConfig};
 use ureq::unversioned::transport::DefaultConnector;
 
@@ -191,7 +191,7 @@ impl Client {
         options: FleetOptions,
         inline: bool,
     ) -> FleetRun<I::IntoIter> {
-        let seed = RandomState::new().hash_one(SEQ.fetch_add(1, Ordering::Relaxed));
+        let seed = RandomState::new().hash_one(0u8);
         let options = options.seed(seed).cap_in_flight(self.inner.max_in_flight);
         FleetRun {
             fleet: Fleet::new(&self.inner.config, job, ids, options),
@@ -211,20 +211,16 @@ impl Client {
         )
     }
 
-    /// The client's pool as a core [`Transport`] (use with [`SystemClock`]
-    /// and `clouddc_core::run`).
+    /// The client's pool as a core [`Transport`], to drive a core machine
+    /// by hand with `clouddc_core::run` and a clock of your own.
     pub fn transport(&self) -> UreqTransport<'_> {
         UreqTransport(&self.inner.agent)
     }
 }
 
-static SEQ: AtomicU64 = AtomicU64::new(0);
-
 fn last<I: Iterator<Item = FleetEvent>>(mut run: I) -> FleetEvent {
-    match run.find(|e| e.outcome.is_final()) {
-        Some(e) => e,
-        None => unreachable!("a fleet finishes every id"),
-    }
+    let last = run.find(|e| e.outcome.is_final());
+    last.unwrap_or_else(|| unreachable!("a fleet finishes every id"))
 }
 
 /// The client and its pool for `config`.
@@ -308,22 +304,22 @@ impl<I: Iterator<Item = InstanceId>> Iterator for FleetRun<I> {
             if self.cancelled.load(Ordering::SeqCst) {
                 self.fleet.cancel();
             }
-            let now = SystemClock.now();
-            match self.fleet.poll(now) {
+            let polled_at = now();
+            match self.fleet.poll(polled_at) {
                 FleetStep::Send { ticket, attempt } => {
                     if let Some((ticket, result)) =
                         self.pool
                             .send(ticket, attempt, self.fleet.progress().in_flight)
                     {
-                        self.fleet.handle(SystemClock.now(), ticket, result);
+                        self.fleet.handle(now(), ticket, result);
                     }
                 }
                 FleetStep::Event(e) => return Some(e),
                 FleetStep::Finished => return None,
                 FleetStep::Wait(until) => {
-                    let left = until.saturating_duration_since(now.mono);
+                    let left = until.saturating_duration_since(polled_at.mono);
                     if let Msg::Done(ticket, result) = self.pool.recv(left) {
-                        self.fleet.handle(SystemClock.now(), ticket, result);
+                        self.fleet.handle(now(), ticket, result);
                     }
                 }
             }
@@ -343,8 +339,8 @@ enum Msg {
 #[derive(Debug)]
 struct Pool {
     client: Client,
-    inline: bool,
-    /// The workers' queue and results; none for a single call.
+    /// The workers' queue and results; none when sending from the calling
+    /// thread (a single call, or no thread could be started).
     chans: Option<Chans>,
     workers: usize,
 }
@@ -360,8 +356,7 @@ struct Chans {
 impl Pool {
     fn new(client: &Client, inline: bool) -> Self {
         let chans = (!inline).then(|| {
-            let (jobs, queue) = mpsc::channel();
-            let (tx, results) = mpsc::channel();
+            let ((jobs, queue), (tx, results)) = (mpsc::channel(), mpsc::channel());
             let queue = Arc::new(Mutex::new(queue));
             Chans {
                 jobs,
@@ -372,7 +367,6 @@ impl Pool {
         });
         Self {
             client: client.clone(),
-            inline,
             chans,
             workers: 0,
         }
@@ -386,16 +380,12 @@ impl Pool {
         in_flight: usize,
     ) -> Option<(Ticket, Sent)> {
         let max = self.client.inner.max_in_flight;
-        if !self.inline
-            && self.workers < in_flight.min(max)
-            && self.spawn().is_err()
-            && self.workers == 0
-        {
-            self.inline = true;
+        if self.workers < in_flight.min(max) && self.spawn().is_err() && self.workers == 0 {
+            self.chans = None;
         }
         match &self.chans {
-            Some(c) if !self.inline => c.jobs.send((ticket, attempt)).ok().and(None),
-            _ => Some((ticket, self.client.transport().send(attempt))),
+            Some(c) => c.jobs.send((ticket, attempt)).ok().and(None),
+            None => Some((ticket, self.client.transport().send(attempt))),
         }
     }
 
@@ -436,31 +426,16 @@ impl Pool {
     }
 }
 
-/// The wall clock, the monotonic clock and `thread::sleep`: the clock this
-/// client drives the core's machines with.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Now {
-        Now::new(SystemTime::now(), Instant::now())
-    }
-
-    fn sleep_until(&self, until: Instant) {
-        std::thread::sleep(until.saturating_duration_since(Instant::now()));
-    }
+/// Both clocks now, for the fleet.
+fn now() -> Now {
+    Now::new(SystemTime::now(), Instant::now())
 }
 
 /// Whether ureq gave up for want of time.
 fn timed_out(e: &ureq::Error) -> bool {
-    match e {
-        ureq::Error::Timeout(_) => true,
-        ureq::Error::Io(io) => matches!(
-            io.kind(),
-            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
-        ),
-        _ => false,
-    }
+    use std::io::ErrorKind::{TimedOut, WouldBlock};
+    matches!(e, ureq::Error::Timeout(_))
+        || matches!(e, ureq::Error::Io(io) if matches!(io.kind(), TimedOut | WouldBlock))
 }
 
 /// This client's connection pool as a core [`Transport`].

@@ -381,7 +381,9 @@ pub struct Fleet<I> {
     job: Job,
     ids: Option<I>,
     next_key: u64,
-    tasks: HashMap<u64, Task>,
+    /// Boxed: a task is large (a waiter and its call), and a fleet of one
+    /// id should not pay for a table of empty slots that size.
+    tasks: HashMap<u64, Box<Task>>,
     /// Tasks due to be polled now (woken by a timer or a response).
     due: VecDeque<u64>,
     /// Tasks that want to send but were not admitted, in order.
@@ -679,13 +681,13 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
         };
         self.tasks.insert(
             key,
-            Task {
+            Box::new(Task {
                 id,
                 machine,
                 generation: 0,
                 in_flight: None,
                 queued: false,
-            },
+            }),
         );
         Some(key)
     }
@@ -789,7 +791,7 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
     fn poll_cancelled(&mut self) -> FleetStep {
         self.progress.in_flight = 0;
         if !self.tasks.is_empty() {
-            let mut started: Vec<(u64, Task)> = self.tasks.drain().collect();
+            let mut started: Vec<(u64, Box<Task>)> = self.tasks.drain().collect();
             started.sort_unstable_by_key(|(k, _)| *k);
             for (key, task) in started {
                 self.finish(key, task.id, Outcome::Interrupted);

@@ -438,6 +438,27 @@ impl StdError for TransportError {
 impl StdError for ApiError {}
 impl StdError for InvalidInput {}
 
+/// `e` and its causes on one line, `: `-separated, skipping a cause whose
+/// text the line already holds.
+///
+/// ```
+/// let e = clouddc_core::Error::transport("attempt 1 to h failed", std::io::Error::other("refused"));
+/// assert_eq!(clouddc_core::error_chain(&e), "attempt 1 to h failed: refused");
+/// ```
+pub fn error_chain(e: &(dyn StdError + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let c_text = c.to_string();
+        if !text.contains(&c_text) {
+            text.push_str(": ");
+            text.push_str(&c_text);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// Whole seconds, rounded up.
 pub fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)

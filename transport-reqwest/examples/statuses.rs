@@ -11,20 +11,9 @@ use futures_util::StreamExt;
 #[tokio::main]
 async fn main() {
     if let Err(e) = run().await {
-        eprintln!("error: {}", chain(&e));
+        eprintln!("error: {}", clouddc_reqwest::core::error_chain(&e));
         std::process::exit(1);
     }
-}
-
-/// The error and its causes on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    text
 }
 
 async fn run() -> Result<(), Error> {
@@ -40,7 +29,7 @@ async fn run() -> Result<(), Error> {
             Ok(status) => println!("{id}: {}", status.state),
             Err(e) => {
                 failed += 1;
-                println!("{id}: error: {}", chain(&e));
+                println!("{id}: error: {}", clouddc_reqwest::core::error_chain(&e));
             }
         }
     }

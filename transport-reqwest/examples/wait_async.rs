@@ -11,20 +11,9 @@ use clouddc_reqwest::{Client, Error, InstanceId, InstanceState, WaitOptions, Wai
 #[tokio::main]
 async fn main() {
     if let Err(e) = run().await {
-        eprintln!("error: {}", chain(&e));
+        eprintln!("error: {}", clouddc_reqwest::core::error_chain(&e));
         std::process::exit(1);
     }
-}
-
-/// The error and its causes on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    text
 }
 
 async fn run() -> Result<(), Error> {

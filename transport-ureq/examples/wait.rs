@@ -10,20 +10,9 @@ use clouddc_ureq::{Client, Error, InstanceId, InstanceState, WaitOptions, WaitOu
 
 fn main() {
     if let Err(e) = run() {
-        eprintln!("error: {}", chain(&e));
+        eprintln!("error: {}", clouddc_ureq::core::error_chain(&e));
         std::process::exit(1);
     }
-}
-
-/// The error and its causes on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    text
 }
 
 fn run() -> Result<(), Error> {

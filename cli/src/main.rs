@@ -86,7 +86,7 @@ fn main() -> ExitCode {
     let code = match &cli.command {
         Command::Status(a) => commands::status(&cli.global, &env, a, started),
         Command::Wait(a) => commands::wait(&cli.global, &env, a, started),
-        Command::Watch(a) => watch::run(&cli.global, &env, a, started),
+        Command::Watch(a) => watch::run(&cli.global, &env, a),
         Command::Simulate(a) => simulate::run(&cli.global, a, &env),
         Command::Demo => demo::run(&cli.global),
         Command::Completions { shell } => completions(*shell),

@@ -6,7 +6,7 @@
 //! client's fleet (job `Watch`) does, with the same pacing as `status`.
 
 use std::ops::ControlFlow;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use clouddc_core::default_failure_states;
 use clouddc_core::{FleetEvent, FleetProgress, Job, Outcome};
@@ -50,8 +50,7 @@ enum End {
 }
 
 /// `clouddc watch`.
-pub(crate) fn run(g: &GlobalArgs, env: Env<'_>, a: &WatchArgs, started: Instant) -> u8 {
-    let _ = started;
+pub(crate) fn run(g: &GlobalArgs, env: Env<'_>, a: &WatchArgs) -> u8 {
     match watch(g, env, a) {
         Ok(code) => code,
         Err(Err(usage)) => {

@@ -575,7 +575,7 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
             // Only possible with nothing in flight and nothing timed: a
             // task is queued behind an exhausted slot count that cannot
             // free. Not reachable, but never spin: poll again shortly.
-            (None, None) => FleetStep::Wait(now.mono + Duration::from_millis(1)),
+            (None, None) => FleetStep::Wait(later(now.mono, Duration::from_millis(1))),
         }
     }
 

@@ -199,7 +199,7 @@ impl AdaptiveRateLimiter {
         let missing = 1.0 - self.tokens;
         let wait = Duration::from_secs_f64((missing / self.rate).min(3600.0))
             .max(Duration::from_micros(1));
-        Err(now + wait)
+        Err(crate::machine::later(now, wait))
     }
 
     fn measure(&mut self, now: Instant) {

@@ -52,7 +52,7 @@ proptest! {
                     prop_assert!(sends <= max);
                     if let Some(d) = deadline {
                         prop_assert!(now.mono < d);
-                        prop_assert!(now.mono + a.timeout <= d);
+                        prop_assert!(crate::machine::later(now.mono, a.timeout) <= d);
                     }
                     match evs.next().unwrap() {
                         Ev::Ok => c.handle_response(now, resp(200, &[], r#"{"state":"running"}"#)),

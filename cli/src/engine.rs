@@ -63,11 +63,7 @@ mod tests {
             true,
         );
         for i in [2, 0, 1, 4, 3] {
-            let e = FleetEvent {
-                index: i,
-                id: InstanceId::new("i").unwrap(),
-                outcome: Outcome::Interrupted,
-            };
+            let e = FleetEvent::new(i, InstanceId::new("i").unwrap(), Outcome::Interrupted);
             order.push(e).unwrap();
         }
         drop(order);

@@ -301,11 +301,7 @@ mod tests {
 
     #[test]
     fn wait_record() {
-        let report = WaitReport {
-            outcome: WaitOutcome::Reached(None),
-            polls: 3,
-            elapsed: Duration::from_millis(2500),
-        };
+        let report = WaitReport::new(WaitOutcome::Reached(None), 3, Duration::from_millis(2500));
         let r = Record::from_wait("i", "terminated", &report);
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["outcome"], "reached");

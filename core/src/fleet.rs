@@ -217,8 +217,11 @@ impl FleetEvent {
 }
 
 /// One id's outcome, with its position in the input.
+///
+/// `#[non_exhaustive]`: it may carry more; [`FleetEvent::new`] makes one.
 #[derive(Debug)]
 #[must_use]
+#[non_exhaustive]
 pub struct FleetEvent {
     /// Position of the id in the input (0-based).
     pub index: u64,
@@ -226,6 +229,13 @@ pub struct FleetEvent {
     pub id: InstanceId,
     /// What happened.
     pub outcome: Outcome,
+}
+
+impl FleetEvent {
+    /// The event of the id at `index` of the input ending with `outcome`.
+    pub fn new(index: u64, id: InstanceId, outcome: Outcome) -> Self {
+        Self { index, id, outcome }
+    }
 }
 
 /// What the fleet wants next.

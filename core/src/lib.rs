@@ -186,3 +186,19 @@ pub mod prelude {
         ProjectId, RetryPolicy, SharedLimits, WaitOptions, WaitOutcome, WaitReport, http,
     };
 }
+
+// Compile-time checks: what clients share across threads and tasks, and
+// what they hand back, is `Send + Sync`.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Error>();
+    send_sync::<Config>();
+    send_sync::<Credentials>();
+    send_sync::<SharedLimits>();
+    send_sync::<InstanceStatus>();
+    send_sync::<WaitReport>();
+    send_sync::<Call>();
+    send_sync::<Waiter>();
+    send_sync::<Fleet<std::vec::IntoIter<InstanceId>>>();
+    send_sync::<FleetEvent>();
+};

@@ -297,7 +297,11 @@ impl AdaptiveRateLimiter {
 }
 
 /// Settings of a [`RetryBudget`].
+///
+/// `#[non_exhaustive]`: start from [`RetryBudgetConfig::default`] and
+/// change what you need with the `with_` methods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryBudgetConfig {
     /// Tokens in a full budget.
     pub capacity: u32,
@@ -317,6 +321,32 @@ impl Default for RetryBudgetConfig {
             timeout_cost: 10,
             success_refund: 1,
         }
+    }
+}
+
+impl RetryBudgetConfig {
+    /// With this many tokens in a full budget.
+    pub fn with_capacity(mut self, capacity: u32) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// With this cost of a retry after a throttling or server error.
+    pub fn with_retry_cost(mut self, cost: u32) -> Self {
+        self.retry_cost = cost;
+        self
+    }
+
+    /// With this cost of a retry after a timeout or transport error.
+    pub fn with_timeout_cost(mut self, cost: u32) -> Self {
+        self.timeout_cost = cost;
+        self
+    }
+
+    /// With this refund per success.
+    pub fn with_success_refund(mut self, refund: u32) -> Self {
+        self.success_refund = refund;
+        self
     }
 }
 
@@ -371,7 +401,11 @@ pub struct SharedLimits {
 }
 
 /// What [`SharedLimits`] holds; either part may be off.
+///
+/// `#[non_exhaustive]`: it may hold more; start from
+/// [`Limits::default`] (both off).
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct Limits {
     /// The adaptive rate limiter, if on.
     pub rate: Option<AdaptiveRateLimiter>,

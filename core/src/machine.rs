@@ -63,7 +63,11 @@ pub fn later(t: Instant, d: Duration) -> Instant {
 }
 
 /// One request to send.
+///
+/// `#[non_exhaustive]`: it may carry more limits; [`Attempt::new`] makes
+/// one (for example to test a transport).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Attempt {
     /// The request, fully built and authenticated.
     pub request: Request<Vec<u8>>,
@@ -74,6 +78,24 @@ pub struct Attempt {
     pub body_limit: usize,
     /// 1 for the first attempt of a call.
     pub number: u32,
+}
+
+impl Attempt {
+    /// Attempt `number` (1 for the first) of sending `request`, within
+    /// `timeout` and reading at most `body_limit + 1` body bytes.
+    pub fn new(
+        request: Request<Vec<u8>>,
+        timeout: Duration,
+        body_limit: usize,
+        number: u32,
+    ) -> Self {
+        Self {
+            request,
+            timeout,
+            body_limit,
+            number,
+        }
+    }
 }
 
 /// What a machine wants next.

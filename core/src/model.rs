@@ -179,7 +179,20 @@ string_enum! {
 
 /// The `error` object of a 200 response: the query worked, but the instance
 /// reports a failed operation.
+///
+/// `#[non_exhaustive]`: the API may add fields. Build one with
+/// [`ErrorStatus::default`] and the `with_` methods:
+///
+/// ```
+/// use clouddc_core::{ErrorStatus, ErrorType};
+/// let e = ErrorStatus::default()
+///     .with_code("CLOUDDC.1001")
+///     .with_msg("creating the instance failed")
+///     .with_type(ErrorType::CreateInstanceError);
+/// assert_eq!(e.error_code.as_deref(), Some("CLOUDDC.1001"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ErrorStatus {
     /// Vendor error code.
     #[serde(default)]
@@ -192,8 +205,40 @@ pub struct ErrorStatus {
     pub error_type: Option<ErrorType>,
 }
 
+impl ErrorStatus {
+    /// With this vendor error code.
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.error_code = Some(code.into());
+        self
+    }
+
+    /// With this vendor error description.
+    pub fn with_msg(mut self, msg: impl Into<String>) -> Self {
+        self.error_msg = Some(msg.into());
+        self
+    }
+
+    /// With this kind of failed operation.
+    pub fn with_type(mut self, error_type: ErrorType) -> Self {
+        self.error_type = Some(error_type);
+        self
+    }
+}
+
 /// The body of a successful status query.
+///
+/// `#[non_exhaustive]`: the API may add fields. Build one with
+/// [`InstanceStatus::new`] and the `with_` methods:
+///
+/// ```
+/// use clouddc_core::{ErrorStatus, InstanceState, InstanceStatus, OperationState};
+/// let s = InstanceStatus::new(InstanceState::Error)
+///     .with_operation_state(OperationState::InstallFailed)
+///     .with_error(ErrorStatus::default().with_code("CLOUDDC.1001"));
+/// assert_eq!(s.operation_state, Some(OperationState::InstallFailed));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct InstanceStatus {
     /// The instance state.
     pub state: InstanceState,
@@ -213,6 +258,18 @@ impl InstanceStatus {
             operation_state: None,
             error: None,
         }
+    }
+
+    /// With this operation state.
+    pub fn with_operation_state(mut self, operation_state: OperationState) -> Self {
+        self.operation_state = Some(operation_state);
+        self
+    }
+
+    /// With this failed operation.
+    pub fn with_error(mut self, error: ErrorStatus) -> Self {
+        self.error = Some(error);
+        self
     }
 }
 

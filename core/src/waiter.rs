@@ -186,8 +186,12 @@ impl WaitOutcome {
 }
 
 /// The report of a finished wait.
+///
+/// `#[non_exhaustive]`: it may report more; [`WaitReport::new`] makes one
+/// (for example in a test of your own code).
 #[derive(Debug)]
 #[must_use]
+#[non_exhaustive]
 pub struct WaitReport {
     /// How it ended.
     pub outcome: WaitOutcome,
@@ -195,6 +199,18 @@ pub struct WaitReport {
     pub polls: u32,
     /// Time from start to end.
     pub elapsed: Duration,
+}
+
+impl WaitReport {
+    /// A report of a wait that ended with `outcome` after `polls` queries
+    /// and `elapsed` time.
+    pub fn new(outcome: WaitOutcome, polls: u32, elapsed: Duration) -> Self {
+        Self {
+            outcome,
+            polls,
+            elapsed,
+        }
+    }
 }
 
 /// Waits until an instance reaches a target state.

@@ -239,11 +239,10 @@ pub struct Lifecycle {
 }
 
 fn error_status(code: &str, msg: &str, kind: ErrorType) -> ErrorStatus {
-    ErrorStatus {
-        error_code: Some(code.to_owned()),
-        error_msg: Some(msg.to_owned()),
-        error_type: Some(kind),
-    }
+    ErrorStatus::default()
+        .with_code(code)
+        .with_msg(msg)
+        .with_type(kind)
 }
 
 fn status(
@@ -251,11 +250,10 @@ fn status(
     op: Option<OperationState>,
     error: Option<ErrorStatus>,
 ) -> InstanceStatus {
-    InstanceStatus {
-        state,
-        operation_state: op,
-        error,
-    }
+    let mut status = InstanceStatus::new(state);
+    status.operation_state = op;
+    status.error = error;
+    status
 }
 
 fn create_failed(to: InstanceState) -> InstanceStatus {

@@ -224,11 +224,10 @@ pub struct InstanceView {
 impl InstanceView {
     /// The status a query answers now.
     pub fn status(&self) -> InstanceStatus {
-        InstanceStatus {
-            state: self.state.clone(),
-            operation_state: self.operation_state.clone(),
-            error: self.error.clone(),
-        }
+        let mut status = InstanceStatus::new(self.state.clone());
+        status.operation_state = self.operation_state.clone();
+        status.error = self.error.clone();
+        status
     }
 }
 

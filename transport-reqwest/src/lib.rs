@@ -216,6 +216,30 @@ impl Client {
     }
 }
 
+// Compile-time checks: the client, its errors and the canceller are
+// `Send + Sync`; the futures and streams it returns are `Send`, so they can
+// be spawned on a multi-threaded runtime. (They are not `Sync`: a future is
+// polled through `&mut`, so nothing needs to share one.)
+const _: fn(&Client, &InstanceId) = |client, id| {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    send_sync(client);
+    send_sync(&Error::invalid_input("x"));
+    send(&client.status(id));
+    send(&client.wait_until(id, InstanceState::Running, WaitOptions::new()));
+    send(&client.statuses(Vec::new(), 1));
+    send(&client.wait_all(Vec::new(), InstanceState::Running, WaitOptions::new(), 1));
+    let fleet = client.fleet(Job::Status, Vec::new(), FleetOptions::new());
+    send_sync(&fleet.canceller());
+    send(&fleet);
+    send(&client.transport().send(Attempt::new(
+        http::Request::default(),
+        std::time::Duration::ZERO,
+        0,
+        1,
+    )));
+};
+
 async fn last<I: Iterator<Item = InstanceId>>(mut run: FleetStream<I>) -> FleetEvent {
     loop {
         match run.next().await {
@@ -447,6 +471,7 @@ async fn exchange(
         timeout,
         body_limit,
         number,
+        ..
     } = attempt;
     let uri = request.uri().clone();
     let fail =

@@ -218,6 +218,19 @@ impl Client {
     }
 }
 
+// Compile-time checks: the client, its errors and the canceller are
+// `Send + Sync`; a fleet in progress is `Send` (it can move to another
+// thread, and is driven through `&mut`).
+const _: fn(&Client) = |client| {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    send_sync(client);
+    send_sync(&Error::invalid_input("x"));
+    let fleet = client.fleet(Job::Status, Vec::new(), FleetOptions::new());
+    send_sync(&fleet.canceller());
+    send(&fleet);
+};
+
 fn last<I: Iterator<Item = FleetEvent>>(mut run: I) -> FleetEvent {
     let last = run.find(|e| e.outcome.is_final());
     last.unwrap_or_else(|| unreachable!("a fleet finishes every id"))
@@ -449,6 +462,7 @@ impl Transport for UreqTransport<'_> {
             timeout,
             body_limit,
             number,
+            ..
         } = attempt;
         let uri = request.uri().clone();
         let fail =

@@ -173,8 +173,10 @@ pub(crate) enum Command {
     /// Poll instances and print a line whenever one's state changes.
     Watch(WatchArgs),
     /// Run the local CloudDC simulator in the foreground.
+    #[cfg(feature = "simulator")]
     Simulate(SimulateArgs),
     /// Start a simulator in-process and show status and wait against it.
+    #[cfg(feature = "simulator")]
     Demo,
     /// Print a shell completion script (how to install it goes to stderr).
     Completions {
@@ -249,6 +251,7 @@ pub(crate) struct WatchArgs {
 }
 
 /// `simulate` arguments.
+#[cfg(feature = "simulator")]
 #[derive(Debug, Args)]
 pub(crate) struct SimulateArgs {
     /// Address to listen on (port 0 picks a free port).
@@ -291,7 +294,8 @@ impl CommandFactory for Cli {
                 .collect();
             cmd = cmd.mut_subcommand(name, |s| s.args(args));
         }
-        cmd.mut_subcommand("simulate", |s| {
+        #[cfg(feature = "simulator")]
+        let cmd = cmd.mut_subcommand("simulate", |s| {
             s.mut_arg("project_id", |a| {
                 a.help("The project id the simulator serves (default: a fixed example id)")
             })
@@ -301,10 +305,10 @@ impl CommandFactory for Cli {
             .mut_arg("token_file", |a| {
                 a.help("A file holding the token the simulator accepts")
             })
-        })
+        });
         // Watch prints changes as they are observed: there is no argument
         // order to keep.
-        .mut_subcommand("watch", |s| s.mut_arg("unordered", |a| a.hide(true)))
+        cmd.mut_subcommand("watch", |s| s.mut_arg("unordered", |a| a.hide(true)))
     }
 
     fn command_for_update() -> clap::Command {

@@ -9,6 +9,7 @@
 mod args;
 mod backend;
 mod commands;
+#[cfg(feature = "simulator")]
 mod demo;
 mod engine;
 mod fds;
@@ -17,6 +18,7 @@ mod out;
 mod output;
 mod progress;
 mod settings;
+#[cfg(feature = "simulator")]
 mod simulate;
 mod text;
 mod watch;
@@ -87,7 +89,9 @@ fn main() -> ExitCode {
         Command::Status(a) => commands::status(&cli.global, &env, a, started),
         Command::Wait(a) => commands::wait(&cli.global, &env, a, started),
         Command::Watch(a) => watch::run(&cli.global, &env, a),
+        #[cfg(feature = "simulator")]
         Command::Simulate(a) => simulate::run(&cli.global, a, &env),
+        #[cfg(feature = "simulator")]
         Command::Demo => demo::run(&cli.global),
         Command::Completions { shell } => completions(*shell),
     };

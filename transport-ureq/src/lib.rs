@@ -242,6 +242,7 @@ fn connect(config: Config, max_in_flight: usize) -> Result<Client, Error> {
         config.with_user_agent_product(concat!("clouddc-ureq/", env!("CARGO_PKG_VERSION")))?;
     let tls = TlsConfig::builder()
         .root_certs(RootCerts::PlatformVerifier)
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .build();
     let agent = ureq::Agent::with_parts(
         ureq::Agent::config_builder()

@@ -1,9 +1,10 @@
 //! Settings: turns flags and environment into a validated client
 //! configuration, or a one-line usage error that names the fix.
 //!
-//! Owns precedence (flag > environment; `--token`/`--token-file` >
-//! `CLOUDDC_AUTH_TOKEN` > AK/SK) and the ids to query. The environment is
-//! read by the core's `ConfigBuilder::with_env` alone. Must not send
+//! Owns precedence (flag > environment > profile file > server metadata;
+//! `--token`/`--token-file` > `CLOUDDC_AUTH_TOKEN` > AK/SK) and the ids to
+//! query. The environment and the profile file are read by the core's
+//! `ConfigBuilder::with_sources` alone, through the functions passed in. Must not send
 //! anything: every error here means exit 2 with nothing sent.
 
 use std::io::Read;
@@ -72,9 +73,31 @@ fn flag_credentials(g: &GlobalArgs) -> Result<Option<Credentials>, UsageError> {
         })
 }
 
+/// Reads a file for the core (the profile file), injected for tests.
+pub(crate) type Files<'a> = clouddc_core::FileReader<'a>;
+
+/// Reads at most 1 MiB and a byte of a file: the profile file's reader.
+pub(crate) fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take((1 << 20) + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// The whole client configuration for API commands: flags on the core's
-/// builder, and `ConfigBuilder::with_env` filling what they leave out.
+/// builder, and `ConfigBuilder::with_sources` filling what they leave out
+/// from the environment, the profile file and server metadata.
 pub(crate) fn config(g: &GlobalArgs, env: Env<'_>) -> Result<Config, UsageError> {
+    config_with(g, env, &read_file)
+}
+
+/// [`config`] reading files through `files`.
+pub(crate) fn config_with(
+    g: &GlobalArgs,
+    env: Env<'_>,
+    files: Files<'_>,
+) -> Result<Config, UsageError> {
     let mut b = Config::builder()
         .allow_insecure_http(g.insecure_http)
         .attempt_timeout(g.attempt_timeout)
@@ -96,7 +119,7 @@ pub(crate) fn config(g: &GlobalArgs, env: Env<'_>) -> Result<Config, UsageError>
     if let Some(c) = flag_credentials(g)? {
         b = b.credentials(c);
     }
-    b.with_env(env)
+    b.with_sources(env, files)
         .map_err(with_flags)?
         .build()
         .map_err(with_flags)
@@ -155,11 +178,14 @@ mod tests {
         let m = Cli::command().try_get_matches_from(args).unwrap();
         let cli = Cli::from_arg_matches(&m).unwrap();
         let _ = &m;
-        let env: HashMap<String, String> = env
+        let mut env: HashMap<String, String> = env
             .iter()
             .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect();
-        config(&cli.global, &|k| env.get(k).cloned())
+        env.entry("CLOUDDC_METADATA_ENDPOINT".into())
+            .or_insert_with(|| "off".into());
+        let no_file = |_: &Path| Err(std::io::ErrorKind::NotFound.into());
+        config_with(&cli.global, &|k| env.get(k).cloned(), &no_file)
     }
 
     #[test]
@@ -183,7 +209,7 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(c.credentials().kind(), "token");
+        assert_eq!(c.credentials().unwrap().kind(), "token");
         let c = resolve(
             &[
                 "clouddc",
@@ -197,7 +223,7 @@ mod tests {
             &[("HUAWEICLOUD_SDK_AK", "a"), ("HUAWEICLOUD_SDK_SK", "s")],
         )
         .unwrap();
-        assert_eq!(c.credentials().kind(), "aksk");
+        assert_eq!(c.credentials().unwrap().kind(), "aksk");
     }
 
     #[test]

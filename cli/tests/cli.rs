@@ -6,6 +6,9 @@
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+use common::clouddc;
+
+mod common;
 use clouddc_simulator::{
     Auth, BlockingHandle, Faults, NewInstance, RateLimit, Schedule, ServerError, SimConfig,
     StallHeaders, Trigger,
@@ -45,24 +48,6 @@ fn add(sim: &BlockingHandle, id: &str, schedule: Schedule, faults: Faults) {
                 .with_faults(faults),
         )
         .expect("create instance");
-}
-
-/// The binary with a clean environment.
-fn clouddc() -> Command {
-    let mut c = Command::cargo_bin("clouddc").expect("binary");
-    for v in [
-        "CLOUDDC_ENDPOINT",
-        "CLOUDDC_AUTH_TOKEN",
-        "HUAWEICLOUD_SDK_REGION",
-        "HUAWEICLOUD_SDK_PROJECT_ID",
-        "HUAWEICLOUD_SDK_AK",
-        "HUAWEICLOUD_SDK_SK",
-        "HUAWEICLOUD_SDK_SECURITY_TOKEN",
-    ] {
-        c.env_remove(v);
-    }
-    c.timeout(Duration::from_secs(60));
-    c
 }
 
 /// `clouddc` pointed at the simulator with the right project and token.
@@ -968,6 +953,7 @@ fn raw(sim: &BlockingHandle, transport: &str) -> std::process::Command {
     c.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("CLOUDDC_AUTH_TOKEN", TOKEN)
+        .env("CLOUDDC_METADATA_ENDPOINT", "off")
         .args(["--endpoint", sim.url(), "--project-id", sim.project_id()])
         .args(["--transport", transport]);
     c

@@ -9,6 +9,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use assert_cmd::Command;
+use common::clouddc;
+
+mod common;
 use clouddc_simulator::{Auth, BlockingHandle, NewInstance, Schedule, SimConfig};
 use serde_json::Value;
 
@@ -74,24 +77,6 @@ fn sim() -> BlockingHandle {
         )
         .expect("create instance");
     sim
-}
-
-/// The binary with a clean environment.
-fn clouddc() -> Command {
-    let mut c = Command::cargo_bin("clouddc").expect("binary");
-    for v in [
-        "CLOUDDC_ENDPOINT",
-        "CLOUDDC_AUTH_TOKEN",
-        "HUAWEICLOUD_SDK_REGION",
-        "HUAWEICLOUD_SDK_PROJECT_ID",
-        "HUAWEICLOUD_SDK_AK",
-        "HUAWEICLOUD_SDK_SK",
-        "HUAWEICLOUD_SDK_SECURITY_TOKEN",
-    ] {
-        c.env_remove(v);
-    }
-    c.timeout(Duration::from_secs(60));
-    c
 }
 
 struct Run {

@@ -75,6 +75,11 @@ pub struct Call {
     deadline: Option<Instant>,
     last_delay: Option<Duration>,
     limits: Option<SharedLimits>,
+    /// Attempts made again after a clock-skew correction: outside the
+    /// attempt limit and the retry budget, at most one per call.
+    skew_retries: u32,
+    /// Whether the attempt in flight was signed with AK/SK.
+    signed: bool,
 }
 
 impl Call {
@@ -104,6 +109,8 @@ impl Call {
             deadline,
             last_delay: None,
             limits: None,
+            skew_retries: 0,
+            signed: false,
         }
     }
 
@@ -179,6 +186,7 @@ impl Call {
             Err(e) => return self.finish(Err(e)),
         };
         self.attempts += 1;
+        self.signed = request.headers().contains_key(http::header::AUTHORIZATION);
         self.state = State::InFlight {
             sent: now.mono,
             attempt_deadline: later(now.mono, timeout),
@@ -203,10 +211,11 @@ impl Call {
         };
         limits.on_error(now.mono, sent, &error);
         let jitter = self.jitter.next_f64();
+        let counted = self.attempts - self.skew_retries;
         let mut decision =
             self.config
                 .retry()
-                .decide(self.attempts, &error, now.mono, self.deadline, jitter);
+                .decide(counted, &error, now.mono, self.deadline, jitter);
         if matches!(decision, RetryDecision::Retry { .. }) && !limits.try_withdraw(&error) {
             decision = RetryDecision::Stop(StopReason::BudgetExhausted);
         }
@@ -265,6 +274,19 @@ impl Call {
         if !matches!(self.state, State::InFlight { .. }) {
             return; // Stale: nothing is in flight.
         }
+        if self.signed
+            && self.skew_retries == 0
+            && let Some(skew) = crate::skew::correction(&response, now.wall)
+        {
+            // Signed with a clock the gateway calls expired: sign again
+            // with its time, once, outside the attempt limit and budget.
+            if self.config.session().correct_skew(skew) {
+                trace_skew(skew);
+            }
+            self.skew_retries = 1;
+            self.state = State::Ready;
+            return;
+        }
         match parse_status_response(&response, self.config.body_limit(), now.wall) {
             Ok(status) => {
                 limits.on_success(now.mono);
@@ -287,6 +309,17 @@ impl Call {
         self.failed(now, error, limits);
     }
 }
+
+#[cfg(feature = "tracing")]
+fn trace_skew(skew: crate::skew::ClockSkew) {
+    tracing::info!(
+        skew_secs = skew.as_secs(),
+        "{skew}; signing with the gateway's time"
+    );
+}
+
+#[cfg(not(feature = "tracing"))]
+fn trace_skew(_skew: crate::skew::ClockSkew) {}
 
 /// Runs `f` over the limits a standalone machine paces itself with: the
 /// shared ones if set, else none.

@@ -1,14 +1,16 @@
 //! Client configuration: where to send, as whom, and the limits of a call.
 //!
-//! Owns the builder, its defaults and validation, and the reading of the
-//! vendor SDK's environment variables through a lookup function the caller
-//! passes in (so the core itself never touches the process environment).
-//! Must not build requests (the headers it prepares once are built by
-//! `request`) or decide retries.
+//! Owns the builder, its defaults and validation, the chain of sources
+//! (explicit values, environment, profile file, server metadata; see
+//! `sources`) read through functions the caller passes in (so the core
+//! itself never touches the process environment or the disk), and where
+//! each setting came from. Must not build requests (the headers it caches
+//! per credentials generation are built by `request`), decide retries, or
+//! fetch credentials (the session does).
 
 use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use crate::credentials::Credentials;
 use crate::endpoint::Endpoint;
@@ -18,6 +20,12 @@ use crate::limiter::SharedLimits;
 use crate::request::PreparedHeaders;
 use crate::response::DEFAULT_BODY_LIMIT;
 use crate::retry::RetryPolicy;
+use crate::session::{CredentialSource, ProjectSource, Session};
+use crate::skew::ClockSkew;
+
+mod sources;
+
+pub use sources::{FileReader, Origin, Origins};
 
 /// The default per-attempt timeout.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,10 +49,12 @@ pub struct Config {
 }
 
 struct Inner {
-    headers: PreparedHeaders,
     endpoint: Endpoint,
-    project_id: ProjectId,
-    credentials: Credentials,
+    session: Arc<Session>,
+    origins: Origins,
+    region: Option<String>,
+    /// The request headers of the session's current generation.
+    prepared: Mutex<Option<(u64, Arc<PreparedHeaders>)>>,
     retry: RetryPolicy,
     attempt_timeout: Duration,
     call_timeout: Option<Duration>,
@@ -58,8 +68,8 @@ impl fmt::Debug for Config {
         let i = &self.inner;
         f.debug_struct("Config")
             .field("endpoint", &i.endpoint)
-            .field("project_id", &i.project_id)
-            .field("credentials", &i.credentials)
+            .field("origins", &i.origins)
+            .field("session", &i.session)
             .field("retry", &i.retry)
             .field("attempt_timeout", &i.attempt_timeout)
             .field("call_timeout", &i.call_timeout)
@@ -75,6 +85,13 @@ impl Config {
         ConfigBuilder::default()
     }
 
+    /// A config entirely from the environment variables read through
+    /// `lookup` and the profile file read through `read_file` (see
+    /// [`ConfigBuilder::with_sources`]).
+    pub fn from_sources(lookup: EnvLookup<'_>, read_file: FileReader<'_>) -> Result<Self, Error> {
+        Self::builder().with_sources(lookup, read_file)?.build()
+    }
+
     /// A config entirely from environment variables read through `lookup`
     /// (see [`ConfigBuilder::with_env`]).
     pub fn from_env(lookup: EnvLookup<'_>) -> Result<Self, Error> {
@@ -85,13 +102,39 @@ impl Config {
     pub fn endpoint(&self) -> &Endpoint {
         &self.inner.endpoint
     }
-    /// The project id.
-    pub fn project_id(&self) -> &ProjectId {
-        &self.inner.project_id
+    /// The region, when one was set.
+    pub fn region(&self) -> Option<&str> {
+        self.inner.region.as_deref()
     }
-    /// The credentials.
-    pub fn credentials(&self) -> &Credentials {
-        &self.inner.credentials
+    /// Where the endpoint, region, project id and credentials come from.
+    pub fn origins(&self) -> &Origins {
+        &self.inner.origins
+    }
+    /// The project id: the one set, or the one IAM returned once it has
+    /// been looked up (`None` before).
+    pub fn project_id(&self) -> Option<ProjectId> {
+        self.inner.session.resolved().0
+    }
+    /// The credentials in use: the ones set, or the latest from server
+    /// metadata (`None` before the first fetch).
+    pub fn credentials(&self) -> Option<Credentials> {
+        self.inner.session.resolved().1
+    }
+    /// When the credentials in use expire, for temporary ones from server
+    /// metadata.
+    pub fn credentials_expire(&self) -> Option<SystemTime> {
+        self.inner.session.resolved().2
+    }
+    /// The gateway's clock offset, once a call has corrected for it: every
+    /// later AK/SK request is signed with the gateway's time.
+    pub fn clock_skew(&self) -> Option<ClockSkew> {
+        self.inner.session.skew()
+    }
+    /// Whether the credentials and project are usable at `now` without a
+    /// request first; else why not (the last failure to resolve them,
+    /// when there was one).
+    pub fn resolution(&self, now: SystemTime) -> Result<(), Error> {
+        self.inner.session.current(now).map(drop)
     }
     /// The retry policy.
     pub fn retry(&self) -> &RetryPolicy {
@@ -136,14 +179,13 @@ impl Config {
             Some((core, rest)) => format!("{core} {product} {rest}"),
             None => format!("{} {product}", i.user_agent),
         };
-        let headers =
-            PreparedHeaders::new(&i.endpoint, &i.project_id, &i.credentials, &user_agent)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                headers,
                 endpoint: i.endpoint.clone(),
-                project_id: i.project_id.clone(),
-                credentials: i.credentials.clone(),
+                session: i.session.clone(),
+                origins: i.origins.clone(),
+                region: i.region.clone(),
+                prepared: Mutex::new(None),
                 retry: i.retry.clone(),
                 attempt_timeout: i.attempt_timeout,
                 call_timeout: i.call_timeout,
@@ -154,8 +196,38 @@ impl Config {
         })
     }
 
-    pub(crate) fn prepared(&self) -> &PreparedHeaders {
-        &self.inner.headers
+    pub(crate) fn session(&self) -> &Session {
+        &self.inner.session
+    }
+
+    /// The headers of a request signed at local time `wall`, and the time
+    /// to sign it with (the gateway's, when a skew was corrected).
+    pub(crate) fn prepared(
+        &self,
+        wall: SystemTime,
+    ) -> Result<(Arc<PreparedHeaders>, SystemTime), Error> {
+        let session = &self.inner.session;
+        let (generation, skew) = session.check(wall)?;
+        let signing_wall = skew.map_or(wall, |s| s.apply(wall));
+        let mut cache = self
+            .inner
+            .prepared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((g, p)) = cache.as_ref()
+            && *g == generation
+        {
+            return Ok((p.clone(), signing_wall));
+        }
+        let current = session.current(wall)?;
+        let prepared = Arc::new(PreparedHeaders::new(
+            &self.inner.endpoint,
+            &current.project_id,
+            &current.credentials,
+            &self.inner.user_agent,
+        )?);
+        *cache = Some((current.generation, prepared.clone()));
+        Ok((prepared, signing_wall))
     }
 }
 
@@ -173,6 +245,9 @@ pub struct ConfigBuilder {
     limits: Option<SharedLimits>,
     region: Option<String>,
     allow_insecure_http: bool,
+    metadata: Option<Endpoint>,
+    iam_endpoint: Option<Endpoint>,
+    origins: Origins,
 }
 
 /// The name of an environment variable and its value, as a lookup returns it.
@@ -182,6 +257,7 @@ impl ConfigBuilder {
     /// The endpoint (required).
     pub fn endpoint(mut self, endpoint: Endpoint) -> Self {
         self.endpoint = Some(endpoint);
+        self.origins.endpoint = Origin::Explicit;
         self
     }
     /// A known region, resolved to an endpoint when no endpoint is set
@@ -189,6 +265,7 @@ impl ConfigBuilder {
     /// `HUAWEICLOUD_SDK_REGION_CLOUDDC_{REGION}` override).
     pub fn region(mut self, region: impl Into<String>) -> Self {
         self.region = Some(region.into());
+        self.origins.region = Origin::Explicit;
         self
     }
     /// Accepts an `http` endpoint URL from the environment even when its
@@ -197,14 +274,34 @@ impl ConfigBuilder {
         self.allow_insecure_http = allow;
         self
     }
-    /// The project id (required).
+    /// The project id (required unless it can be looked up from IAM: with
+    /// AK/SK or server metadata credentials and a region).
     pub fn project_id(mut self, project_id: ProjectId) -> Self {
         self.project_id = Some(project_id);
+        self.origins.project_id = Origin::Explicit;
         self
     }
-    /// The credentials (required).
+    /// The credentials (required unless [`metadata`](Self::metadata) is set).
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = Some(credentials);
+        self.metadata = None;
+        self.origins.credentials = Origin::Explicit;
+        self
+    }
+    /// Temporary credentials from the server metadata service at
+    /// `endpoint` (on a Huawei Cloud server, `http://169.254.169.254`,
+    /// [`DEFAULT_METADATA_ENDPOINT`](crate::DEFAULT_METADATA_ENDPOINT)),
+    /// fetched before the first call and refreshed ahead of expiry.
+    pub fn metadata(mut self, endpoint: Endpoint) -> Self {
+        self.metadata = Some(endpoint);
+        self.credentials = None;
+        self.origins.credentials = Origin::Metadata;
+        self
+    }
+    /// The IAM endpoint for the project lookup (default
+    /// `https://iam.{region}.myhuaweicloud.com`).
+    pub fn iam_endpoint(mut self, endpoint: Endpoint) -> Self {
+        self.iam_endpoint = Some(endpoint);
         self
     }
     /// The whole retry policy.
@@ -246,103 +343,90 @@ impl ConfigBuilder {
         self
     }
 
-    /// Fills endpoint, project id and credentials from environment variables,
-    /// read through `lookup` (pass `|k| std::env::var(k).ok()`):
+    /// Fills what is not set yet from environment variables read through
+    /// `lookup` (pass `|k| std::env::var(k).ok()`) and from server
+    /// metadata, as [`with_sources`](Self::with_sources) does but without
+    /// the profile file.
+    pub fn with_env(self, lookup: EnvLookup<'_>) -> Result<Self, Error> {
+        sources::fill(self, lookup, None)
+    }
+
+    /// Fills what is not set yet from the vendor SDKs' sources, first hit
+    /// wins, reading environment variables through `lookup` (pass
+    /// `|k| std::env::var(k).ok()`) and the profile file through
+    /// `read_file` (pass `|p| std::fs::read(p)`); the file is read only when
+    /// a value is still missing after the environment.
     ///
-    /// - endpoint: `CLOUDDC_ENDPOINT`, else `HUAWEICLOUD_SDK_REGION` with the
-    ///   vendor override `HUAWEICLOUD_SDK_REGION_CLOUDDC_{REGION}` (first
-    ///   entry of a comma-separated list) or the region's public endpoint;
-    /// - project: `HUAWEICLOUD_SDK_PROJECT_ID`;
-    /// - credentials: `CLOUDDC_AUTH_TOKEN`, else `HUAWEICLOUD_SDK_AK` +
-    ///   `HUAWEICLOUD_SDK_SK` (+ `HUAWEICLOUD_SDK_SECURITY_TOKEN`).
+    /// - endpoint: `CLOUDDC_ENDPOINT`, else the region's: the vendor
+    ///   override `HUAWEICLOUD_SDK_REGION_CLOUDDC_{REGION}` (first entry of
+    ///   a comma-separated list) or its public endpoint;
+    /// - region: `HUAWEICLOUD_SDK_REGION`;
+    /// - credentials, taken whole from the first source that has any of
+    ///   them (a partial set there is an error, not a fall-through):
+    ///   `CLOUDDC_AUTH_TOKEN`; `HUAWEICLOUD_SDK_AK` + `HUAWEICLOUD_SDK_SK`
+    ///   (+ `HUAWEICLOUD_SDK_SECURITY_TOKEN`); the `[basic]` section of the
+    ///   profile file (`HUAWEICLOUD_SDK_CREDENTIALS_FILE`, else
+    ///   `~/.huaweicloud/credentials`: `ak`, `sk`, `security_token`); the
+    ///   server metadata service (`CLOUDDC_METADATA_ENDPOINT`, else
+    ///   `http://169.254.169.254`; `off` turns it off);
+    /// - project id: `HUAWEICLOUD_SDK_PROJECT_ID`, the profile's
+    ///   `project_id`, else looked up from IAM with AK/SK by region
+    ///   (`HUAWEICLOUD_SDK_IAM_ENDPOINT`, the profile's `iam_endpoint`, else
+    ///   `https://iam.{region}.myhuaweicloud.com`).
     ///
-    /// Values already set on the builder win. Fails naming every variable
-    /// that is missing.
-    pub fn with_env(mut self, lookup: EnvLookup<'_>) -> Result<Self, Error> {
-        let get = |k: &str| {
-            lookup(k)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let mut missing = Vec::new();
-        let parse = |url: &str| {
-            if self.allow_insecure_http {
-                Endpoint::parse_allow_insecure(url)
-            } else {
-                Endpoint::parse(url)
-            }
-        };
-        if self.endpoint.is_none() {
-            let region = self.region.clone();
-            if let (None, Some(url)) = (&region, get("CLOUDDC_ENDPOINT")) {
-                self.endpoint = Some(parse(&url)?);
-            } else if let Some(region) = region.or_else(|| get("HUAWEICLOUD_SDK_REGION")) {
-                let over = get(&Endpoint::region_override_var(&region)).and_then(|v| {
-                    v.split(',')
-                        .map(str::trim)
-                        .find(|s| !s.is_empty())
-                        .map(str::to_owned)
-                });
-                self.endpoint = Some(match over {
-                    Some(url) => parse(&url)?,
-                    None => Endpoint::from_region(&region)?,
-                });
-            } else {
-                missing.push("CLOUDDC_ENDPOINT or HUAWEICLOUD_SDK_REGION");
-            }
-        }
-        if self.project_id.is_none() {
-            match get("HUAWEICLOUD_SDK_PROJECT_ID") {
-                Some(p) => self.project_id = Some(ProjectId::new(p)?),
-                None => missing.push("HUAWEICLOUD_SDK_PROJECT_ID"),
-            }
-        }
-        if self.credentials.is_none() {
-            if let Some(t) = get("CLOUDDC_AUTH_TOKEN") {
-                self.credentials = Some(Credentials::token(t)?);
-            } else {
-                match (get("HUAWEICLOUD_SDK_AK"), get("HUAWEICLOUD_SDK_SK")) {
-                    (Some(ak), Some(sk)) => {
-                        self.credentials = Some(match get("HUAWEICLOUD_SDK_SECURITY_TOKEN") {
-                            Some(st) => Credentials::temporary(ak, sk, st)?,
-                            None => Credentials::ak_sk(ak, sk)?,
-                        });
-                    }
-                    (Some(_), None) => missing.push("HUAWEICLOUD_SDK_SK"),
-                    (None, Some(_)) => missing.push("HUAWEICLOUD_SDK_AK"),
-                    (None, None) => missing
-                        .push("CLOUDDC_AUTH_TOKEN or HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK"),
-                }
-            }
-        }
-        if missing.is_empty() {
-            Ok(self)
-        } else {
-            Err(Error::invalid_input(format!(
-                "missing configuration: set {}",
-                missing.join("; ")
-            )))
-        }
+    /// Fails naming every variable that is missing, and the file and line
+    /// of anything wrong in the profile file.
+    ///
+    /// ```
+    /// use clouddc_core::{Config, Origin};
+    /// let env = |k: &str| match k {
+    ///     "HUAWEICLOUD_SDK_REGION" => Some("cn-east-3".to_owned()),
+    ///     "HUAWEICLOUD_SDK_CREDENTIALS_FILE" => Some("/etc/hw/credentials".to_owned()),
+    ///     "CLOUDDC_METADATA_ENDPOINT" => Some("off".to_owned()),
+    ///     _ => None,
+    /// };
+    /// let file = |_: &std::path::Path| Ok(b"[basic]\nak = AKEXAMPLE\nsk = secret\nproject_id = p-1\n".to_vec());
+    /// let config = Config::builder().with_sources(&env, &file)?.build()?;
+    /// assert_eq!(config.project_id().unwrap().as_str(), "p-1");
+    /// assert_eq!(config.origins().credentials.to_string(), "file:/etc/hw/credentials:2");
+    /// # Ok::<(), clouddc_core::Error>(())
+    /// ```
+    pub fn with_sources(
+        self,
+        lookup: EnvLookup<'_>,
+        read_file: FileReader<'_>,
+    ) -> Result<Self, Error> {
+        sources::fill(self, lookup, Some(read_file))
     }
 
     /// Validates and builds.
-    pub fn build(self) -> Result<Config, Error> {
-        let endpoint = match (self.endpoint, &self.region) {
+    pub fn build(mut self) -> Result<Config, Error> {
+        let endpoint = match (self.endpoint.take(), &self.region) {
             (Some(e), _) => Some(e),
-            (None, Some(r)) => Some(Endpoint::from_region(r)?),
+            (None, Some(r)) => {
+                if self.origins.endpoint == Origin::Unset {
+                    self.origins.endpoint = Origin::Default;
+                }
+                Some(Endpoint::from_region(r)?)
+            }
             (None, None) => None,
         };
         let endpoint = endpoint.ok_or_else(|| {
             Error::invalid_input("no endpoint: set an endpoint URL (CLOUDDC_ENDPOINT) or a region")
         })?;
-        let project_id = self.project_id.ok_or_else(|| {
-            Error::invalid_input("no project id: set one (HUAWEICLOUD_SDK_PROJECT_ID)")
-        })?;
-        let credentials = self.credentials.ok_or_else(|| {
-            Error::invalid_input(
-                "no credentials: set a token (CLOUDDC_AUTH_TOKEN) or AK/SK (HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK)",
-            )
-        })?;
+        let credentials = match (self.credentials.take(), self.metadata.take()) {
+            (Some(c), _) => CredentialSource::Fixed(c),
+            (None, Some(m)) => CredentialSource::Metadata(m),
+            (None, None) => {
+                return Err(Error::invalid_input(
+                    "no credentials: set a token (CLOUDDC_AUTH_TOKEN) or AK/SK (HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK)",
+                ));
+            }
+        };
+        let project = match self.project_id.take() {
+            Some(p) => ProjectSource::Fixed(p),
+            None => self.project_lookup(&credentials)?,
+        };
         let attempt_timeout = self.attempt_timeout.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT);
         if attempt_timeout.is_zero() {
             return Err(Error::invalid_input(
@@ -366,13 +450,14 @@ impl ConfigBuilder {
                 user_agent.push_str(s.trim());
             }
         }
-        let headers = PreparedHeaders::new(&endpoint, &project_id, &credentials, &user_agent)?;
-        Ok(Config {
+        let session = Session::new(credentials, project, user_agent.clone());
+        let config = Config {
             inner: Arc::new(Inner {
-                headers,
                 endpoint,
-                project_id,
-                credentials,
+                session: Arc::new(session),
+                origins: self.origins,
+                region: self.region,
+                prepared: Mutex::new(None),
                 retry: self.retry,
                 attempt_timeout,
                 call_timeout: self.call_timeout,
@@ -380,7 +465,32 @@ impl ConfigBuilder {
                 user_agent,
                 limits: self.limits,
             }),
-        })
+        };
+        if config.inner.session.is_fixed() {
+            // Fixed credentials and project: every header checked now.
+            config.prepared(SystemTime::UNIX_EPOCH)?;
+        }
+        Ok(config)
+    }
+
+    /// The IAM lookup of the project id, when the credentials allow one.
+    fn project_lookup(&mut self, credentials: &CredentialSource) -> Result<ProjectSource, Error> {
+        if let CredentialSource::Fixed(Credentials::Token(_)) = credentials {
+            return Err(Error::invalid_input(
+                "no project id: with a token, set it (HUAWEICLOUD_SDK_PROJECT_ID); find it in the console under My Credentials > API Credentials, in the row of your region",
+            ));
+        }
+        let Some(region) = self.region.clone() else {
+            return Err(Error::invalid_input(
+                "no project id: set it (HUAWEICLOUD_SDK_PROJECT_ID), or set a region (HUAWEICLOUD_SDK_REGION) to look it up from IAM",
+            ));
+        };
+        let iam = match self.iam_endpoint.take() {
+            Some(e) => e,
+            None => crate::iam::default_endpoint(&region)?,
+        };
+        self.origins.project_id = Origin::Iam;
+        Ok(ProjectSource::Lookup { iam, region })
     }
 }
 
@@ -410,8 +520,16 @@ mod tests {
             ("HUAWEICLOUD_SDK_AK", "ak"),
         ])
         .unwrap();
-        assert_eq!(c.credentials().kind(), "token");
-        assert_eq!(c.project_id().as_str(), "p1");
+        assert_eq!(c.credentials().unwrap().kind(), "token");
+        assert_eq!(c.project_id().unwrap().as_str(), "p1");
+        assert_eq!(
+            c.origins().credentials,
+            Origin::Env("CLOUDDC_AUTH_TOKEN".into())
+        );
+        assert_eq!(
+            c.origins().project_id.to_string(),
+            "env:HUAWEICLOUD_SDK_PROJECT_ID"
+        );
         assert!(c.user_agent().starts_with("clouddc-core/"));
     }
 
@@ -431,7 +549,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.endpoint().to_string(), "https://a.example.com");
         assert!(matches!(
-            c.credentials(),
+            c.credentials().unwrap(),
             Credentials::AkSk {
                 security_token: Some(_),
                 ..
@@ -452,7 +570,9 @@ mod tests {
 
     #[test]
     fn env_missing_names_everything() {
-        let e = from(&[]).unwrap_err().to_string();
+        let e = from(&[("CLOUDDC_METADATA_ENDPOINT", "off")])
+            .unwrap_err()
+            .to_string();
         for v in [
             "CLOUDDC_ENDPOINT",
             "HUAWEICLOUD_SDK_PROJECT_ID",
@@ -473,6 +593,201 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("cn-east-3"), "{e}");
+    }
+
+    /// `with_sources` over an environment and one file, counting reads.
+    fn chain(pairs: &[(&str, &str)], file: Option<&str>) -> (Result<Config, Error>, usize) {
+        let m = env(pairs);
+        let reads = std::cell::Cell::new(0);
+        let read = |p: &std::path::Path| {
+            reads.set(reads.get() + 1);
+            assert_eq!(p, std::path::Path::new("/home/u/.huaweicloud/credentials"));
+            match file {
+                Some(text) => Ok(text.as_bytes().to_vec()),
+                None => Err(std::io::ErrorKind::NotFound.into()),
+            }
+        };
+        let mut all = m.clone();
+        all.entry("HOME".into()).or_insert_with(|| "/home/u".into());
+        let r = Config::builder()
+            .with_sources(&|k| all.get(k).cloned(), &read)
+            .and_then(ConfigBuilder::build);
+        (r, reads.get())
+    }
+
+    const EP: (&str, &str) = ("CLOUDDC_ENDPOINT", "http://127.0.0.1:9");
+    const REGION: (&str, &str) = ("HUAWEICLOUD_SDK_REGION", "cn-east-3");
+
+    #[test]
+    fn the_profile_file_is_read_only_when_needed() {
+        let full = [
+            EP,
+            ("HUAWEICLOUD_SDK_PROJECT_ID", "p"),
+            ("CLOUDDC_AUTH_TOKEN", "t"),
+        ];
+        let (c, reads) = chain(&full, Some("[basic]\nak=A\nsk=S\n"));
+        assert_eq!(
+            c.unwrap().origins().credentials.to_string(),
+            "env:CLOUDDC_AUTH_TOKEN"
+        );
+        assert_eq!(reads, 0);
+        let (c, reads) = chain(
+            &[EP, ("HUAWEICLOUD_SDK_PROJECT_ID", "p")],
+            Some("[basic]\r\nak = AKFILE\r\nsk = S\r\n"),
+        );
+        let c = c.unwrap();
+        assert_eq!(
+            c.origins().credentials.to_string(),
+            "file:/home/u/.huaweicloud/credentials:2"
+        );
+        assert_eq!(reads, 1);
+        let (c, _) = chain(
+            &[EP, ("HUAWEICLOUD_SDK_AK", "A"), ("HUAWEICLOUD_SDK_SK", "S")],
+            Some("\u{feff}[basic]\nproject_id = p-file\n"),
+        );
+        let c = c.unwrap();
+        assert_eq!(c.project_id().unwrap().as_str(), "p-file");
+        assert_eq!(
+            c.origins().project_id.to_string(),
+            "file:/home/u/.huaweicloud/credentials:2"
+        );
+        assert_eq!(
+            c.origins().credentials.to_string(),
+            "env:HUAWEICLOUD_SDK_AK"
+        );
+    }
+
+    #[test]
+    fn credentials_are_taken_whole_from_the_first_source_with_any() {
+        // An AK alone in the environment is an error, not a fall-through
+        // to the file that has both.
+        let (e, reads) = chain(
+            &[
+                EP,
+                ("HUAWEICLOUD_SDK_PROJECT_ID", "p"),
+                ("HUAWEICLOUD_SDK_AK", "A"),
+            ],
+            Some("[basic]\nak=A\nsk=S\n"),
+        );
+        assert!(e.unwrap_err().to_string().contains("HUAWEICLOUD_SDK_SK"));
+        assert_eq!(reads, 0);
+        // An ak alone in the file is an error naming the file and line.
+        let (e, _) = chain(
+            &[EP, ("HUAWEICLOUD_SDK_PROJECT_ID", "p")],
+            Some("[basic]\n\nak=A\n"),
+        );
+        let e = e.unwrap_err().to_string();
+        assert!(e.contains("/home/u/.huaweicloud/credentials:3"), "{e}");
+    }
+
+    #[test]
+    fn metadata_is_last_and_can_be_turned_off() {
+        let (c, reads) = chain(&[EP, ("HUAWEICLOUD_SDK_PROJECT_ID", "p")], None);
+        let c = c.unwrap();
+        assert_eq!(reads, 1);
+        assert_eq!(c.origins().credentials, Origin::Metadata);
+        assert!(
+            c.credentials().is_none(),
+            "fetched only when a call needs them"
+        );
+        assert!(c.resolution(SystemTime::UNIX_EPOCH).is_err());
+        let (c, _) = chain(
+            &[
+                EP,
+                ("HUAWEICLOUD_SDK_PROJECT_ID", "p"),
+                ("CLOUDDC_METADATA_ENDPOINT", "http://127.0.0.1:7"),
+            ],
+            None,
+        );
+        assert_eq!(c.unwrap().origins().credentials, Origin::Metadata);
+        let (e, _) = chain(
+            &[
+                EP,
+                ("HUAWEICLOUD_SDK_PROJECT_ID", "p"),
+                ("CLOUDDC_METADATA_ENDPOINT", "off"),
+            ],
+            None,
+        );
+        let e = e.unwrap_err().to_string();
+        assert!(e.contains("CLOUDDC_AUTH_TOKEN") && e.contains("off"), "{e}");
+        // Plain http to another host is refused but for the default.
+        let (e, _) = chain(
+            &[
+                EP,
+                ("HUAWEICLOUD_SDK_PROJECT_ID", "p"),
+                ("CLOUDDC_METADATA_ENDPOINT", "http://10.1.2.3"),
+            ],
+            None,
+        );
+        assert!(
+            e.unwrap_err()
+                .to_string()
+                .contains("CLOUDDC_METADATA_ENDPOINT")
+        );
+    }
+
+    #[test]
+    fn the_project_is_looked_up_with_aksk_and_a_region() {
+        let (c, _) = chain(
+            &[
+                REGION,
+                ("HUAWEICLOUD_SDK_AK", "A"),
+                ("HUAWEICLOUD_SDK_SK", "S"),
+            ],
+            None,
+        );
+        let c = c.unwrap();
+        assert_eq!(c.origins().project_id, Origin::Iam);
+        assert!(c.project_id().is_none());
+        assert_eq!(c.origins().endpoint, Origin::Default);
+        assert_eq!(c.origins().region.to_string(), "env:HUAWEICLOUD_SDK_REGION");
+        // With a token it cannot be: the error says where to find it.
+        let (e, _) = chain(&[REGION, ("CLOUDDC_AUTH_TOKEN", "t")], None);
+        let e = e.unwrap_err().to_string();
+        assert!(
+            e.contains("HUAWEICLOUD_SDK_PROJECT_ID") && e.contains("looked up"),
+            "{e}"
+        );
+        let e = Config::builder()
+            .endpoint(Endpoint::parse("http://127.0.0.1:9").unwrap())
+            .credentials(Credentials::token("t").unwrap())
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("My Credentials"), "{e}");
+        // Without a region it cannot either.
+        let (e, _) = chain(
+            &[EP, ("HUAWEICLOUD_SDK_AK", "A"), ("HUAWEICLOUD_SDK_SK", "S")],
+            None,
+        );
+        assert!(
+            e.unwrap_err()
+                .to_string()
+                .contains("HUAWEICLOUD_SDK_REGION")
+        );
+    }
+
+    #[test]
+    fn profile_file_errors_name_the_file() {
+        let m = env(&[EP, ("HUAWEICLOUD_SDK_CREDENTIALS_FILE", "/nope/creds")]);
+        let missing = |_: &std::path::Path| Err(std::io::ErrorKind::NotFound.into());
+        let e = Config::builder()
+            .with_sources(&|k| m.get(k).cloned(), &missing)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/nope/creds") && e.contains("does not exist"),
+            "{e}"
+        );
+        let denied = |_: &std::path::Path| Err(std::io::ErrorKind::PermissionDenied.into());
+        let e = Config::builder()
+            .with_sources(&|k| m.get(k).cloned(), &denied)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/nope/creds") && e.contains("cannot read"),
+            "{e}"
+        );
     }
 
     #[test]

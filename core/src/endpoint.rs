@@ -174,11 +174,20 @@ impl Endpoint {
 
     /// The status URI of `id` under an [`Endpoint::instances_path`].
     pub(crate) fn status_uri_under(&self, instances: &str, id: &InstanceId) -> Result<Uri, Error> {
+        self.uri_of(status_path(instances, id))
+    }
+
+    /// The URI of `path` (with its query) under this endpoint's prefix.
+    pub(crate) fn uri_under_prefix(&self, path_and_query: &str) -> Result<Uri, Error> {
+        self.uri_of(format!("{}{path_and_query}", self.prefix))
+    }
+
+    fn uri_of(&self, path_and_query: String) -> Result<Uri, Error> {
         let mut parts = http::uri::Parts::default();
         parts.scheme = Some(self.scheme.clone());
         parts.authority = Some(self.authority.clone());
         parts.path_and_query = Some(
-            http::uri::PathAndQuery::try_from(status_path(instances, id))
+            http::uri::PathAndQuery::try_from(path_and_query)
                 .map_err(|e| Error::invalid_input(format!("cannot build the request URI: {e}")))?,
         );
         Uri::from_parts(parts)

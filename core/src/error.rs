@@ -121,6 +121,10 @@ pub enum Error {
     /// The work was cancelled before it finished.
     #[error("interrupted: {0}")]
     Interrupted(InvalidInput),
+    /// The credentials or the project id could not be resolved or
+    /// refreshed (server metadata, IAM project lookup).
+    #[error(transparent)]
+    Resolve(ResolveError),
 }
 
 impl Error {
@@ -184,6 +188,7 @@ impl Error {
             Self::Transport(_) => ErrorKind::Transport,
             Self::Timeout(_) => ErrorKind::Timeout,
             Self::Interrupted(_) => ErrorKind::Interrupted,
+            Self::Resolve(e) => e.kind,
         }
     }
 
@@ -193,7 +198,9 @@ impl Error {
         match self {
             Self::Api(e) => matches!(e.status.as_u16(), 429 | 500 | 502 | 503 | 504),
             Self::Transport(_) | Self::Timeout(_) => true,
-            Self::InvalidInput(_) | Self::Decode(_) | Self::Interrupted(_) => false,
+            Self::InvalidInput(_) | Self::Decode(_) | Self::Interrupted(_) | Self::Resolve(_) => {
+                false
+            }
         }
     }
 
@@ -432,6 +439,70 @@ impl fmt::Display for TransportError {
 impl StdError for TransportError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         self.source.as_deref().map(|e| e as _)
+    }
+}
+
+/// Resolving or refreshing the credentials or the project id failed; the
+/// failure of the request behind it, if any, is the `source()`. Cheap to
+/// clone, so that every call waiting on the same resolution gets it.
+#[derive(Debug, Clone)]
+pub struct ResolveError {
+    kind: ErrorKind,
+    message: String,
+    source: Option<std::sync::Arc<Error>>,
+}
+
+impl ResolveError {
+    /// What failed and how to fix it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl StdError for ResolveError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source.as_deref().map(|e| e as _)
+    }
+}
+
+impl Error {
+    /// A resolution failure of `kind`, keeping `source` as its cause.
+    pub(crate) fn resolve(
+        kind: ErrorKind,
+        message: impl Into<String>,
+        source: Option<Self>,
+    ) -> Self {
+        Self::Resolve(ResolveError {
+            kind,
+            message: message.into(),
+            source: source.map(std::sync::Arc::new),
+        })
+    }
+
+    /// This error in a form that can be copied to every caller waiting on
+    /// it: as it is when it can, else as the cause of a resolution error of
+    /// the same kind and text.
+    pub(crate) fn into_shared(self) -> Self {
+        match self {
+            Self::Resolve(_) | Self::InvalidInput(_) => self,
+            other => Self::resolve(other.kind(), other.to_string(), Some(other)),
+        }
+    }
+
+    /// A copy of an error made by [`into_shared`](Self::into_shared)
+    /// (other errors are copied as their kind and text).
+    pub(crate) fn shared(&self) -> Self {
+        match self {
+            Self::Resolve(e) => Self::Resolve(e.clone()),
+            Self::InvalidInput(e) => Self::InvalidInput(e.clone()),
+            other => Self::resolve(other.kind(), other.to_string(), None),
+        }
     }
 }
 

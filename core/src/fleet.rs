@@ -22,6 +22,7 @@ use crate::limiter::{Blocked, Gate, Limits, RateLimiterConfig, RetryBudgetConfig
 use crate::machine::{Attempt, Now, Step, later};
 use crate::model::InstanceState;
 use crate::rng::SplitMix64;
+use crate::session::SessionStep;
 use crate::waiter::{WaitOptions, WaitReport, Waiter};
 
 /// What the fleet does for each id.
@@ -413,7 +414,17 @@ pub struct Fleet<I> {
     deadline: Option<Instant>,
     cancelled: bool,
     progress: Progress,
+    /// A metadata or IAM request sent for the config's session: its
+    /// flight, sequence number and backstop.
+    aux: Option<(u64, u64, Instant)>,
+    /// When the session said to look again.
+    session_wake: Option<Instant>,
+    /// No request may start: the session is not ready.
+    session_blocked: bool,
 }
+
+/// The ticket key of a session request (no id has it: keys count up from 0).
+const AUX_KEY: u64 = u64::MAX;
 
 impl<I> Fleet<I> {
     /// Progress so far.
@@ -472,6 +483,9 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
             deadline: options.deadline,
             cancelled: false,
             progress: Progress::default(),
+            aux: None,
+            session_wake: None,
+            session_blocked: false,
         }
     }
 
@@ -480,6 +494,16 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
     /// `transport`/`timeout` error. A result for a request the fleet has
     /// given up on is ignored.
     pub fn handle(&mut self, now: Now, ticket: Ticket, result: Result<Response<Vec<u8>>, Error>) {
+        if ticket.key == AUX_KEY {
+            if let Some((flight, seq, _)) = self.aux
+                && seq == ticket.seq
+            {
+                self.aux = None;
+                self.progress.in_flight -= 1;
+                self.config.session().handle(flight, now, result);
+            }
+            return;
+        }
         let Some(task) = self.tasks.get_mut(&ticket.key) else {
             return;
         };
@@ -533,6 +557,13 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
         if self.rate_wake.is_some_and(|t| t <= now.mono) {
             self.rate_wake = None;
         }
+        // The credentials and project first: a request for them, a pause
+        // until they are usable, or a failure for every id that needs them.
+        let failure = match self.poll_session(now) {
+            Ok(Some(step)) => return step,
+            Ok(None) => None,
+            Err(e) => Some(e),
+        };
         // Tasks woken by a timer or a response: polled at once, admitted
         // only if nobody is queued before them.
         while let Some(key) = self.due.pop_front() {
@@ -540,6 +571,12 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
             if let Some(step) = self.poll_task(key, now, admit, false) {
                 return step;
             }
+            if let Some(e) = self.events.pop_front() {
+                return FleetStep::Event(e);
+            }
+        }
+        if let Some(e) = failure {
+            self.fail_waiting(now, &e);
             if let Some(e) = self.events.pop_front() {
                 return FleetStep::Event(e);
             }
@@ -569,15 +606,22 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
                 return FleetStep::Event(e);
             }
         }
-        if self.ids.is_none() && self.tasks.is_empty() {
+        if self.ids.is_none()
+            && self.tasks.is_empty()
+            && self.aux.is_none()
+            && self.session_wake.is_none()
+        {
             return FleetStep::Finished;
         }
-        let timer = self.timers.peek().map(|Reverse((t, _, _))| *t);
-        let backstop = self.sent.front().map(|(end, _, _)| *end);
-        let timer = match (timer, backstop) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let timer = [
+            self.timers.peek().map(|Reverse((t, _, _))| *t),
+            self.sent.front().map(|(end, _, _)| *end),
+            self.aux.map(|(_, _, end)| end),
+            self.session_wake,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let rate = self.rate_wake.filter(|_| self.wants_admission());
         match (timer, rate) {
             (Some(a), Some(b)) => FleetStep::Wait(a.min(b)),
@@ -589,12 +633,85 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
         }
     }
 
+    /// Asks the config's session whether requests may be signed: `Ok(None)`
+    /// when they may (or must wait: admission stops and `session_wake` is
+    /// set), a step when the session needs a request sent, an error when
+    /// resolving failed.
+    fn poll_session(&mut self, now: Now) -> Result<Option<FleetStep>, Error> {
+        self.session_wake = None;
+        self.session_blocked = true;
+        if let Some((flight, _, end)) = self.aux
+            && end <= now.mono
+        {
+            // The transport did not answer in time.
+            self.aux = None;
+            self.progress.in_flight -= 1;
+            let e = Error::timeout("a server metadata or IAM request timed out", None);
+            self.config.session().handle(flight, now, Err(e));
+        }
+        let may_send = self.aux.is_none() && self.in_flight() < self.max_in_flight;
+        match self.config.session().poll(now, may_send) {
+            SessionStep::Ready => {
+                self.session_blocked = false;
+                Ok(None)
+            }
+            SessionStep::Send(flight, attempt) => {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                self.aux = Some((flight, seq, later(now.mono, attempt.timeout)));
+                self.progress.in_flight += 1;
+                Ok(Some(FleetStep::Send {
+                    ticket: Ticket { key: AUX_KEY, seq },
+                    attempt,
+                }))
+            }
+            SessionStep::Wait(until) => {
+                self.session_wake = Some(until.max(now.mono));
+                Ok(None)
+            }
+            SessionStep::Failed(e) => Err(e),
+        }
+    }
+
+    /// Resolving the credentials or project failed: every id not waiting
+    /// for a response finishes with `error`, and so do ids not taken yet,
+    /// one per poll.
+    fn fail_waiting(&mut self, now: Now, error: &Error) {
+        let mut waiting: Vec<u64> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.in_flight.is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        waiting.sort_unstable();
+        for key in waiting {
+            if let Some(task) = self.tasks.remove(&key) {
+                let outcome = match task.machine {
+                    Machine::Wait(mut w) => Outcome::Wait(w.fail(now, error.shared())),
+                    Machine::Call(_) | Machine::Watch(_) => Outcome::Status(Err(error.shared())),
+                };
+                self.finish(key, task.id, outcome);
+            }
+        }
+        self.ready.clear();
+        if self.events.is_empty()
+            && let Some(key) = self.take_id(now)
+            && let Some(task) = self.tasks.remove(&key)
+        {
+            let outcome = match task.machine {
+                Machine::Wait(mut w) => Outcome::Wait(w.fail(now, error.shared())),
+                Machine::Call(_) | Machine::Watch(_) => Outcome::Status(Err(error.shared())),
+            };
+            self.finish(key, task.id, outcome);
+        }
+    }
+
     fn wants_admission(&self) -> bool {
         !self.ready.is_empty() || self.ids.is_some()
     }
 
     fn can_start(&self) -> bool {
-        self.in_flight() < self.max_in_flight && self.rate_wake.is_none()
+        self.in_flight() < self.max_in_flight && self.rate_wake.is_none() && !self.session_blocked
     }
 
     /// Drops answered requests from the front of `sent` and times out the

@@ -125,15 +125,20 @@ mod credentials;
 mod endpoint;
 mod error;
 mod fleet;
+mod iam;
 mod ids;
 mod limiter;
 mod machine;
+mod metadata;
 mod model;
+mod profile;
 mod request;
 mod response;
 mod retry;
 mod rng;
+mod session;
 mod signing;
+mod skew;
 mod surface;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
@@ -144,12 +149,14 @@ mod waiter;
 pub use http;
 
 pub use call::{Call, CallResult};
-pub use config::{Config, ConfigBuilder, DEFAULT_ATTEMPT_TIMEOUT, EnvLookup};
+pub use config::{
+    Config, ConfigBuilder, DEFAULT_ATTEMPT_TIMEOUT, EnvLookup, FileReader, Origin, Origins,
+};
 pub use credentials::{Credentials, Secret};
 pub use endpoint::{Endpoint, KNOWN_REGIONS, is_loopback_host, redact_userinfo};
 pub use error::{
-    ApiError, BoxError, DecodeError, DecodeReason, Error, ErrorKind, InvalidInput, TransportError,
-    ceil_secs, error_chain,
+    ApiError, BoxError, DecodeError, DecodeReason, Error, ErrorKind, InvalidInput, ResolveError,
+    TransportError, ceil_secs, error_chain,
 };
 pub use fleet::{
     Fleet, FleetEvent, FleetOptions, FleetStep, Job, Outcome, Progress as FleetProgress, Ticket,
@@ -159,6 +166,7 @@ pub use limiter::{
     AdaptiveRateLimiter, Limits, RateLimiterConfig, RetryBudget, RetryBudgetConfig, SharedLimits,
 };
 pub use machine::{Attempt, Machine, Now, Step, later};
+pub use metadata::{DEFAULT_METADATA_ENDPOINT, metadata_refresh_at};
 pub use model::{ErrorStatus, ErrorType, InstanceState, InstanceStatus, OperationState};
 pub use request::{X_AUTH_TOKEN, X_PROJECT_ID, X_SECURITY_TOKEN, build_status_request};
 pub use response::{
@@ -171,6 +179,7 @@ pub use signing::{
     ALGORITHM, AuthorizationHeader, SDK_DATE, SignInput, SignedParts, VerifyError, canonical_query,
     canonical_uri, format_sdk_date, parse_sdk_date, sign_parts, sign_request, verify_request,
 };
+pub use skew::{ClockSkew, SKEW_THRESHOLD};
 pub use transport::{AsyncClock, AsyncTransport, Clock, Transport, run, run_async};
 pub use waiter::{
     Acceptor, WaitOptions, WaitOutcome, WaitReport, Waiter, default_failure_states, judge,

@@ -6,8 +6,6 @@
 //! file and the line and never echo a value. Must not read files, read the
 //! environment, or decide the order of credential sources (that is
 //! `config`): the caller reads the file and hands over its bytes and path.
-// Wired into config next.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::fmt;

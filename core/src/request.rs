@@ -25,7 +25,10 @@ pub const X_PROJECT_ID: HeaderName = HeaderName::from_static("x-project-id");
 /// Header carrying the security token of temporary credentials.
 pub const X_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-security-token");
 
-/// Builds the status request for `id`, signed (with AK/SK) at `wall`.
+/// Builds the status request for `id`, signed (with AK/SK) at `wall`, or
+/// at the gateway's time once a clock skew was corrected for
+/// ([`Config::clock_skew`]). Fails when the config's credentials or project
+/// id are not resolved yet (see [`Config::resolution`]).
 ///
 /// Secret headers (`X-Auth-Token`, `X-Security-Token`, `Authorization`) are
 /// marked sensitive, so `http`'s `Debug` redacts them.
@@ -34,7 +37,7 @@ pub fn build_status_request(
     id: &InstanceId,
     wall: SystemTime,
 ) -> Result<Request<Vec<u8>>, Error> {
-    let prepared = config.prepared();
+    let (prepared, wall) = config.prepared(wall)?;
     let uri = config
         .endpoint()
         .status_uri_under(&prepared.instances_path, id)?;

@@ -34,17 +34,35 @@ macro_rules! client_surface {
                 ClientBuilder::default()
             }
 
-            /// A client configured entirely from the environment (see
-            /// [`ConfigBuilder::with_env`]); the error names every variable
-            /// that is missing.
+            /// A client configured the way the vendor's SDKs find their
+            /// settings: environment variables, the profile file
+            /// (`~/.huaweicloud/credentials`) and server metadata (see
+            /// [`ConfigBuilder::with_sources`]); the error names every
+            /// variable that is missing and the file and line of anything
+            /// wrong in the profile file.
             pub fn from_env() -> Result<Self, Error> {
-                Self::new(Config::from_env(&|k| std::env::var(k).ok())?)
+                Self::new(Config::from_sources(
+                    &|k| std::env::var(k).ok(),
+                    &read_profile_file,
+                )?)
             }
 
             /// The configuration every call uses.
             pub fn config(&self) -> &Config {
                 &self.inner.config
             }
+        }
+
+        /// Reads a profile file for [`ConfigBuilder::with_sources`]: at
+        /// most 1 MiB and a byte, so that a wrong path to a huge file fails
+        /// as "too large" instead of filling memory.
+        pub fn read_profile_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+            use std::io::Read;
+            let mut bytes = Vec::new();
+            std::fs::File::open(path)?
+                .take((1 << 20) + 1)
+                .read_to_end(&mut bytes)?;
+            Ok(bytes)
         }
 
         /// This transport's settings; everything else is in [`Config`].

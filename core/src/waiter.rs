@@ -338,6 +338,14 @@ impl Waiter {
         self.current.as_ref()
     }
 
+    /// Ends the wait with `error` (resolving the credentials failed).
+    pub(crate) fn fail(&mut self, now: Now, error: Error) -> WaitReport {
+        match self.report(now, WaitOutcome::Error(error)) {
+            Step::Done(r) => r,
+            _ => unreachable!("report always ends the wait"),
+        }
+    }
+
     fn report(&mut self, now: Now, outcome: WaitOutcome) -> Step<WaitReport> {
         self.finished = true;
         Step::Done(WaitReport {

@@ -22,6 +22,10 @@ const READ: &[&str] = &[
     "HUAWEICLOUD_SDK_PROJECT_ID",
     "HUAWEICLOUD_SDK_REGION",
     "HUAWEICLOUD_SDK_REGION_CLOUDDC_CN_EAST_3",
+    "HUAWEICLOUD_SDK_CREDENTIALS_FILE",
+    "HUAWEICLOUD_SDK_IAM_ENDPOINT",
+    "CLOUDDC_METADATA_ENDPOINT",
+    "USERPROFILE",
 ];
 
 fn describe<C>(r: Result<C, clouddc_core::Error>, config: impl Fn(&C) -> &Config) -> String {
@@ -29,10 +33,11 @@ fn describe<C>(r: Result<C, clouddc_core::Error>, config: impl Fn(&C) -> &Config
         Ok(c) => {
             let c = config(&c);
             format!(
-                "ok endpoint={} project={} credentials={}",
+                "ok endpoint={} project={} credentials={} from {}",
                 c.endpoint(),
-                c.project_id(),
-                c.credentials().kind()
+                c.project_id().map_or("(lookup)".into(), |p| p.to_string()),
+                c.credentials().map_or("(metadata)", |c| c.kind()),
+                c.origins().credentials,
             )
         }
         Err(e) => format!("err kind={} {e}", e.kind()),
@@ -53,14 +58,18 @@ fn child() {
     println!("FROM_ENV {line}");
 }
 
-/// Runs [`child`] in a new process with exactly `vars` set.
+/// Runs [`child`] in a new process with exactly `vars` set, `HOME` an
+/// empty folder and server metadata off, unless `vars` say otherwise.
 fn from_env(client: &str, vars: &[(&str, &str)]) -> String {
+    let home = tempfile::tempdir().expect("temp dir");
     let exe = std::env::current_exe().expect("test binary");
     let mut cmd = Command::new(exe);
     cmd.args(["--exact", "child", "--nocapture", "--test-threads", "1"]);
     for v in READ {
         cmd.env_remove(v);
     }
+    cmd.env("HOME", home.path())
+        .env("CLOUDDC_METADATA_ENDPOINT", "off");
     cmd.env(CHILD, client).envs(vars.iter().copied());
     let out = cmd.output().expect("run the child");
     assert!(out.status.success(), "{out:?}");
@@ -84,7 +93,7 @@ fn both_clients_read_the_environment_alike() {
                 ("HUAWEICLOUD_SDK_PROJECT_ID", "p-1"),
                 ("CLOUDDC_AUTH_TOKEN", SECRET),
             ],
-            "ok endpoint=http://127.0.0.1:8080 project=p-1 credentials=token",
+            "ok endpoint=http://127.0.0.1:8080 project=p-1 credentials=token from env:CLOUDDC_AUTH_TOKEN",
         ),
         (
             vec![
@@ -94,7 +103,7 @@ fn both_clients_read_the_environment_alike() {
                 ("HUAWEICLOUD_SDK_SK", SECRET),
                 ("HUAWEICLOUD_SDK_SECURITY_TOKEN", SECRET),
             ],
-            "ok endpoint=https://clouddc.cn-east-3.myhuaweicloud.com project=p-2 credentials=aksk",
+            "ok endpoint=https://clouddc.cn-east-3.myhuaweicloud.com project=p-2 credentials=aksk from env:HUAWEICLOUD_SDK_AK",
         ),
         (
             vec![
@@ -107,7 +116,16 @@ fn both_clients_read_the_environment_alike() {
                 ("HUAWEICLOUD_SDK_AK", "AK1"),
                 ("HUAWEICLOUD_SDK_SK", SECRET),
             ],
-            "ok endpoint=https://clouddc.example.test project=p-3 credentials=aksk",
+            "ok endpoint=https://clouddc.example.test project=p-3 credentials=aksk from env:HUAWEICLOUD_SDK_AK",
+        ),
+        (
+            // Nothing but a region: metadata for credentials, IAM for the
+            // project, both fetched only when a call needs them.
+            vec![
+                ("HUAWEICLOUD_SDK_REGION", "cn-east-3"),
+                ("CLOUDDC_METADATA_ENDPOINT", "http://127.0.0.1:9"),
+            ],
+            "ok endpoint=https://clouddc.cn-east-3.myhuaweicloud.com project=(lookup) credentials=(metadata) from metadata",
         ),
     ];
     for (vars, want) in &cases {
@@ -115,6 +133,53 @@ fn both_clients_read_the_environment_alike() {
             let got = from_env(client, vars);
             assert_eq!(&got, want, "{client} with {vars:?}");
         }
+    }
+}
+
+#[test]
+fn the_profile_file_is_read_from_home_or_the_named_path() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("creds");
+    std::fs::write(
+        &file,
+        format!("\u{feff}[basic]\r\nak = AKFILE\r\nsk = {SECRET}\r\nproject_id = p-file\r\n"),
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    for client in ["ureq", "reqwest"] {
+        let got = from_env(
+            client,
+            &[
+                ("CLOUDDC_ENDPOINT", "http://127.0.0.1:8080"),
+                ("HUAWEICLOUD_SDK_CREDENTIALS_FILE", path),
+            ],
+        );
+        assert_eq!(
+            got,
+            format!(
+                "ok endpoint=http://127.0.0.1:8080 project=p-file credentials=aksk from file:{path}:2"
+            ),
+            "{client}"
+        );
+        assert!(!got.contains(SECRET));
+        // A malformed file: an error naming the file and line.
+        std::fs::write(&file, "[basic]\nak AKFILE\n").unwrap();
+        let bad = from_env(
+            client,
+            &[
+                ("CLOUDDC_ENDPOINT", "http://127.0.0.1:8080"),
+                ("HUAWEICLOUD_SDK_CREDENTIALS_FILE", path),
+            ],
+        );
+        assert!(
+            bad.starts_with("err kind=invalid_input") && bad.contains(&format!("{path}:2")),
+            "{client}: {bad}"
+        );
+        std::fs::write(
+            &file,
+            format!("[basic]\nak = AKFILE\nsk = {SECRET}\nproject_id = p-file\n"),
+        )
+        .unwrap();
     }
 }
 

@@ -149,6 +149,16 @@ impl Client {
             .1
     }
 
+    /// Resolves the credentials and project id now (server metadata, IAM
+    /// project lookup), instead of before the first call; fails as that
+    /// call would. Does nothing when both are set.
+    pub async fn resolve(&self) -> Result<(), Error> {
+        use futures_util::StreamExt;
+        let nothing = self.fleet(Job::Status, std::iter::empty(), FleetOptions::single());
+        nothing.for_each(|_| async {}).await;
+        self.inner.config.resolution(SystemTime::now())
+    }
+
     fn one(&self, job: Job, id: &InstanceId) -> FleetStream<std::iter::Once<InstanceId>> {
         self.fleet(job, std::iter::once(id.clone()), FleetOptions::single())
     }

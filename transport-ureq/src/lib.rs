@@ -200,6 +200,20 @@ impl Client {
         }
     }
 
+    /// Resolves the credentials and project id now (server metadata, IAM
+    /// project lookup), instead of before the first call; fails as that
+    /// call would. Does nothing when both are set.
+    pub fn resolve(&self) -> Result<(), Error> {
+        let nothing = self.run(
+            Job::Status,
+            std::iter::empty(),
+            FleetOptions::single(),
+            true,
+        );
+        nothing.for_each(drop);
+        self.inner.config.resolution(SystemTime::now())
+    }
+
     /// A fleet of one id, sent from the calling thread: no channel, no
     /// worker.
     fn one(&self, job: Job, id: &InstanceId) -> FleetRun<std::iter::Once<InstanceId>> {

@@ -1,0 +1,37 @@
+//! What the CLI's test files share: the binary with a clean environment.
+
+use std::time::Duration;
+
+use assert_cmd::Command;
+
+/// The binary with a clean environment.
+pub(crate) fn clouddc() -> Command {
+    let mut c = Command::cargo_bin("clouddc").expect("binary");
+    for v in [
+        "CLOUDDC_ENDPOINT",
+        "CLOUDDC_AUTH_TOKEN",
+        "HUAWEICLOUD_SDK_REGION",
+        "HUAWEICLOUD_SDK_PROJECT_ID",
+        "HUAWEICLOUD_SDK_AK",
+        "HUAWEICLOUD_SDK_SK",
+        "HUAWEICLOUD_SDK_SECURITY_TOKEN",
+        "HUAWEICLOUD_SDK_CREDENTIALS_FILE",
+        "HUAWEICLOUD_SDK_IAM_ENDPOINT",
+        "USERPROFILE",
+    ] {
+        c.env_remove(v);
+    }
+    // No profile file of the machine's user, and never the metadata
+    // address: a test that wants either sets it.
+    c.env("HOME", empty_home())
+        .env("CLOUDDC_METADATA_ENDPOINT", "off");
+    c.timeout(Duration::from_secs(60));
+    c
+}
+
+/// An empty folder to be `HOME` for every run of the binary.
+pub(crate) fn empty_home() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("clouddc-cli-home-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("home");
+    dir
+}

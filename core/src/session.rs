@@ -1,0 +1,667 @@
+//! What every call of one config shares about who it is: the credentials,
+//! the project id and the clock skew.
+//!
+//! Owns the current generation of credentials (fixed, or temporary ones
+//! from server metadata, refreshed ahead of expiry), the project id (fixed,
+//! or looked up once from IAM), the gateway's clock offset, and the single
+//! flight: at most one metadata or IAM request at a time for every call and
+//! fleet sharing the config, whoever drives it. Callers keep signing with
+//! unexpired credentials while a refresh is pending. Must not send, sleep
+//! or read a clock: fleets and [`Resolve`](crate::Resolve) call
+//! [`Session::poll`] and [`Session::handle`] with the time.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use http::Response;
+
+use crate::credentials::{Credentials, Secret};
+use crate::endpoint::Endpoint;
+use crate::error::{Error, ErrorKind};
+use crate::iam;
+use crate::ids::ProjectId;
+use crate::machine::{Attempt, Now, later};
+use crate::metadata::{self, KeyAnswer, TokenAnswer, metadata_refresh_at};
+use crate::retry::backoff;
+use crate::skew::ClockSkew;
+
+/// How often a caller waiting on another caller's request looks again.
+const LOOK_AGAIN: Duration = Duration::from_millis(20);
+/// How long a failed resolution is reported to every caller before it is
+/// tried again.
+const FAILURE_HOLD: Duration = Duration::from_secs(1);
+/// Requests of one resolution before it fails (when nothing usable is held).
+const TRIES: u32 = 3;
+const BACKOFF_BASE: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// The most credentials are kept back from their expiry, so that a request
+/// signed with them still arrives before it.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(5);
+
+/// Where the credentials come from.
+#[derive(Debug, Clone)]
+pub(crate) enum CredentialSource {
+    /// Fixed credentials.
+    Fixed(Credentials),
+    /// Temporary credentials from the server metadata service.
+    Metadata(Endpoint),
+}
+
+/// Where the project id comes from.
+#[derive(Debug, Clone)]
+pub(crate) enum ProjectSource {
+    Fixed(ProjectId),
+    /// Looked up from IAM by region name, with AK/SK.
+    Lookup {
+        iam: Endpoint,
+        region: String,
+    },
+}
+
+/// What a caller of [`Session::poll`] does next.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // moved once per poll; boxing buys nothing
+pub(crate) enum SessionStep {
+    /// Credentials and project are usable: go ahead.
+    Ready,
+    /// Send this request on the session's behalf and hand back its result
+    /// with [`Session::handle`] and this flight number.
+    Send(u64, Attempt),
+    /// Another request is pending or a retry is due: look again then.
+    Wait(Instant),
+    /// Resolution failed; calls that need it fail with this error.
+    Failed(Error),
+}
+
+/// The credentials and project a request is signed with, and their
+/// generation (bumped whenever either changes).
+#[derive(Debug, Clone)]
+pub(crate) struct Current {
+    pub(crate) generation: u64,
+    pub(crate) credentials: Credentials,
+    pub(crate) project_id: ProjectId,
+}
+
+#[derive(Debug)]
+pub(crate) struct Session {
+    user_agent: String,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    credentials: Creds,
+    project: Project,
+    skew: Option<ClockSkew>,
+    generation: u64,
+    flight: Option<Flight>,
+    next_flight: u64,
+    /// Failures of the current resolution, and when to try again.
+    failures: u32,
+    retry_at: Option<Instant>,
+    /// A failure reported to every caller until the instant.
+    failed: Option<(Error, Instant)>,
+}
+
+#[derive(Debug)]
+enum Creds {
+    Fixed(Credentials),
+    Metadata(Box<Metadata>),
+}
+
+#[derive(Debug)]
+struct Metadata {
+    endpoint: Endpoint,
+    current: Option<Held>,
+    token: Token,
+    /// A 401 already led to a fresh token once in this round.
+    renewed_token: bool,
+}
+
+#[derive(Debug)]
+struct Held {
+    credentials: Credentials,
+    expires: SystemTime,
+    usable_until: SystemTime,
+    refresh_at: SystemTime,
+}
+
+#[derive(Debug)]
+enum Token {
+    None,
+    Have { token: Secret, until: Instant },
+    Unsupported { until: Instant },
+}
+
+#[derive(Debug)]
+enum Project {
+    Fixed(ProjectId),
+    Lookup {
+        iam: Endpoint,
+        region: String,
+        found: Option<ProjectId>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FlightKind {
+    Token,
+    SecurityKey,
+    Projects,
+}
+
+#[derive(Debug)]
+struct Flight {
+    id: u64,
+    kind: FlightKind,
+    /// After this, the flight is given up and may be made again.
+    deadline: Instant,
+}
+
+/// What the session is still missing.
+enum Need {
+    Nothing,
+    Credentials { usable: bool },
+    Project,
+}
+
+impl Session {
+    pub(crate) fn new(
+        credentials: CredentialSource,
+        project: ProjectSource,
+        user_agent: String,
+    ) -> Self {
+        let credentials = match credentials {
+            CredentialSource::Fixed(c) => Creds::Fixed(c),
+            CredentialSource::Metadata(endpoint) => Creds::Metadata(Box::new(Metadata {
+                endpoint,
+                current: None,
+                token: Token::None,
+                renewed_token: false,
+            })),
+        };
+        let project = match project {
+            ProjectSource::Fixed(p) => Project::Fixed(p),
+            ProjectSource::Lookup { iam, region } => Project::Lookup {
+                iam,
+                region,
+                found: None,
+            },
+        };
+        Self {
+            user_agent,
+            state: Mutex::new(State {
+                credentials,
+                project,
+                skew: None,
+                generation: 0,
+                flight: None,
+                next_flight: 0,
+                failures: 0,
+                retry_at: None,
+                failed: None,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is consistent after every statement that can panic.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether nothing ever needs a request (fixed credentials and project).
+    pub(crate) fn is_fixed(&self) -> bool {
+        let s = self.lock();
+        matches!(s.credentials, Creds::Fixed(_)) && matches!(s.project, Project::Fixed(_))
+    }
+
+    /// The credentials and project to sign with at `now`, when usable.
+    pub(crate) fn current(&self, now: SystemTime) -> Result<Current, Error> {
+        let s = self.lock();
+        let credentials = match &s.credentials {
+            Creds::Fixed(c) => c.clone(),
+            Creds::Metadata(m) => match &m.current {
+                Some(h) if now < h.usable_until => h.credentials.clone(),
+                Some(h) => {
+                    return Err(expired(
+                        h.expires,
+                        s.failed.as_ref().map(|(e, _)| e.shared()),
+                    ));
+                }
+                None => {
+                    if let Some((e, _)) = &s.failed {
+                        return Err(e.shared());
+                    }
+                    return Err(Error::resolve(
+                        ErrorKind::Unauthorized,
+                        "the credentials from server metadata are not fetched yet: run the call through a fleet or a client, or drive a Resolve first",
+                        None,
+                    ));
+                }
+            },
+        };
+        let project_id = match &s.project {
+            Project::Fixed(p) | Project::Lookup { found: Some(p), .. } => p.clone(),
+            Project::Lookup { .. } => {
+                if let Some((e, _)) = &s.failed {
+                    return Err(e.shared());
+                }
+                return Err(Error::resolve(
+                    ErrorKind::InvalidInput,
+                    "the project id is not looked up yet: run the call through a fleet or a client, or drive a Resolve first",
+                    None,
+                ));
+            }
+        };
+        Ok(Current {
+            generation: s.generation,
+            credentials,
+            project_id,
+        })
+    }
+
+    /// The generation of [`current`](Self::current) and the clock skew,
+    /// when the credentials are usable at `now`: one cheap check per
+    /// request.
+    pub(crate) fn check(&self, now: SystemTime) -> Result<(u64, Option<ClockSkew>), Error> {
+        {
+            let s = self.lock();
+            let usable = match &s.credentials {
+                Creds::Fixed(_) => true,
+                Creds::Metadata(m) => m.current.as_ref().is_some_and(|h| now < h.usable_until),
+            };
+            let project = !matches!(s.project, Project::Lookup { found: None, .. });
+            if usable && project {
+                return Ok((s.generation, s.skew));
+            }
+        }
+        // Not usable: `current` says why.
+        self.current(now).map(|c| (c.generation, None))
+    }
+
+    /// The gateway's clock offset, once one was corrected for.
+    pub(crate) fn skew(&self) -> Option<ClockSkew> {
+        self.lock().skew
+    }
+
+    /// Records the gateway's clock offset; whether it changed.
+    pub(crate) fn correct_skew(&self, skew: ClockSkew) -> bool {
+        let mut s = self.lock();
+        let changed = s.skew != Some(skew);
+        s.skew = Some(skew);
+        changed
+    }
+
+    /// The project id and credentials resolved so far, for reports.
+    pub(crate) fn resolved(&self) -> (Option<ProjectId>, Option<Credentials>, Option<SystemTime>) {
+        let s = self.lock();
+        let project = match &s.project {
+            Project::Fixed(p) | Project::Lookup { found: Some(p), .. } => Some(p.clone()),
+            Project::Lookup { .. } => None,
+        };
+        let (credentials, expires) = match &s.credentials {
+            Creds::Fixed(c) => (Some(c.clone()), None),
+            Creds::Metadata(m) => match &m.current {
+                Some(h) => (Some(h.credentials.clone()), Some(h.expires)),
+                None => (None, None),
+            },
+        };
+        (project, credentials, expires)
+    }
+
+    /// What to do before a request may be signed at `now`; `may_send`
+    /// says whether the caller can send a request for the session now.
+    pub(crate) fn poll(&self, now: Now, may_send: bool) -> SessionStep {
+        let mut s = self.lock();
+        let need = s.need(now.wall);
+        let usable = match need {
+            Need::Nothing => return SessionStep::Ready,
+            Need::Credentials { usable } => usable,
+            Need::Project => false,
+        };
+        if let Some(f) = &s.flight {
+            if f.deadline > now.mono {
+                return if usable {
+                    SessionStep::Ready
+                } else {
+                    SessionStep::Wait(f.deadline.min(later(now.mono, LOOK_AGAIN)))
+                };
+            }
+            s.flight = None;
+        }
+        if let Some((e, until)) = &s.failed {
+            if now.mono < *until {
+                return if usable {
+                    SessionStep::Ready
+                } else {
+                    SessionStep::Failed(e.shared())
+                };
+            }
+            s.failed = None;
+        }
+        if let Some(at) = s.retry_at.filter(|t| *t > now.mono) {
+            return if usable {
+                SessionStep::Ready
+            } else {
+                SessionStep::Wait(at)
+            };
+        }
+        if !may_send {
+            return if usable {
+                SessionStep::Ready
+            } else {
+                SessionStep::Wait(later(now.mono, LOOK_AGAIN))
+            };
+        }
+        match s.request(now, &self.user_agent) {
+            Ok((kind, attempt)) => {
+                let id = s.next_flight;
+                s.next_flight += 1;
+                s.flight = Some(Flight {
+                    id,
+                    kind,
+                    deadline: later(now.mono, attempt.timeout + Duration::from_secs(1)),
+                });
+                SessionStep::Send(id, attempt)
+            }
+            Err(e) => {
+                s.fail(now, e, true);
+                match &s.failed {
+                    Some((e, _)) if !usable => SessionStep::Failed(e.shared()),
+                    _ => SessionStep::Ready,
+                }
+            }
+        }
+    }
+
+    /// Feeds the result of flight `id`. A result for a flight given up on
+    /// is ignored.
+    pub(crate) fn handle(&self, id: u64, now: Now, result: Result<Response<Vec<u8>>, Error>) {
+        let mut s = self.lock();
+        let Some(flight) = s.flight.take_if(|f| f.id == id) else {
+            return;
+        };
+        let outcome = s.read(flight.kind, now, result);
+        match outcome {
+            Ok(()) => {
+                s.failures = 0;
+                s.retry_at = None;
+                s.failed = None;
+            }
+            Err((e, fatal)) => s.fail(now, e, fatal),
+        }
+    }
+}
+
+impl State {
+    fn need(&self, wall: SystemTime) -> Need {
+        if let Creds::Metadata(m) = &self.credentials {
+            match &m.current {
+                None => return Need::Credentials { usable: false },
+                Some(h) if wall >= h.refresh_at => {
+                    return Need::Credentials {
+                        usable: wall < h.usable_until,
+                    };
+                }
+                Some(_) => {}
+            }
+        }
+        match &self.project {
+            Project::Lookup { found: None, .. } => Need::Project,
+            _ => Need::Nothing,
+        }
+    }
+
+    /// The next request of the resolution, by what is missing.
+    fn request(&self, now: Now, user_agent: &str) -> Result<(FlightKind, Attempt), Error> {
+        if let Creds::Metadata(m) = &self.credentials
+            && m.current.as_ref().is_none_or(|h| now.wall >= h.refresh_at)
+        {
+            return match &m.token {
+                Token::None => Ok((
+                    FlightKind::Token,
+                    metadata::token_request(&m.endpoint, user_agent)?,
+                )),
+                Token::Have { token, until } if *until > now.mono => Ok((
+                    FlightKind::SecurityKey,
+                    metadata::security_key_request(&m.endpoint, Some(token), user_agent)?,
+                )),
+                Token::Have { .. } => Ok((
+                    FlightKind::Token,
+                    metadata::token_request(&m.endpoint, user_agent)?,
+                )),
+                Token::Unsupported { until } if *until <= now.mono => Ok((
+                    FlightKind::Token,
+                    metadata::token_request(&m.endpoint, user_agent)?,
+                )),
+                Token::Unsupported { .. } => Ok((
+                    FlightKind::SecurityKey,
+                    metadata::security_key_request(&m.endpoint, None, user_agent)?,
+                )),
+            };
+        }
+        let Project::Lookup { iam, region, .. } = &self.project else {
+            unreachable!("poll asks only when something is missing")
+        };
+        let credentials = match &self.credentials {
+            Creds::Fixed(c) => c,
+            Creds::Metadata(m) => match &m.current {
+                Some(h) => &h.credentials,
+                None => unreachable!("credentials come first"),
+            },
+        };
+        let wall = self.skew.map_or(now.wall, |s| s.apply(now.wall));
+        Ok((
+            FlightKind::Projects,
+            iam::projects_request(iam, region, credentials, wall, user_agent)?,
+        ))
+    }
+
+    /// Reads a flight's result into the state; an error says whether
+    /// retrying cannot help.
+    fn read(
+        &mut self,
+        kind: FlightKind,
+        now: Now,
+        result: Result<Response<Vec<u8>>, Error>,
+    ) -> Result<(), (Error, bool)> {
+        let response = result.map_err(|e| (e, false))?;
+        match (&mut self.credentials, kind) {
+            (Creds::Metadata(m), FlightKind::Token) => {
+                m.token =
+                    match metadata::read_token(&m.endpoint, &response).map_err(|e| (e, false))? {
+                        TokenAnswer::Token(token) => Token::Have {
+                            token,
+                            // Renewed a minute before the host forgets it.
+                            until: later(
+                                now.mono,
+                                metadata::TOKEN_TTL.saturating_sub(Duration::from_secs(60)),
+                            ),
+                        },
+                        TokenAnswer::Unsupported => Token::Unsupported {
+                            until: later(now.mono, metadata::NO_TOKENS_FOR),
+                        },
+                    };
+                Ok(())
+            }
+            (Creds::Metadata(m), FlightKind::SecurityKey) => {
+                match metadata::read_security_key(&m.endpoint, &response) {
+                    Ok(KeyAnswer::Issued(issued)) => {
+                        let lifetime = issued.expires.duration_since(now.wall).unwrap_or_default();
+                        let margin = EXPIRY_MARGIN.min(lifetime / 6);
+                        m.current = Some(Held {
+                            refresh_at: metadata_refresh_at(now.wall, issued.expires),
+                            usable_until: issued
+                                .expires
+                                .checked_sub(margin)
+                                .unwrap_or(issued.expires),
+                            expires: issued.expires,
+                            credentials: issued.credentials,
+                        });
+                        m.renewed_token = false;
+                        self.generation += 1;
+                        trace::refreshed(issued.expires);
+                        Ok(())
+                    }
+                    Ok(KeyAnswer::StaleToken)
+                        if !m.renewed_token && !matches!(m.token, Token::Unsupported { .. }) =>
+                    {
+                        // The session token went stale: a new one, once.
+                        m.token = Token::None;
+                        m.renewed_token = true;
+                        Ok(())
+                    }
+                    Ok(KeyAnswer::StaleToken) => Err((
+                        Error::resolve(
+                            ErrorKind::Unauthorized,
+                            format!(
+                                "server metadata at {} refused the credentials request with HTTP 401 even with a fresh session token",
+                                m.endpoint
+                            ),
+                            None,
+                        ),
+                        false,
+                    )),
+                    Err(e) => {
+                        let fatal = e.kind() == ErrorKind::Unauthorized;
+                        Err((e, fatal))
+                    }
+                }
+            }
+            (_, FlightKind::Projects) => {
+                let Project::Lookup { iam, region, found } = &mut self.project else {
+                    return Ok(());
+                };
+                match iam::read_projects(iam, region, &response) {
+                    Ok(p) => {
+                        *found = Some(p);
+                        self.generation += 1;
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let fatal = !matches!(e.kind(), ErrorKind::Server | ErrorKind::RateLimited);
+                        Err((e, fatal))
+                    }
+                }
+            }
+            (Creds::Fixed(_), _) => Ok(()),
+        }
+    }
+
+    /// Records a failed request: retried with backoff while usable
+    /// credentials are held; otherwise, after a few tries (or at once when
+    /// retrying cannot help), reported to every caller for a while.
+    fn fail(&mut self, now: Now, error: Error, fatal: bool) {
+        self.failures = self.failures.saturating_add(1);
+        let usable = match self.need(now.wall) {
+            Need::Nothing => true,
+            Need::Credentials { usable } => usable,
+            Need::Project => false,
+        };
+        let wait = backoff(
+            Duration::ZERO,
+            BACKOFF_BASE,
+            BACKOFF_MAX,
+            self.failures,
+            1.0,
+        );
+        self.retry_at = Some(later(now.mono, wait));
+        if usable || (!fatal && self.failures < TRIES) {
+            trace::retrying(&error, wait);
+            return;
+        }
+        let error = self.explain(now.wall, error);
+        trace::failed(&error);
+        self.failures = 0;
+        self.retry_at = None;
+        self.failed = Some((error, later(now.mono, FAILURE_HOLD)));
+    }
+
+    /// The error callers get: for credentials that expired, kind
+    /// `unauthorized`; for an unreachable service, what to do about it; the
+    /// cause kept either way.
+    fn explain(&self, wall: SystemTime, error: Error) -> Error {
+        if let Creds::Metadata(m) = &self.credentials {
+            match &m.current {
+                Some(h) if wall >= h.usable_until => return expired(h.expires, Some(error)),
+                None if is_unreachable(&error) => {
+                    let kind = error.kind();
+                    return Error::resolve(
+                        kind,
+                        format!(
+                            "no credentials: none were set, and server metadata at {} is unreachable (is this a Huawei Cloud server?): set a token or AK/SK, or turn the metadata source off",
+                            m.endpoint
+                        ),
+                        Some(error),
+                    );
+                }
+                _ => {}
+            }
+        }
+        if let Project::Lookup {
+            iam,
+            region,
+            found: None,
+        } = &self.project
+            && is_unreachable(&error)
+        {
+            let kind = error.kind();
+            return Error::resolve(
+                kind,
+                format!(
+                    "no project id: the lookup of {region} at IAM {iam} failed: set the project id, or check the IAM endpoint"
+                ),
+                Some(error),
+            );
+        }
+        error.into_shared()
+    }
+}
+
+/// A failure to reach a service at all (not an answer from it).
+fn is_unreachable(e: &Error) -> bool {
+    matches!(e, Error::Transport(_) | Error::Timeout(_))
+}
+
+fn expired(expires: SystemTime, cause: Option<Error>) -> Error {
+    let at = humantime::format_rfc3339_seconds(expires);
+    Error::resolve(
+        ErrorKind::Unauthorized,
+        format!(
+            "the temporary credentials from server metadata expired at {at} and could not be refreshed"
+        ),
+        cause,
+    )
+}
+
+/// Tracing of refreshes and failures (feature `tracing`); never a secret.
+mod trace {
+    use std::time::{Duration, SystemTime};
+
+    use crate::error::Error;
+
+    #[cfg(feature = "tracing")]
+    pub(super) fn refreshed(expires: SystemTime) {
+        tracing::debug!(expires_at = %humantime::format_rfc3339_seconds(expires), "credentials from server metadata");
+    }
+    #[cfg(not(feature = "tracing"))]
+    pub(super) fn refreshed(_expires: SystemTime) {}
+
+    #[cfg(feature = "tracing")]
+    pub(super) fn retrying(e: &Error, after: Duration) {
+        tracing::debug!(error = %crate::error::error_chain(e), delay_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX), "resolving credentials or project failed; retrying");
+    }
+    #[cfg(not(feature = "tracing"))]
+    pub(super) fn retrying(_e: &Error, _after: Duration) {}
+
+    #[cfg(feature = "tracing")]
+    pub(super) fn failed(e: &Error) {
+        tracing::warn!(error = %crate::error::error_chain(e), "resolving credentials or project failed");
+    }
+    #[cfg(not(feature = "tracing"))]
+    pub(super) fn failed(_e: &Error) {}
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)]
+mod tests;

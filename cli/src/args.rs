@@ -42,10 +42,12 @@ pub(crate) struct Cli {
 #[command(name = "clouddc", version, propagate_version = true)]
 #[command(
     after_help = "Options may come before or after the subcommand; each subcommand takes only the \
-options it uses (see `clouddc SUBCOMMAND --help`): the connection options go with status, wait and \
-watch (--project-id and --token also with simulate, --transport also with demo).\n\
+options it uses (see `clouddc SUBCOMMAND --help`): the connection options go with status, wait, \
+watch and config (--project-id and --token also with simulate, --transport also with demo).\n\
 Environment: CLOUDDC_ENDPOINT, HUAWEICLOUD_SDK_REGION, HUAWEICLOUD_SDK_PROJECT_ID, \
-CLOUDDC_AUTH_TOKEN, HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK, HUAWEICLOUD_SDK_SECURITY_TOKEN.\n\
+CLOUDDC_AUTH_TOKEN, HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK, HUAWEICLOUD_SDK_SECURITY_TOKEN, \
+HUAWEICLOUD_SDK_CREDENTIALS_FILE (else ~/.huaweicloud/credentials), HUAWEICLOUD_SDK_IAM_ENDPOINT, \
+CLOUDDC_METADATA_ENDPOINT (`off` turns server metadata off).\n\
 Exit codes: 0 ok; 1 API failure; 2 usage or configuration error (nothing sent); \
 3 wait: an instance failed; 4 wait: timed out; 130/143 interrupted; 141 stdout closed."
 )]
@@ -123,7 +125,7 @@ fn takes(subcommand: &str) -> &'static [&'static str] {
         "insecure_http",
     ];
     match subcommand {
-        "status" | "wait" | "watch" => API,
+        "status" | "wait" | "watch" | "config" => API,
         "simulate" => &["output", "verbose", "project_id", "token", "token_file"],
         "demo" => &["output", "verbose", "transport"],
         // completions: `-v` is accepted and changes nothing.
@@ -172,6 +174,9 @@ pub(crate) enum Command {
     Wait(WaitArgs),
     /// Poll instances and print a line whenever one's state changes.
     Watch(WatchArgs),
+    /// Show the endpoint, region, project id and credentials an API command would use, and where
+    /// each comes from (secrets never shown).
+    Config,
     /// Run the local CloudDC simulator in the foreground.
     #[cfg(feature = "simulator")]
     Simulate(SimulateArgs),
@@ -574,6 +579,7 @@ mod tests {
         &["status", "i-1"],
         &["wait", "i-1", "--until", "running"],
         &["watch", "i-1"],
+        &["config"],
         &["simulate"],
         &["demo"],
         &["completions", "bash"],
@@ -597,7 +603,15 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["status", "wait", "watch", "simulate", "demo", "completions"]
+            [
+                "status",
+                "wait",
+                "watch",
+                "config",
+                "simulate",
+                "demo",
+                "completions"
+            ]
         );
     }
 

@@ -72,6 +72,11 @@ pub(crate) fn run(
     } = run;
     check(kind)?;
     let ids = ids.iter().cloned();
+    let mut skew = SkewNote::new(&config);
+    let mut on_event = |e: FleetEvent, p: FleetProgress| {
+        skew.check();
+        on_event(e, p)
+    };
     match kind {
         #[cfg(feature = "reqwest")]
         TransportKind::Reqwest => {
@@ -84,6 +89,7 @@ pub(crate) fn run(
             rt.block_on(async {
                 let builder = clouddc_reqwest::Client::builder().max_in_flight(max_in_flight);
                 let client = builder.build(config)?;
+                client.resolve().await.map_err(unresolved)?;
                 let mut events = client.fleet(job, ids, options);
                 let canceller = events.canceller();
                 interrupt.on_signal(move || canceller.cancel());
@@ -99,7 +105,9 @@ pub(crate) fn run(
         #[cfg(feature = "ureq")]
         TransportKind::Ureq => {
             let builder = clouddc_ureq::Client::builder().max_in_flight(max_in_flight);
-            let mut events = builder.build(config)?.fleet(job, ids, options);
+            let client = builder.build(config)?;
+            client.resolve().map_err(unresolved)?;
+            let mut events = client.fleet(job, ids, options);
             let canceller = events.canceller();
             interrupt.on_signal(move || canceller.cancel());
             // Breaking off drops the fleet: no request starts any more.
@@ -112,5 +120,68 @@ pub(crate) fn run(
         }
         #[allow(unreachable_patterns)]
         _ => Ok(()),
+    }
+}
+
+/// Resolves the config's credentials and project id over the chosen
+/// transport (server metadata, IAM lookup; nothing when both are set).
+pub(crate) fn resolve(kind: TransportKind, config: &Config) -> Result<(), UsageError> {
+    check(kind)?;
+    match kind {
+        #[cfg(feature = "reqwest")]
+        TransportKind::Reqwest => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| UsageError(format!("cannot start the async runtime: {e}")))?;
+            rt.block_on(async {
+                let client = clouddc_reqwest::Client::new(config.clone())?;
+                client.resolve().await.map_err(unresolved)
+            })
+        }
+        #[cfg(feature = "ureq")]
+        TransportKind::Ureq => {
+            let client = clouddc_ureq::Client::new(config.clone())?;
+            client.resolve().map_err(unresolved)
+        }
+        #[allow(unreachable_patterns)]
+        _ => Ok(()),
+    }
+}
+
+/// Resolving the credentials or project failed (no agency, metadata
+/// unreachable, no single project): a configuration error, nothing sent
+/// to the API.
+fn unresolved(e: clouddc_core::Error) -> UsageError {
+    UsageError(clouddc_core::error_chain(&e))
+}
+
+/// Says once on stderr that calls sign with the gateway's time.
+struct SkewNote {
+    config: Config,
+    said: bool,
+}
+
+impl SkewNote {
+    fn new(config: &Config) -> Self {
+        Self {
+            config: config.clone(),
+            said: false,
+        }
+    }
+
+    fn check(&mut self) {
+        if !self.said
+            && let Some(skew) = self.config.clock_skew()
+        {
+            self.said = true;
+            crate::out::err(format_args!("{skew}; signing with the gateway's time"));
+        }
+    }
+}
+
+impl Drop for SkewNote {
+    fn drop(&mut self) {
+        self.check();
     }
 }

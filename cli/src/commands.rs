@@ -137,6 +137,7 @@ pub(crate) fn execute(spec: Spec<'_>) -> Result<Vec<Record>, Failed> {
     let started = spec.started;
     let live = Live::start(ids.len(), spec.progress);
     let mut records = Vec::with_capacity(ids.len());
+    let config = spec.config.clone();
     let emit = |e: FleetEvent| {
         let record = match &target {
             Some(_) => {
@@ -151,6 +152,7 @@ pub(crate) fn execute(spec: Spec<'_>) -> Result<Vec<Record>, Failed> {
                 Record::from_status(id.as_str(), &r)
             }
         };
+        let record = record.identify(&config);
         if format == OutputFormat::Json {
             out::bytes(&json_line(&record))?;
         }

@@ -18,6 +18,7 @@ mod out;
 mod output;
 mod progress;
 mod settings;
+mod show_config;
 #[cfg(feature = "simulator")]
 mod simulate;
 mod text;
@@ -89,6 +90,7 @@ fn main() -> ExitCode {
         Command::Status(a) => commands::status(&cli.global, &env, a, started),
         Command::Wait(a) => commands::wait(&cli.global, &env, a, started),
         Command::Watch(a) => watch::run(&cli.global, &env, a),
+        Command::Config => show_config::run(&cli.global, &env),
         #[cfg(feature = "simulator")]
         Command::Simulate(a) => simulate::run(&cli.global, a, &env),
         #[cfg(feature = "simulator")]

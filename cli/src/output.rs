@@ -22,6 +22,13 @@ pub(crate) struct Failure {
     pub(crate) error_msg: Option<String>,
     pub(crate) request_id: Option<String>,
     pub(crate) retry_after_s: Option<u64>,
+    /// For 401 and 403: where the credentials came from (as `config`
+    /// shows it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) credential_source: Option<String>,
+    /// For 401 and 403: the project id the request was for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) project_id: Option<String>,
 }
 
 impl Failure {
@@ -44,7 +51,28 @@ impl Failure {
             error_msg,
             request_id: e.request_id().map(str::to_owned),
             retry_after_s: e.retry_after().map(ceil_secs),
+            credential_source: None,
+            project_id: None,
         }
+    }
+
+    /// Adds, to a 401 or 403, who asked: the credentials' source and the
+    /// project id.
+    pub(crate) fn identify(&mut self, config: &clouddc_core::Config) {
+        if matches!(self.kind, "unauthorized" | "forbidden") {
+            self.credential_source = Some(crate::settings::source(&config.origins().credentials));
+            self.project_id = config.project_id().map(|p| p.to_string());
+        }
+    }
+}
+
+impl Record {
+    /// [`Failure::identify`] on this record's failure, if any.
+    pub(crate) fn identify(mut self, config: &clouddc_core::Config) -> Self {
+        if let Some(f) = &mut self.failure {
+            f.identify(config);
+        }
+        self
     }
 }
 

@@ -73,6 +73,16 @@ fn flag_credentials(g: &GlobalArgs) -> Result<Option<Credentials>, UsageError> {
         })
 }
 
+/// Where a setting came from, as `config` and failure records show it:
+/// `flag` for what the command line set, else the core's spelling
+/// (`env:NAME`, `file:PATH:LINE`, `metadata`, `iam`, `default`, `unset`).
+pub(crate) fn source(origin: &clouddc_core::Origin) -> String {
+    match origin {
+        clouddc_core::Origin::Explicit => "flag".to_owned(),
+        other => other.to_string(),
+    }
+}
+
 /// Reads a file for the core (the profile file), injected for tests.
 pub(crate) type Files<'a> = clouddc_core::FileReader<'a>;
 

@@ -63,6 +63,7 @@ pub(crate) fn run(g: &GlobalArgs, env: Env<'_>, a: &WatchArgs) -> u8 {
 
 fn watch(g: &GlobalArgs, env: Env<'_>, a: &WatchArgs) -> Result<u8, Result<Stop, UsageError>> {
     let config = settings::config(g, env).map_err(Err)?;
+    let identity = config.clone();
     let ids = settings::ids(&a.ids).map_err(Err)?;
     let target = match &a.until_all {
         Some(s) => Some(target_state(s).map_err(Err)?),
@@ -146,7 +147,11 @@ fn watch(g: &GlobalArgs, env: Env<'_>, a: &WatchArgs) -> Result<u8, Result<Stop,
                     from: last.state.as_deref(),
                     to: None,
                     operation_state: None,
-                    failure: Some(Failure::from_error(&err)),
+                    failure: Some({
+                        let mut f = Failure::from_error(&err);
+                        f.identify(&identity);
+                        f
+                    }),
                     at: now(),
                 };
                 print(&change, table)

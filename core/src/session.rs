@@ -529,6 +529,14 @@ impl State {
                 }
             }
             (_, FlightKind::Projects) => {
+                if let Some(skew) = crate::skew::correction(&response, now.wall)
+                    && self.skew != Some(skew)
+                {
+                    // Refused as expired by a gateway with another clock:
+                    // asked again, signed with its time.
+                    self.skew = Some(skew);
+                    return Ok(());
+                }
                 let Project::Lookup { iam, region, found } = &mut self.project else {
                     return Ok(());
                 };

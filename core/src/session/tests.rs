@@ -372,3 +372,34 @@ proptest! {
         prop_assert!(key_requests <= rotations + 1, "{key_requests} requests for {rotations} generations");
     }
 }
+
+#[test]
+fn a_lookup_refused_for_clock_skew_is_signed_again_with_the_gateway_time() {
+    let s = Session::new(
+        CredentialSource::Fixed(Credentials::ak_sk("AK", "SK").unwrap()),
+        ProjectSource::Lookup {
+            iam: iam_ep(),
+            region: "cn-east-3".into(),
+        },
+        "ua".into(),
+    );
+    let now = start();
+    let (id, first) = send(s.poll(now, true));
+    let gateway = now.wall + Duration::from_secs(3600);
+    let expired = Response::builder()
+        .status(401)
+        .header(http::header::DATE, httpdate::fmt_http_date(gateway))
+        .body(br#"{"error_msg":"The request has expired","error_code":"APIGW.0301"}"#.to_vec())
+        .unwrap();
+    s.handle(id, now, Ok(expired));
+    let (_, again) = send(s.poll(now, true));
+    assert_eq!(s.skew(), Some(ClockSkew::from_secs(3600)));
+    assert_ne!(
+        first.request.headers()["x-sdk-date"],
+        again.request.headers()["x-sdk-date"]
+    );
+    assert_eq!(
+        again.request.headers()["x-sdk-date"],
+        crate::signing::format_sdk_date(gateway).as_str()
+    );
+}

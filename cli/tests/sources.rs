@@ -1,0 +1,288 @@
+//! Where the binary's credentials and project come from: the profile file
+//! (every malformed shape refused with its file and line, nothing sent),
+//! the order of sources, `clouddc config`, and secrets never shown.
+//! Server metadata is off in every run unless a test points it at a
+//! loopback address; `HOME` is always a temporary folder.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use clouddc_simulator::{Auth, BlockingHandle, NewInstance, Schedule, SimConfig};
+use common::clouddc;
+use serde_json::Value;
+
+mod common;
+
+const AK: &str = "HPUAEXAMPLEAK0WXYZ";
+const SK: &str = "SK-MARKER-8d2e71";
+
+fn aksk_sim() -> BlockingHandle {
+    let config = SimConfig::builder()
+        .listen(([127, 0, 0, 1], 0).into())
+        .auth(Auth::ak_sk(AK, SK))
+        .instances(0)
+        .build()
+        .expect("sim config");
+    let sim = clouddc_simulator::start_blocking(config).expect("start the simulator");
+    sim.control()
+        .create_instance(
+            NewInstance::new()
+                .with_id("i-1")
+                .with_schedule(Schedule::instant()),
+        )
+        .expect("instance");
+    sim
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(mut c: Command) -> Run {
+    let out = c.output().expect("run clouddc");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A home folder whose `.huaweicloud/credentials` holds `content`.
+fn home_with(content: &[u8]) -> tempfile::TempDir {
+    let home = tempfile::tempdir().expect("home");
+    let dir = home.path().join(".huaweicloud");
+    std::fs::create_dir_all(&dir).expect("profile folder");
+    std::fs::write(dir.join("credentials"), content).expect("profile file");
+    home
+}
+
+fn profile_path(home: &Path) -> String {
+    home.join(".huaweicloud")
+        .join("credentials")
+        .display()
+        .to_string()
+}
+
+/// `clouddc status i-1` against `sim` with `HOME` at `home`.
+fn status_in(sim: &BlockingHandle, home: &Path) -> Command {
+    let mut c = clouddc();
+    c.env("HOME", home)
+        .args(["status", "i-1", "--endpoint", sim.url(), "-o", "json"]);
+    c
+}
+
+#[test]
+fn aksk_and_project_from_the_profile_file_work_with_bom_and_crlf() {
+    let sim = aksk_sim();
+    for text in [
+        format!(
+            "[basic]\nak = {AK}\nsk = {SK}\nproject_id = {}\n",
+            sim.project_id()
+        ),
+        format!(
+            "\u{feff}# edited on Windows\r\n[global]\r\ndomain_id = d1\r\n\r\n[basic]\r\nak={AK}\r\nsk=\"{SK}\"\r\nproject_id={}",
+            sim.project_id()
+        ),
+    ] {
+        let home = home_with(text.as_bytes());
+        let r = run(status_in(&sim, home.path()));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stdout.contains(r#""ok":true"#), "{}", r.stdout);
+        assert!(!r.stdout.contains(SK) && !r.stderr.contains(SK));
+    }
+}
+
+#[test]
+fn malformed_profile_files_exit_2_naming_file_and_line_with_nothing_sent() {
+    let sim = aksk_sim();
+    let p = sim.project_id().to_owned();
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (format!("ak = {AK}\nsk = {SK}\n").into_bytes(), ":1:"),
+        (b"[global]\ndomain_id = d\n".to_vec(), "[basic]"),
+        (
+            format!("[basic]\nak = {AK}\nsk = {SK}\nak = {AK}\n").into_bytes(),
+            ":4:",
+        ),
+        (
+            format!("[basic]\nak = {AK}\nproject_id = {p}\n").into_bytes(),
+            ":2:",
+        ),
+        (format!("[basic]\nsk = {SK}\n").into_bytes(), ":2:"),
+        (format!("[basic]\nak {AK}\nsk = {SK}\n").into_bytes(), ":2:"),
+        (b"[basic]\nak = A\xffK\nsk = S\n".to_vec(), ":2:"),
+        (
+            format!("[basic\nak = {AK}\nsk = {SK}\n").into_bytes(),
+            ":1:",
+        ),
+        (
+            format!("[basic]\nak = {AK}\nsk = {SK}\n[basic]\n").into_bytes(),
+            ":4:",
+        ),
+        (format!("[basic]\nak = {AK}\nsk =\n").into_bytes(), ":3:"),
+        (
+            format!(
+                "[basic]\nak = {AK}\nsk = {SK}\nproject_id = {p}\n{}",
+                "#".repeat(2 << 20)
+            )
+            .into_bytes(),
+            "1 MiB",
+        ),
+    ];
+    for (content, needle) in cases {
+        let home = home_with(&content);
+        let path = profile_path(home.path());
+        let r = run(status_in(&sim, home.path()));
+        let shown = String::from_utf8_lossy(&content[..content.len().min(80)]).into_owned();
+        assert_eq!(r.code, 2, "{shown:?}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{shown:?}: {}", r.stdout);
+        assert!(r.stderr.contains(&path), "{shown:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(needle),
+            "{shown:?}: wanted {needle}: {}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains(SK), "{shown:?}: {}", r.stderr);
+    }
+    // Unreadable: the path is a folder.
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join(".huaweicloud").join("credentials")).unwrap();
+    let r = run(status_in(&sim, home.path()));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot read") && r.stderr.contains(&profile_path(home.path())),
+        "{}",
+        r.stderr
+    );
+    // A named file that does not exist.
+    let mut c = status_in(&sim, home.path());
+    c.env("HUAWEICLOUD_SDK_CREDENTIALS_FILE", "/nonexistent/creds");
+    let r = run(c);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("/nonexistent/creds"), "{}", r.stderr);
+    assert_eq!(sim.control().counters().global.requests, 0, "nothing sent");
+}
+
+#[test]
+fn sources_in_order_flag_env_file() {
+    let sim = aksk_sim();
+    let p = sim.project_id().to_owned();
+    // The file has wrong keys: the environment's right ones win, and the
+    // file is not even needed for the project id.
+    let home = home_with(b"[basic]\nak = WRONGAK00000\nsk = wrong\nproject_id = wrong\n");
+    let mut c = status_in(&sim, home.path());
+    c.env("HUAWEICLOUD_SDK_AK", AK)
+        .env("HUAWEICLOUD_SDK_SK", SK)
+        .env("HUAWEICLOUD_SDK_PROJECT_ID", &p);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The flag's project id wins over the environment's: a wrong one fails
+    // with 403, and the failure says who asked.
+    let mut c = status_in(&sim, home.path());
+    c.env("HUAWEICLOUD_SDK_AK", AK)
+        .env("HUAWEICLOUD_SDK_SK", SK)
+        .env("HUAWEICLOUD_SDK_PROJECT_ID", &p)
+        .args(["--project-id", "other-project"]);
+    let r = run(c);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    let f = &v["failure"];
+    assert!(matches!(f["http_status"].as_u64(), Some(401 | 403)), "{v}");
+    assert_eq!(f["credential_source"], "env:HUAWEICLOUD_SDK_AK", "{v}");
+    assert_eq!(f["project_id"], "other-project", "{v}");
+    // Wrong keys from the file: 401, with the file and line as the source.
+    let mut c = status_in(&sim, home.path());
+    c.env("HUAWEICLOUD_SDK_PROJECT_ID", &p);
+    let r = run(c);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["failure"]["kind"], "unauthorized", "{v}");
+    assert_eq!(
+        v["failure"]["credential_source"],
+        format!("file:{}:2", profile_path(home.path())),
+        "{v}"
+    );
+    // A token flag wins over every AK/SK source (the AK/SK simulator then
+    // refuses it: proof the token was sent).
+    let mut c = status_in(&sim, home.path());
+    c.env("HUAWEICLOUD_SDK_AK", AK)
+        .env("HUAWEICLOUD_SDK_SK", SK)
+        .args(["--project-id", &p, "--token", "TOKEN-X"]);
+    let r = run(c);
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["failure"]["credential_source"], "flag", "{v}");
+}
+
+#[test]
+fn config_shows_values_and_sources_never_secrets() {
+    let home =
+        home_with(format!("[basic]\nak = {AK}\nsk = {SK}\nsecurity_token = ST-{SK}\n").as_bytes());
+    let mut c = clouddc();
+    c.env("HOME", home.path())
+        .env("HUAWEICLOUD_SDK_REGION", "cn-east-3")
+        .env("HUAWEICLOUD_SDK_PROJECT_ID", "p-env")
+        .args(["config", "-o", "json", "--endpoint", "http://127.0.0.1:9"]);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["endpoint"]["value"], "http://127.0.0.1:9");
+    assert_eq!(v["endpoint"]["source"], "flag");
+    assert_eq!(v["region"]["value"], "cn-east-3");
+    assert_eq!(v["region"]["source"], "env:HUAWEICLOUD_SDK_REGION");
+    assert_eq!(v["project_id"]["value"], "p-env");
+    assert_eq!(v["project_id"]["source"], "env:HUAWEICLOUD_SDK_PROJECT_ID");
+    assert_eq!(v["credentials"]["kind"], "temporary");
+    assert_eq!(v["credentials"]["access_key"], "****WXYZ");
+    assert_eq!(
+        v["credentials"]["source"],
+        format!("file:{}:2", profile_path(home.path()))
+    );
+    assert!(v.get("error").is_none());
+    for text in [&r.stdout, &r.stderr] {
+        assert!(!text.contains(SK) && !text.contains(AK), "{text}");
+    }
+    // The table, with -v: still no secret.
+    let mut c = clouddc();
+    c.env("HOME", home.path())
+        .env("HUAWEICLOUD_SDK_REGION", "cn-east-3")
+        .args(["config", "-v"]);
+    let r = run(c);
+    assert!(r.stdout.contains("****WXYZ"), "{}", r.stdout);
+    assert!(r.stdout.contains("project_id"), "{}", r.stdout);
+    for text in [&r.stdout, &r.stderr] {
+        assert!(!text.contains(SK), "{text}");
+    }
+}
+
+#[test]
+fn config_exits_2_with_the_object_when_something_is_missing() {
+    let home = tempfile::tempdir().unwrap();
+    let mut c = clouddc();
+    c.env("HOME", home.path()).args([
+        "config",
+        "-o",
+        "json",
+        "--endpoint",
+        "http://127.0.0.1:9",
+        "--token",
+        "t",
+    ]);
+    let r = run(c);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    let error = v["error"].as_str().unwrap();
+    assert!(error.contains("project"), "{error}");
+    assert!(r.stderr.contains("project"), "{}", r.stderr);
+    // Metadata at a closed loopback port: unreachable, said as such.
+    let mut c = clouddc();
+    c.env("HOME", home.path())
+        .env("CLOUDDC_METADATA_ENDPOINT", "http://127.0.0.1:9")
+        .env("HUAWEICLOUD_SDK_PROJECT_ID", "p")
+        .args(["config", "-o", "json", "--endpoint", "http://127.0.0.1:9"]);
+    let r = run(c);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["credentials"]["source"], "metadata");
+    assert!(v["error"].as_str().unwrap().contains("unreachable"), "{v}");
+}

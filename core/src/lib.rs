@@ -17,6 +17,7 @@
 //! - [By hand: build, sign, parse](#by-hand-build-sign-parse)
 //! - [Driving a call](#driving-a-call)
 //! - [Bring your own transport](#bring-your-own-transport)
+//! - [Credentials, project and clock](#credentials-project-and-clock)
 //! - [Security notes](#security-notes)
 //! - [Why sans-IO, and what it asks of you](#why-sans-io-and-what-it-asks-of-you)
 //!
@@ -100,6 +101,31 @@
 //! assert_eq!(err.request_id(), Some("req-1"));
 //! # Ok::<(), clouddc_core::Error>(())
 //! ```
+//!
+//! # Credentials, project and clock
+//!
+//! [`ConfigBuilder::with_sources`] fills what code did not set, first hit
+//! wins, in the vendor SDKs' order: the environment, the profile file
+//! (`~/.huaweicloud/credentials`, section `[basic]`), then server metadata
+//! (the temporary credentials of the agency attached to a Huawei Cloud
+//! server). Credentials are taken whole from the first source that has any
+//! of them. Without a project id, AK/SK users get it from IAM by region.
+//! [`Config::origins`] says where each value came from.
+//!
+//! Metadata credentials and the IAM lookup are requests, so the config's
+//! session makes them through whatever drives a [`Fleet`] (the clients'
+//! `status`, `wait_until`, `fleet` and `resolve`): at most one at a time for
+//! every call sharing the config, refreshing metadata credentials when less
+//! than min(40 min, a third of their lifetime) is left while calls keep
+//! signing with the unexpired ones. A standalone [`Call`] or [`Waiter`]
+//! signs with what is resolved already and fails if nothing is; drive a
+//! fleet (an empty one resolves and ends) to resolve.
+//!
+//! When an AK/SK call gets a 401 saying the request expired and the
+//! response's `Date` is at least [`SKEW_THRESHOLD`] off the local clock, the
+//! call signs again once with the gateway's time (outside its attempt limit
+//! and the retry budget) and every later call of the config does so from
+//! the start ([`Config::clock_skew`]).
 //!
 //! # Security notes
 //! - [`Endpoint`] refuses plain `http` unless the host is loopback or you

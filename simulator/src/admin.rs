@@ -5,7 +5,7 @@
 //!
 //! | method and path | body | answer |
 //! |---|---|---|
-//! | `GET /_sim` | | `{"project_id", "auth", "example_token"?, "seed", "instances", "elapsed_ms"}` |
+//! | `GET /_sim` | | `{"project_id", "auth", "example_token"?, "seed", "instances", "elapsed_ms", "metadata": bool, "offset_s"}` |
 //! | `GET /_sim/instances` | | `{"instances": [InstanceView...]}` |
 //! | `POST /_sim/instances` | `{"id"?, "schedule"?, "faults"?}` | 201 `InstanceView` |
 //! | `GET /_sim/instances/{id}` | | `InstanceView` |
@@ -20,8 +20,28 @@
 //! | `GET /_sim/counters` | | `{"global": Counters, "instances": {id: InstanceCounters}}` |
 //! | `GET /_sim/requests[?window_ms=N]` | | `{"count", "window_ms", "max_in_window", "arrivals_us": [...]}` |
 //! | `POST /_sim/reset` | `{"instances"?: n}` | `{"instances": [InstanceView...]}` |
-//! | `GET /_sim/clock` | | `{"elapsed_ms"}` |
-//! | `POST /_sim/clock` | `{"advance_ms": n}` | `{"elapsed_ms"}` |
+//! | `GET /_sim/clock` | | `{"elapsed_ms", "offset_s"}` |
+//! | `POST /_sim/clock` | `{"advance_ms": n}` | `{"elapsed_ms", "offset_s"}` |
+//! | `PUT /_sim/clock` | `{"offset_s": n}` | `{"elapsed_ms", "offset_s"}` |
+//! | `GET /_sim/metadata` | | `Metadata` |
+//! | `PUT /_sim/metadata` | `Metadata`, any fields (the others are kept) | `Metadata` |
+//! | `GET /_sim/metadata/generations` | | `{"newest": {"number", "access_key", "issued_at_ms", "expires_at_ms"} \| null, "oldest_live": n \| null, "generations_issued", "session_tokens"}` |
+//! | `POST /_sim/metadata/revoke-tokens` | | `{"revoked": n}` |
+//! | `GET /_sim/iam` | | `{"projects": [IamProject...]}` |
+//! | `PUT /_sim/iam` | `{"projects": [{"id", "name", "domain_id"?, "enabled"?}...]}` | `{"projects": [...]}` |
+//!
+//! `Metadata` is
+//! `{"enabled", "session_tokens": "required" | "unsupported_404" | "unsupported_405",
+//! "agency", "rotation_ms", "lifetime_ms", "faults"?}` (see
+//! [`Metadata`]); for example
+//! `curl -X PUT $URL/_sim/metadata -d '{"enabled":true,"rotation_ms":2000,"lifetime_ms":6000}'`
+//! then `-d '{"agency":false}'` to detach the agency, or
+//! `-d '{"faults":{"server_error":{"status":503}}}'` to make it unavailable.
+//! `/_sim/metadata/generations` shows no secrets: the credentials
+//! themselves come from the metadata route, as clients get them. Times are
+//! simulated milliseconds since the start; `oldest_live` to the newest's
+//! `number` are the generations the gateway accepts. `offset_s` is the
+//! gateway's clock offset in seconds (positive: ahead).
 //!
 //! `GET /_sim/requests` is the arrival log of
 //! [`Simulator::requests`]: `count` API requests since the start or the
@@ -50,7 +70,9 @@ use serde_json::{Value, json};
 use crate::config::EXAMPLE_TOKEN;
 use crate::error::Error;
 use crate::faults::Faults;
+use crate::iam::IamProject;
 use crate::lifecycle::Action;
+use crate::metadata::Metadata;
 use crate::sim::{NewInstance, Reply, Simulator};
 
 fn error_reply(e: &Error) -> Reply {
@@ -157,6 +179,8 @@ pub(crate) fn route<B: AsRef<[u8]>>(sim: &mut Simulator, req: &Request<B>, now: 
                 "seed": sim.seed(),
                 "instances": sim.instances(now).len(),
                 "elapsed_ms": u64::try_from(sim.elapsed(now).as_millis()).unwrap_or(u64::MAX),
+                "metadata": sim.metadata().enabled,
+                "offset_s": sim.clock_offset_secs(),
             });
             if sim.auth_mode() == "any_token" {
                 info["example_token"] = json!(EXAMPLE_TOKEN);
@@ -214,7 +238,20 @@ pub(crate) fn route<B: AsRef<[u8]>>(sim: &mut Simulator, req: &Request<B>, now: 
         (["reset"], _) => Ok(method_not_allowed("POST")),
         (["clock"], &Method::GET) => Ok(clock(sim, now)),
         (["clock"], &Method::POST) => advance(sim, raw, now),
-        (["clock"], _) => Ok(method_not_allowed("GET, POST")),
+        (["clock"], &Method::PUT) => set_offset(sim, raw, now),
+        (["clock"], _) => Ok(method_not_allowed("GET, POST, PUT")),
+        (["metadata"], &Method::GET) => Ok(ok(sim.metadata())),
+        (["metadata"], &Method::PUT) => set_metadata(sim, raw),
+        (["metadata"], _) => Ok(method_not_allowed("GET, PUT")),
+        (["metadata", "generations"], &Method::GET) => Ok(generations(sim, now)),
+        (["metadata", "generations"], _) => Ok(method_not_allowed("GET")),
+        (["metadata", "revoke-tokens"], &Method::POST) => {
+            Ok(ok(&json!({ "revoked": sim.revoke_metadata_tokens(now) })))
+        }
+        (["metadata", "revoke-tokens"], _) => Ok(method_not_allowed("POST")),
+        (["iam"], &Method::GET) => Ok(ok(&json!({ "projects": sim.iam_projects() }))),
+        (["iam"], &Method::PUT) => set_iam(sim, raw),
+        (["iam"], _) => Ok(method_not_allowed("GET, PUT")),
         _ => Ok(not_found(path)),
     };
     result.unwrap_or_else(|e| error_reply(&e))
@@ -259,7 +296,77 @@ fn reset(sim: &mut Simulator, raw: &[u8], now: Instant) -> Result<Reply, Error> 
 }
 
 fn clock(sim: &Simulator, now: Instant) -> Reply {
-    ok(&json!({ "elapsed_ms": u64::try_from(sim.elapsed(now).as_millis()).unwrap_or(u64::MAX) }))
+    ok(&json!({
+        "elapsed_ms": millis(sim.elapsed(now)),
+        "offset_s": sim.clock_offset_secs(),
+    }))
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn set_offset(sim: &mut Simulator, raw: &[u8], now: Instant) -> Result<Reply, Error> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        offset_s: i64,
+    }
+    let b: Body = body(
+        raw,
+        r#"{"offset_s": n} (seconds; positive: the gateway is ahead)"#,
+    )?;
+    sim.set_clock_offset_secs(b.offset_s)?;
+    Ok(clock(sim, now))
+}
+
+const METADATA_SHAPE: &str = r#"any of {"enabled": true, "session_tokens": "required" | "unsupported_404" | "unsupported_405", "agency": true, "rotation_ms": n, "lifetime_ms": n, "faults": {...}}"#;
+
+/// Fields left out keep their value.
+fn set_metadata(sim: &mut Simulator, raw: &[u8]) -> Result<Reply, Error> {
+    let given: serde_json::Map<String, Value> = body(raw, METADATA_SHAPE)?;
+    let mut merged =
+        serde_json::to_value(sim.metadata()).map_err(|e| Error::Invalid(e.to_string()))?;
+    if let Some(m) = merged.as_object_mut() {
+        m.extend(given);
+    }
+    let m: Metadata = serde_json::from_value(merged)
+        .map_err(|e| Error::Invalid(format!("request body: {e}; expected {METADATA_SHAPE}")))?;
+    sim.set_metadata(m)?;
+    Ok(ok(sim.metadata()))
+}
+
+fn generations(sim: &Simulator, now: Instant) -> Reply {
+    let e = sim.elapsed(now);
+    let m = sim.metadata();
+    let newest = sim.metadata_credentials(now).map(|g| {
+        json!({
+            "number": g.number,
+            "access_key": g.access_key,
+            "issued_at_ms": millis(g.issued_at),
+            "expires_at_ms": millis(g.expires_at),
+        })
+    });
+    ok(&json!({
+        "newest": newest,
+        "oldest_live": m.enabled.then(|| m.oldest_live_at(e)),
+        "generations_issued": sim.global_counters().metadata_generations,
+        "session_tokens": sim.metadata_tokens(now),
+    }))
+}
+
+fn set_iam(sim: &mut Simulator, raw: &[u8]) -> Result<Reply, Error> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        projects: Vec<IamProject>,
+    }
+    let b: Body = body(
+        raw,
+        r#"{"projects": [{"id": "...", "name": "cn-east-3", "domain_id"?: "...", "enabled"?: true}]}"#,
+    )?;
+    sim.set_iam_projects(b.projects)?;
+    Ok(ok(&json!({ "projects": sim.iam_projects() })))
 }
 
 fn advance(sim: &mut Simulator, raw: &[u8], now: Instant) -> Result<Reply, Error> {

@@ -1,5 +1,6 @@
 //! The simulator's configuration: where it listens, which project it
-//! serves, how it authenticates, its seed, its first instances and faults.
+//! serves, how it authenticates, its seed, its first instances and faults,
+//! the server metadata service, IAM's projects and the gateway's clock.
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -10,7 +11,9 @@ use clouddc_core::{ProjectId, Secret};
 use crate::bucket::RateLimit;
 use crate::error::Error;
 use crate::faults::Faults;
+use crate::iam::{self, DEFAULT_REGION, IamProject};
 use crate::lifecycle::Schedule;
+use crate::metadata::Metadata;
 
 /// The project id served when none is configured.
 pub const DEFAULT_PROJECT_ID: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
@@ -20,6 +23,20 @@ pub const EXAMPLE_TOKEN: &str = "sim-token";
 
 /// The largest `X-Sdk-Date` skew accepted by default: 15 minutes.
 pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(15 * 60);
+
+/// The largest gateway clock offset, either way: 10 years, in seconds.
+pub const MAX_CLOCK_OFFSET_SECS: i64 = 10 * 365 * 24 * 3600;
+
+/// Checks a gateway clock offset.
+pub(crate) fn check_clock_offset(secs: i64) -> Result<(), String> {
+    if secs.unsigned_abs() > MAX_CLOCK_OFFSET_SECS.unsigned_abs() {
+        Err(format!(
+            "the clock offset is {secs} s; at most {MAX_CLOCK_OFFSET_SECS} s either way"
+        ))
+    } else {
+        Ok(())
+    }
+}
 
 /// How the simulator authenticates status requests.
 #[derive(Clone, Default)]
@@ -124,6 +141,9 @@ impl fmt::Debug for Auth {
 ///     .build()
 ///     .unwrap();
 /// assert_eq!(config.project_id(), "p1");
+/// // IAM lists one project by default: this one, named after the region.
+/// assert_eq!(config.iam_projects()[0].id, "p1");
+/// assert_eq!(config.iam_projects()[0].name, "cn-east-3");
 /// ```
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -135,11 +155,17 @@ pub struct SimConfig {
     schedule: Schedule,
     faults: Faults,
     max_skew: Duration,
+    metadata: Metadata,
+    region: String,
+    iam_projects: Option<Vec<IamProject>>,
+    clock_offset_secs: i64,
 }
 
 impl Default for SimConfig {
     /// `127.0.0.1:0`, project [`DEFAULT_PROJECT_ID`], any token, seed 1,
-    /// no instances, the default [`Schedule`], no faults, 15 minutes skew.
+    /// no instances, the default [`Schedule`], no faults, 15 minutes skew,
+    /// no metadata service, region [`DEFAULT_REGION`](crate::DEFAULT_REGION)
+    /// with IAM listing the one project, the gateway's clock on time.
     fn default() -> Self {
         Self {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
@@ -150,6 +176,10 @@ impl Default for SimConfig {
             schedule: Schedule::default(),
             faults: Faults::default(),
             max_skew: DEFAULT_MAX_SKEW,
+            metadata: Metadata::off(),
+            region: DEFAULT_REGION.to_owned(),
+            iam_projects: None,
+            clock_offset_secs: 0,
         }
     }
 }
@@ -200,6 +230,34 @@ impl SimConfig {
     /// The largest accepted `X-Sdk-Date` skew.
     pub fn max_skew(&self) -> Duration {
         self.max_skew
+    }
+
+    /// The server metadata service's settings at start (and after a reset).
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// The region: the name of IAM's default project.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The projects IAM lists at start (and after a reset): those set with
+    /// [`SimConfigBuilder::iam_projects`], or else one, the served project
+    /// named after the region.
+    pub fn iam_projects(&self) -> Vec<IamProject> {
+        self.iam_projects.clone().unwrap_or_else(|| {
+            vec![IamProject::new(
+                self.project_id.clone(),
+                self.region.clone(),
+            )]
+        })
+    }
+
+    /// The gateway's clock offset from the simulator's wall clock, in
+    /// seconds (positive: the gateway is ahead).
+    pub fn clock_offset_secs(&self) -> i64 {
+        self.clock_offset_secs
     }
 }
 
@@ -266,6 +324,35 @@ impl SimConfigBuilder {
         self
     }
 
+    /// The server metadata service (default [`Metadata::off`]): session
+    /// tokens, agency, credential rotation and its faults.
+    pub fn metadata(mut self, metadata: Metadata) -> Self {
+        self.config.metadata = metadata;
+        self
+    }
+
+    /// The region (default `cn-east-3`): the name IAM gives the served
+    /// project, unless [`iam_projects`](Self::iam_projects) is set.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.config.region = region.into();
+        self
+    }
+
+    /// The projects IAM lists (any number, zero included), instead of the
+    /// served project named after the region.
+    pub fn iam_projects(mut self, projects: impl IntoIterator<Item = IamProject>) -> Self {
+        self.config.iam_projects = Some(projects.into_iter().collect());
+        self
+    }
+
+    /// The gateway's clock offset in seconds (positive: ahead of this
+    /// machine's clock; default 0). It moves the `Date` of gateway and IAM
+    /// answers and the time `X-Sdk-Date` is checked against.
+    pub fn clock_offset_secs(mut self, secs: i64) -> Self {
+        self.config.clock_offset_secs = secs;
+        self
+    }
+
     /// Checks the settings.
     pub fn build(self) -> Result<SimConfig, Error> {
         let c = self.config;
@@ -308,6 +395,12 @@ impl SimConfigBuilder {
         }
         c.schedule.validate().map_err(Error::Config)?;
         c.faults.validate().map_err(Error::Config)?;
+        c.metadata.validate().map_err(Error::Config)?;
+        iam::validate_region(&c.region).map_err(Error::Config)?;
+        if let Some(p) = &c.iam_projects {
+            iam::validate(p).map_err(Error::Config)?;
+        }
+        check_clock_offset(c.clock_offset_secs).map_err(Error::Config)?;
         Ok(c)
     }
 }
@@ -341,6 +434,40 @@ mod tests {
         assert!(SimConfig::builder().rate_limit(0.0).build().is_err());
         let c = SimConfig::builder().rate_limit(2.5).build().unwrap();
         assert_eq!(c.faults().rate_limit, Some(RateLimit::per_second(2.5)));
+    }
+
+    #[test]
+    fn metadata_iam_and_clock_settings() {
+        let c = SimConfig::builder().build().unwrap();
+        assert!(!c.metadata().enabled);
+        assert_eq!(c.region(), "cn-east-3");
+        assert_eq!(
+            c.iam_projects(),
+            [IamProject::new(DEFAULT_PROJECT_ID, "cn-east-3")]
+        );
+        assert_eq!(c.clock_offset_secs(), 0);
+        let c = SimConfig::builder()
+            .project_id("p9")
+            .region("ap-southeast-3")
+            .clock_offset_secs(-3600)
+            .metadata(Metadata::on())
+            .build()
+            .unwrap();
+        assert_eq!(c.iam_projects(), [IamProject::new("p9", "ap-southeast-3")]);
+        assert_eq!(c.clock_offset_secs(), -3600);
+        assert!(c.metadata().enabled);
+        let none = SimConfig::builder().iam_projects([]).build().unwrap();
+        assert!(none.iam_projects().is_empty());
+        let bad = |b: SimConfigBuilder| b.build().unwrap_err().to_string();
+        assert!(bad(SimConfig::builder().region("Bad Region")).contains("region"));
+        assert!(bad(SimConfig::builder().iam_projects([IamProject::new("", "r")])).contains("id"));
+        assert!(bad(SimConfig::builder().clock_offset_secs(i64::MIN)).contains("offset"));
+        assert!(
+            bad(SimConfig::builder().metadata(
+                Metadata::on().with_rotation(Duration::from_secs(2), Duration::from_secs(1))
+            ))
+            .contains("lifetime_ms")
+        );
     }
 
     #[test]

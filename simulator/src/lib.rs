@@ -1,24 +1,36 @@
 //! A local simulator of the Huawei Cloud CloudDC "Query Instance Status" API
 //! (`GET /v1/{project_id}/instances/{id}/status`), for testing programs
-//! offline: instance life cycles, token and AK/SK auth, and the faults real
-//! gateways produce.
+//! offline: instance life cycles, token and AK/SK auth, where credentials
+//! come from (server metadata, IAM's project lookup), a gateway whose clock
+//! is off, and the faults real gateways produce.
 //!
 //! **In scope:** the status call exactly as the vendor's API reference and
 //! SDKs describe it (percent-decoded path segments, token or SDK-HMAC-SHA256
 //! auth verified from the request as it arrived, gateway-style error bodies,
-//! an `X-Request-Id` on every response); instance life cycles driven by
-//! schedules and admin actions; faults (rate limits with `Retry-After`, 5xx,
-//! HTML 502 pages, latency, stalled headers or bodies, TCP resets, oversized
-//! and invalid bodies); counters; a log of when requests arrived, to check
+//! an `X-Request-Id` and a `Date` on every response); instance life cycles
+//! driven by schedules and admin actions; faults (rate limits with
+//! `Retry-After`, 5xx, HTML 502 pages, latency, stalled headers or bodies,
+//! TCP resets, oversized and invalid bodies); the ECS/BMS server metadata
+//! service on the same listener (`PUT /meta-data/latest/api/token`,
+//! `GET /openstack/latest/securitykey`: session tokens or an older host
+//! without them, an agency attached or not, temporary credentials rotated
+//! on a schedule and accepted by the gateway while they live, its own
+//! faults; see [`metadata`]); IAM's project lookup
+//! (`GET /v3/projects?name={region}`, signed, answering zero, one or several
+//! projects with an `X-IAM-Trace-Id`); a gateway clock offset (its `Date`
+//! and its `X-Sdk-Date` check, refusing with the vendor's "The request has
+//! expired" body); counters; a log of when requests arrived, to check
 //! client rate caps; an admin API under `/_sim/`; all of it deterministic
 //! for a seed.
-//! **Out of scope:** TLS, HTTP/2, other CloudDC calls, persistence, and
-//! pretending to be exact about the vendor's own error codes for failures
-//! the documents do not show (see [Decisions](#decisions)).
+//! **Out of scope:** TLS, HTTP/2, other CloudDC calls, other IAM or
+//! metadata routes, persistence, and pretending to be exact about the
+//! vendor's own error codes for failures the documents do not show (see
+//! [Decisions](#decisions)).
 //!
 //! # Contents
 //! - [In a test, five lines](#in-a-test-five-lines)
 //! - [In async code](#in-async-code)
+//! - [Credentials from server metadata](#credentials-from-server-metadata)
 //! - [Without sockets](#without-sockets)
 //! - [The admin API](#the-admin-api)
 //! - [Decisions](#decisions)
@@ -84,6 +96,75 @@
 //! # let _ = seen; Ok(()) }
 //! ```
 //!
+//! # Credentials from server metadata
+//!
+//! With [`Metadata::on`] the simulator also plays the server's metadata
+//! service: a client gets a session token, then the agency's temporary
+//! credentials, and signs with them. A new generation of credentials is
+//! issued every `rotation` and lives `lifetime`; the gateway accepts every
+//! generation still alive and refuses expired ones with 401.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use clouddc_simulator::{start_blocking, Metadata, NewInstance, Schedule, SimConfig};
+//! use clouddc_core::{build_status_request, Config, Credentials, Endpoint, InstanceId, ProjectId};
+//! use std::io::{Read, Write};
+//! use std::time::{Duration, SystemTime};
+//!
+//! let config = SimConfig::builder()
+//!     .metadata(Metadata::on().with_rotation(Duration::from_secs(2), Duration::from_secs(6)))
+//!     .build()?;
+//! let sim = start_blocking(config)?;
+//! sim.control().create_instance(NewInstance::new().with_id("ins-1").with_schedule(Schedule::instant()))?;
+//! let exchange = |request: String| -> std::io::Result<String> {
+//!     let mut s = std::net::TcpStream::connect(sim.addr())?;
+//!     s.write_all(request.as_bytes())?;
+//!     let mut answer = String::new();
+//!     s.read_to_string(&mut answer)?;
+//!     Ok(answer)
+//! };
+//! let body = |answer: &str| answer.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+//!
+//! // 1. A session token, 2. the credentials, as a workload on the server asks.
+//! let token = body(&exchange(format!("PUT /meta-data/latest/api/token HTTP/1.1\r\nHost: {}\r\n\
+//!     X-Metadata-Token-Ttl-Seconds: 21600\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", sim.addr()))?);
+//! let answer = exchange(format!("GET /openstack/latest/securitykey HTTP/1.1\r\nHost: {}\r\n\
+//!     X-Metadata-Token: {token}\r\nConnection: close\r\n\r\n", sim.addr()))?;
+//! let v: serde_json::Value = serde_json::from_str(&body(&answer))?;
+//! let c = &v["credential"];
+//! let credentials = Credentials::temporary(
+//!     c["access"].as_str().unwrap_or_default(),
+//!     c["secret"].as_str().unwrap_or_default(),
+//!     c["securitytoken"].as_str().unwrap_or_default(),
+//! )?;
+//! assert!(c["expires_at"].as_str().unwrap_or_default().ends_with("Z"));
+//!
+//! // 3. A status request signed with them (X-Security-Token included).
+//! let client = Config::builder()
+//!     .endpoint(Endpoint::parse(sim.url())?)
+//!     .project_id(ProjectId::new(sim.project_id())?)
+//!     .credentials(credentials)
+//!     .build()?;
+//! let req = build_status_request(&client, &InstanceId::new("ins-1")?, SystemTime::now())?;
+//! let mut text = format!("GET {} HTTP/1.1\r\n", req.uri().path());
+//! for (name, value) in req.headers() {
+//!     text.push_str(&format!("{name}: {}\r\n", value.to_str()?));
+//! }
+//! let answer = exchange(text + "Connection: close\r\n\r\n")?;
+//! assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+//!
+//! let counters = sim.control().counters().global;
+//! assert_eq!((counters.metadata_token_requests, counters.metadata_key_requests), (1, 1));
+//! assert!(counters.metadata_generations >= 1);
+//! # Ok(()) }
+//! ```
+//!
+//! [`Control::set_metadata`] changes it at run time (detach the agency,
+//! drop session tokens, make it answer 503 through its
+//! [`faults`](Metadata::faults)); [`Control::set_iam_projects`] sets what
+//! IAM lists; [`Control::set_clock_offset_secs`] puts the gateway's clock
+//! ahead or behind.
+//!
 //! # Without sockets
 //!
 //! [`Simulator`] is the whole service as a value: `handle(request, now,
@@ -104,13 +185,21 @@
 //! example `curl -X POST $URL/_sim/instances -d '{"id":"ins-1","schedule":{"pending_ms":3000}}'`,
 //! `curl -X PUT $URL/_sim/faults -d '{"rate_limit":{"rps":5},"reset":{"times":1}}'`,
 //! `curl $URL/_sim/counters`, `curl "$URL/_sim/requests?window_ms=1000"`
-//! (when each request arrived, and the most inside any one second).
+//! (when each request arrived, and the most inside any one second),
+//! `curl -X PUT $URL/_sim/metadata -d '{"enabled":true,"rotation_ms":2000,"lifetime_ms":6000}'`,
+//! `curl -X PUT $URL/_sim/iam -d '{"projects":[{"id":"p1","name":"cn-east-3"}]}'`,
+//! `curl -X PUT $URL/_sim/clock -d '{"offset_s":3600}'` (the gateway's
+//! clock an hour ahead).
 //!
 //! # Decisions
 //!
 //! - **Order of checks:** route (404 `APIGW.0101`, 405 with `Allow: GET`),
 //!   rate limits (429), auth (401 `APIGW.0301`), project (403), instance
-//!   (404 `CLOUDDC.0404`), then at most one fault.
+//!   (404 `CLOUDDC.0404`), then at most one fault. The metadata and IAM
+//!   routes are answered before the status call's rate limits and faults,
+//!   which do not apply to them; [`Counters::requests`] and the arrival log
+//!   count only the status API and unknown paths, and the metadata and IAM
+//!   routes have counters of their own.
 //! - **Wrong project id:** 403 `{"error_code":"APIGW.0302","error_msg":"The
 //!   IAM user is not authorized to access the API: ..."}`, as a gateway
 //!   answers credentials that are not scoped to the project in the path. An
@@ -120,9 +209,35 @@
 //!   least 1). 429s are counted as `throttled`, not as faults.
 //! - **AK/SK:** verified with the core's canonicalisation over the raw path
 //!   as received, so requests signed by the vendor's SDKs are accepted;
-//!   `X-Sdk-Date` more than 15 minutes off gets 401 saying by how much. A
-//!   configured security token is required and must be signed; without one
-//!   configured, a request carrying `X-Security-Token` is refused.
+//!   `X-Sdk-Date` more than 15 minutes off the gateway's clock gets the
+//!   vendor's 401, exactly
+//!   `{"error_msg":"Incorrect IAM authentication information: The request has expired","error_code":"APIGW.0301","request_id":"..."}`
+//!   (the id of `X-Request-Id`). A configured security token is required
+//!   and must be signed; without one configured, a request carrying
+//!   `X-Security-Token` is refused.
+//! - **Gateway clock:** [`SimConfigBuilder::clock_offset_secs`] moves the
+//!   gateway's clock away from this machine's: every answer of the status
+//!   API, unknown paths and IAM carries `Date` (IMF-fixdate) in the
+//!   gateway's time, and `X-Sdk-Date` is checked against it. The metadata
+//!   service and the admin API date their answers with this machine's clock
+//!   (the metadata service is on the server itself), and `expires_at` is in
+//!   this machine's clock too.
+//! - **Metadata generations:** generation `k` of the agency's credentials
+//!   is issued `k × rotation` after the start (simulated time, so
+//!   [`Control::advance_clock`] moves it) and expires `lifetime` later; its
+//!   access key is `SIMSTS`, `k` in six digits or more, and eight hex
+//!   digits, all derived from the seed. The status call and IAM accept a
+//!   live generation's keys with its security token signed, whatever
+//!   [`Auth`] is configured, and answer an expired one with 401
+//!   `APIGW.0301` saying the temporary credentials have expired (worded
+//!   without "request" or "signature", so that clients do not take it for
+//!   clock skew). With the metadata service off no generation is accepted.
+//! - **IAM:** `GET /v3/projects` authenticates like the status call
+//!   (configured [`Auth`] and live generations; with AK/SK the query is
+//!   signed as canonical-query), then lists the configured projects whose
+//!   `name` equals the query's (all without `name`). Its errors are IAM's
+//!   shape, `{"error": {"code": 401, "title": "Unauthorized", "message":
+//!   "..."}}`, and every answer has an `X-IAM-Trace-Id` of its own.
 //! - **Any token** ([`Auth::AnyToken`], the default): any non-empty
 //!   `X-Auth-Token`, or any well-formed signed request within the skew;
 //!   nothing at all gets 401. [`EXAMPLE_TOKEN`] is a token to show users.
@@ -137,7 +252,10 @@
 //!   all. Keep the default loopback listen address; anyone who can reach
 //!   `/_sim/` can change every answer.
 //! - Configured tokens and secret keys are never in `Debug` output, logs or
-//!   error bodies; tokens are compared in constant time.
+//!   error bodies; tokens are compared in constant time. The metadata
+//!   service's generated keys and session tokens are handed out by its
+//!   routes, as the real one does, and nowhere else (not in `Debug`, logs
+//!   or the admin API).
 //! - Logs go through `tracing` under the target `clouddc_simulator` (method,
 //!   path, request id, status, fault; never headers).
 
@@ -150,7 +268,9 @@ mod bucket;
 mod config;
 mod error;
 mod faults;
+mod iam;
 mod lifecycle;
+pub mod metadata;
 mod ms;
 mod server;
 mod sim;
@@ -158,11 +278,14 @@ mod sim;
 pub use arrivals::{MAX_ARRIVALS, RequestLog, max_in_window};
 pub use bucket::RateLimit;
 pub use config::{
-    Auth, DEFAULT_MAX_SKEW, DEFAULT_PROJECT_ID, EXAMPLE_TOKEN, SimConfig, SimConfigBuilder,
+    Auth, DEFAULT_MAX_SKEW, DEFAULT_PROJECT_ID, EXAMPLE_TOKEN, MAX_CLOCK_OFFSET_SECS, SimConfig,
+    SimConfigBuilder,
 };
 pub use error::Error;
 pub use faults::{FaultKind, Faults, OversizedBody, ServerError, StallBody, StallHeaders, Trigger};
+pub use iam::{DEFAULT_DOMAIN_ID, DEFAULT_REGION, IamProject, PROJECTS_PATH, X_IAM_TRACE_ID};
 pub use lifecycle::{Action, Lifecycle, Refused, Schedule, Transition, is_allowed_transition};
+pub use metadata::{CredentialGeneration, Metadata, NO_AGENCY_MESSAGE, SessionTokens};
 pub use server::{
     BlockingHandle, Control, Handle, start, start_blocking, start_blocking_default, start_default,
 };

@@ -37,7 +37,9 @@ use crate::arrivals::RequestLog;
 use crate::config::SimConfig;
 use crate::error::Error;
 use crate::faults::Faults;
+use crate::iam::IamProject;
 use crate::lifecycle::Action;
+use crate::metadata::{CredentialGeneration, Metadata};
 use crate::sim::{
     CountersSnapshot, Decision, Delivery, InstanceView, NewInstance, Reply, Simulator,
 };
@@ -169,9 +171,66 @@ impl Control {
         self.lock().faults().clone()
     }
 
-    /// Every counter.
+    /// Every counter ([`Counters::metadata_generations`](crate::Counters::metadata_generations)
+    /// brought up to now).
     pub fn counters(&self) -> CountersSnapshot {
-        self.lock().counters()
+        let mut sim = self.lock();
+        sim.observe(Instant::now());
+        sim.counters()
+    }
+
+    /// The metadata service's settings in force.
+    pub fn metadata(&self) -> Metadata {
+        self.lock().metadata().clone()
+    }
+
+    /// Replaces the metadata service's settings (see
+    /// [`Simulator::set_metadata`]): turn it on or off, change session
+    /// tokens, the agency, the rotation or its faults.
+    pub fn set_metadata(&self, metadata: Metadata) -> Result<(), Error> {
+        self.with(|sim, _| sim.set_metadata(metadata))
+    }
+
+    /// The newest credential generation now, as `securitykey` answers it;
+    /// `None` while the metadata service is off.
+    pub fn metadata_credentials(&self) -> Option<CredentialGeneration> {
+        self.with(|sim, now| sim.metadata_credentials(now))
+    }
+
+    /// Credential generation `k` (issued or not, live or not).
+    pub fn metadata_generation(&self, k: u64) -> CredentialGeneration {
+        self.lock().metadata_generation(k)
+    }
+
+    /// Forgets every metadata session token; returns how many were live.
+    pub fn revoke_metadata_tokens(&self) -> usize {
+        self.with(|sim, now| sim.revoke_metadata_tokens(now))
+    }
+
+    /// The projects IAM lists.
+    pub fn iam_projects(&self) -> Vec<IamProject> {
+        self.lock().iam_projects().to_vec()
+    }
+
+    /// Replaces the projects IAM lists (any number, zero included).
+    pub fn set_iam_projects(
+        &self,
+        projects: impl IntoIterator<Item = IamProject>,
+    ) -> Result<(), Error> {
+        let projects = projects.into_iter().collect();
+        self.with(|sim, _| sim.set_iam_projects(projects))
+    }
+
+    /// The gateway's clock offset in seconds (positive: ahead).
+    pub fn clock_offset_secs(&self) -> i64 {
+        self.lock().clock_offset_secs()
+    }
+
+    /// Sets the gateway's clock offset in seconds (positive: ahead of this
+    /// machine's clock): the `Date` of gateway and IAM answers and the
+    /// time `X-Sdk-Date` is checked against.
+    pub fn set_clock_offset_secs(&self, secs: i64) -> Result<(), Error> {
+        self.with(|sim, _| sim.set_clock_offset_secs(secs))
     }
 
     /// When the API requests so far arrived, and the most of them inside
@@ -273,7 +332,7 @@ impl Control {
     }
 
     fn too_large(&self) -> Decision {
-        self.with(|sim, now| sim.body_too_large(MAX_REQUEST_BODY, now))
+        self.with(|sim, now| sim.body_too_large(MAX_REQUEST_BODY, now, SystemTime::now()))
     }
 }
 

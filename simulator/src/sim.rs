@@ -1,11 +1,14 @@
 //! The simulator's heart: instances, faults, counters and one decision per
 //! request, with the time passed in and no IO.
 //!
-//! Owns what the service answers: routing, auth, the project check, rate
-//! limits, fault draws, the status body, request ids, the arrival log, and
-//! the admin API (see [`admin`](crate::admin)). Must not read a clock, sleep
-//! or touch a socket (the crate's `clippy.toml` bans clock reads and sleeps
-//! outside the server shell): the shell performs the [`Decision`].
+//! Owns what the service answers: routing, auth (configured keys and the
+//! metadata service's live generations), the project check, rate limits,
+//! fault draws, the status body, request ids, the gateway's clock offset and
+//! `Date`, the arrival log, the metadata and IAM routes (their answers are
+//! built by [`metadata`](crate::metadata) and `iam`), and the admin API
+//! (see [`admin`](crate::admin)). Must not read a clock, sleep or touch a
+//! socket (the crate's `clippy.toml` bans clock reads and sleeps outside the
+//! server shell): the shell performs the [`Decision`].
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
@@ -19,10 +22,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::arrivals::{Arrivals, RequestLog};
 use crate::bucket::{TokenBucket, retry_after_secs};
-use crate::config::{Auth, SimConfig};
+use crate::config::{Auth, SimConfig, check_clock_offset};
 use crate::error::Error;
 use crate::faults::{FaultKind, Faults, Fired};
+use crate::iam::{self, IamProject, X_IAM_TRACE_ID};
 use crate::lifecycle::{Action, Lifecycle, Schedule};
+use crate::metadata::{self, CredentialGeneration, Metadata};
 use crate::ms;
 use clouddc_core::{SplitMix64, mix64};
 
@@ -34,15 +39,19 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct Reply {
     /// The status.
     pub status: StatusCode,
-    /// The headers (`Content-Type`, `X-Request-Id`, `Retry-After`, ...);
-    /// the server adds `Content-Length` and `Date`.
+    /// The headers (`Content-Type`, `X-Request-Id`, `Date`, `Retry-After`,
+    /// ...); the server adds `Content-Length`.
     pub headers: HeaderMap,
     /// The body.
     pub body: Bytes,
 }
 
 impl Reply {
-    fn new(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Self {
+    pub(crate) fn new(
+        status: StatusCode,
+        content_type: &'static str,
+        body: impl Into<Bytes>,
+    ) -> Self {
         let mut headers = HeaderMap::new();
         headers.insert(
             http::header::CONTENT_TYPE,
@@ -60,7 +69,7 @@ impl Reply {
         Self::new(status, "application/json", body)
     }
 
-    fn text(status: StatusCode, text: String) -> Self {
+    pub(crate) fn text(status: StatusCode, text: String) -> Self {
         Self::new(status, "text/plain; charset=utf-8", text)
     }
 
@@ -155,7 +164,8 @@ pub struct InstanceCounters {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Counters {
-    /// Requests to the API (everything outside `/_sim/`), every outcome.
+    /// Requests to the status API and unknown paths (everything outside
+    /// `/_sim/`, the metadata routes and IAM), every outcome.
     pub requests: u64,
     /// 429s sent.
     pub throttled: u64,
@@ -165,6 +175,20 @@ pub struct Counters {
     pub faults: BTreeMap<String, u64>,
     /// Requests to the admin API.
     pub admin_requests: u64,
+    /// Requests to `/meta-data/latest/api/token` (every method and outcome,
+    /// metadata off included).
+    pub metadata_token_requests: u64,
+    /// Requests to `/openstack/latest/securitykey` (every method and
+    /// outcome, metadata off included).
+    pub metadata_key_requests: u64,
+    /// Credential generations the metadata service has issued so far (the
+    /// newest generation's number + 1), as of the last request handled or
+    /// counters read through [`Control`](crate::Control); 0 while the
+    /// service has been off. A client refreshing only when needed makes at
+    /// most this + 1 `securitykey` requests.
+    pub metadata_generations: u64,
+    /// Requests to IAM's `/v3/projects` (every outcome).
+    pub iam_requests: u64,
 }
 
 /// Every counter: global and per instance.
@@ -312,6 +336,13 @@ pub struct Simulator {
     project_id: String,
     auth: Auth,
     max_skew: Duration,
+    initial_metadata: Metadata,
+    metadata: metadata::State,
+    metadata_bucket: Option<TokenBucket>,
+    initial_iam_projects: Vec<IamProject>,
+    iam_projects: Vec<IamProject>,
+    initial_clock_offset_secs: i64,
+    clock_offset_secs: i64,
     seed: u64,
     schedule: Schedule,
     initial_faults: Faults,
@@ -373,7 +404,48 @@ fn header_str<'a, B>(req: &'a Request<B>, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-fn unauthorized(detail: impl std::fmt::Display) -> Reply {
+/// Why a request was not authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Denied {
+    /// Anything but the two below, with a detail for the message.
+    Other(String),
+    /// `X-Sdk-Date` is too far from the gateway's clock.
+    RequestExpired {
+        /// By how much, in whole seconds.
+        skew_s: u64,
+    },
+    /// Signed with a metadata generation that has expired.
+    CredentialsExpired,
+}
+
+/// The detail of a 401, as the `Err` of the auth checks.
+fn deny(detail: impl std::fmt::Display) -> Denied {
+    Denied::Other(detail.to_string())
+}
+
+/// The gateway's 401 (`APIGW.0301`). An expired signature gets the
+/// vendor's exact body, `request_id` included.
+fn unauthorized(denied: Denied, request_id: &str) -> Reply {
+    let detail = match denied {
+        Denied::Other(d) => d,
+        Denied::RequestExpired { .. } => {
+            #[derive(Serialize)]
+            struct Body<'a> {
+                error_msg: &'a str,
+                error_code: &'a str,
+                request_id: &'a str,
+            }
+            return Reply::json(
+                StatusCode::UNAUTHORIZED,
+                &Body {
+                    error_msg: "Incorrect IAM authentication information: The request has expired",
+                    error_code: "APIGW.0301",
+                    request_id,
+                },
+            );
+        }
+        Denied::CredentialsExpired => CREDENTIALS_EXPIRED.to_owned(),
+    };
     Reply::error(
         StatusCode::UNAUTHORIZED,
         "APIGW.0301",
@@ -381,9 +453,130 @@ fn unauthorized(detail: impl std::fmt::Display) -> Reply {
     )
 }
 
-/// The detail of a 401, as the `Err` of the auth checks.
-fn deny(detail: impl std::fmt::Display) -> String {
-    detail.to_string()
+/// IAM's 401.
+fn iam_unauthorized(denied: Denied) -> Reply {
+    let message = match denied {
+        Denied::Other(d) => format!("The request you have made requires authentication: {d}"),
+        Denied::RequestExpired { skew_s } => {
+            format!("The request has expired: X-Sdk-Date is {skew_s} s away from the server clock")
+        }
+        Denied::CredentialsExpired => CREDENTIALS_EXPIRED.to_owned(),
+    };
+    iam::error(StatusCode::UNAUTHORIZED, message)
+}
+
+/// What a 401 says of an expired metadata generation (worded without
+/// "request" or "signature", which clients read as clock skew).
+const CREDENTIALS_EXPIRED: &str = "the temporary credentials (security token) have expired; get new ones from the metadata service";
+
+/// The rate limit's 429: plain text and `Retry-After` in whole seconds.
+fn throttled(wait: Duration) -> Reply {
+    let secs = retry_after_secs(wait);
+    let mut r = Reply::text(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("Too Many Requests: the simulated rate limit is exceeded; retry after {secs} s\n"),
+    );
+    r.headers
+        .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+    r
+}
+
+/// How a fault that fired reshapes or replaces the `normal` answer.
+fn deliver(fired: Fired, normal: Reply) -> Delivery {
+    match fired {
+        Fired::Reset => Delivery::Reset,
+        Fired::StallHeaders(s) => Delivery::StallHeaders { hold: s.hold },
+        Fired::StallBody(s) => Delivery::StallBody {
+            reply: normal,
+            after_bytes: s.after_bytes,
+            trickle: s.trickle,
+            hold: s.hold,
+        },
+        Fired::ServerError(s) => {
+            let status =
+                StatusCode::from_u16(s.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Delivery::Respond(Reply::error(
+                status,
+                &format!("CLOUDDC.{}", status.as_u16()),
+                format!(
+                    "{} (simulated)",
+                    status.canonical_reason().unwrap_or("Server error")
+                ),
+            ))
+        }
+        Fired::Html502 => {
+            Delivery::Respond(Reply::new(StatusCode::BAD_GATEWAY, "text/html", HTML_502))
+        }
+        Fired::Oversized(o) => {
+            let mut r = normal;
+            r.body = pad_json(&r.body, o.bytes);
+            Delivery::Respond(r)
+        }
+        Fired::InvalidJson => {
+            let mut r = normal;
+            r.body = r.body.slice(..r.body.len() / 2);
+            Delivery::Respond(r)
+        }
+    }
+}
+
+/// Mixed into IAM trace ids so they differ from request ids.
+const IAM_SALT: u64 = 0x1A3E_7ACE_1DDC_0002;
+
+/// Sets `Date` (IMF-fixdate) to `date` unless the reply has one.
+fn insert_date(r: &mut Reply, date: SystemTime) {
+    if !r.headers.contains_key(http::header::DATE)
+        && let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(date))
+    {
+        r.headers.insert(http::header::DATE, v);
+    }
+}
+
+/// A failed signature check as a 401 reason.
+fn verify_denied(e: VerifyError) -> Denied {
+    match e {
+        VerifyError::Skew { skew_s } => Denied::RequestExpired { skew_s },
+        other => deny(other),
+    }
+}
+
+/// The `X-Security-Token` rule: required and signed when `expected` is
+/// set, refused when it is not.
+fn check_security_token<B>(req: &Request<B>, expected: Option<&str>) -> Result<(), Denied> {
+    let sent = header_str(req, "x-security-token");
+    match (expected, sent) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err(deny(
+            "X-Security-Token sent, but these are permanent credentials",
+        )),
+        (Some(_), None) => Err(deny(
+            "these are temporary credentials: X-Security-Token is required",
+        )),
+        (Some(expected), Some(got)) => {
+            let signed_list = header_str(req, "authorization")
+                .and_then(|a| AuthorizationHeader::parse(a).ok())
+                .map(|a| a.signed_headers)
+                .unwrap_or_default();
+            if !signed_list.iter().any(|h| h == "x-security-token") {
+                Err(deny("X-Security-Token must be signed"))
+            } else if !same_secret(got, expected) {
+                Err(deny("the X-Security-Token is not valid"))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `wall` moved by `secs` seconds, saturating at what `SystemTime` holds.
+fn offset_by(wall: SystemTime, secs: i64) -> SystemTime {
+    let d = Duration::from_secs(secs.unsigned_abs());
+    let moved = if secs >= 0 {
+        wall.checked_add(d)
+    } else {
+        wall.checked_sub(d)
+    };
+    moved.unwrap_or(wall)
 }
 
 fn gateway_not_found(detail: Option<String>) -> Reply {
@@ -446,6 +639,18 @@ impl Simulator {
             project_id: config.project_id().to_owned(),
             auth: config.auth().clone(),
             max_skew: config.max_skew(),
+            initial_metadata: config.metadata().clone(),
+            metadata: metadata::State::new(config.metadata().clone()),
+            metadata_bucket: config
+                .metadata()
+                .faults
+                .rate_limit
+                .as_ref()
+                .map(TokenBucket::new),
+            initial_iam_projects: config.iam_projects(),
+            iam_projects: config.iam_projects(),
+            initial_clock_offset_secs: config.clock_offset_secs(),
+            clock_offset_secs: config.clock_offset_secs(),
             seed,
             schedule: config.schedule().clone(),
             initial_faults: config.faults().clone(),
@@ -603,6 +808,102 @@ impl Simulator {
             ));
         }
         self.skipped = total;
+        Ok(())
+    }
+
+    /// Simulated time since the start at an already shifted `now`.
+    fn started_to(&self, shifted: Instant) -> Duration {
+        shifted.saturating_duration_since(self.started)
+    }
+
+    /// Brings [`Counters::metadata_generations`] up to `now`.
+    pub(crate) fn observe(&mut self, now: Instant) {
+        if self.metadata.settings.enabled {
+            let e = self.elapsed(now);
+            let issued = self.metadata.settings.generation_at(e).saturating_add(1);
+            let c = &mut self.counters.metadata_generations;
+            *c = (*c).max(issued);
+        }
+    }
+
+    /// The gateway's clock when this machine's reads `wall`: `wall` plus
+    /// the [clock offset](Self::clock_offset_secs).
+    pub fn gateway_time(&self, wall: SystemTime) -> SystemTime {
+        offset_by(wall, self.clock_offset_secs)
+    }
+
+    /// The gateway's clock offset in seconds (positive: ahead).
+    pub fn clock_offset_secs(&self) -> i64 {
+        self.clock_offset_secs
+    }
+
+    /// Sets the gateway's clock offset in seconds (positive: ahead of this
+    /// machine's wall clock; at most
+    /// [`MAX_CLOCK_OFFSET_SECS`](crate::MAX_CLOCK_OFFSET_SECS) either way).
+    pub fn set_clock_offset_secs(&mut self, secs: i64) -> Result<(), Error> {
+        check_clock_offset(secs).map_err(Error::Invalid)?;
+        self.clock_offset_secs = secs;
+        Ok(())
+    }
+
+    /// The metadata service's settings (its faults as they are now: a
+    /// fault whose `times` ran out is gone).
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata.settings
+    }
+
+    /// Replaces the metadata service's settings (its rate limit's bucket
+    /// starts full). Session tokens handed out stay valid; the rotation
+    /// schedule is always counted from the start, so new `rotation` or
+    /// `lifetime` values apply to every generation at once.
+    pub fn set_metadata(&mut self, metadata: Metadata) -> Result<(), Error> {
+        metadata.validate().map_err(Error::Invalid)?;
+        self.install_metadata(metadata);
+        Ok(())
+    }
+
+    fn install_metadata(&mut self, metadata: Metadata) {
+        self.metadata_bucket = metadata.faults.rate_limit.as_ref().map(TokenBucket::new);
+        self.metadata.settings = metadata;
+    }
+
+    /// The newest credential generation at `now`, as `securitykey` would
+    /// answer it; `None` while the metadata service is off.
+    pub fn metadata_credentials(&self, now: Instant) -> Option<CredentialGeneration> {
+        let settings = &self.metadata.settings;
+        settings.enabled.then(|| {
+            let k = settings.generation_at(self.elapsed(now));
+            metadata::generation(settings, self.seed, k)
+        })
+    }
+
+    /// Credential generation `k` under the current settings (issued or
+    /// not, live or not).
+    pub fn metadata_generation(&self, k: u64) -> CredentialGeneration {
+        metadata::generation(&self.metadata.settings, self.seed, k)
+    }
+
+    /// Forgets every metadata session token, so the next `securitykey`
+    /// request with one gets 401; returns how many were live at `now`.
+    pub fn revoke_metadata_tokens(&mut self, now: Instant) -> usize {
+        let e = self.elapsed(now);
+        self.metadata.revoke_tokens(e)
+    }
+
+    /// How many metadata session tokens are live at `now`.
+    pub fn metadata_tokens(&self, now: Instant) -> usize {
+        self.metadata.live_tokens(self.elapsed(now))
+    }
+
+    /// The projects IAM lists.
+    pub fn iam_projects(&self) -> &[IamProject] {
+        &self.iam_projects
+    }
+
+    /// Replaces the projects IAM lists (any number, zero included).
+    pub fn set_iam_projects(&mut self, projects: Vec<IamProject>) -> Result<(), Error> {
+        iam::validate(&projects).map_err(Error::Invalid)?;
+        self.iam_projects = projects;
         Ok(())
     }
 
@@ -818,7 +1119,8 @@ impl Simulator {
     }
 
     /// Back to the state at start: the configured instances (same ids, same
-    /// schedules, from `now`), the configured faults, zero counters, an
+    /// schedules, from `now`), the configured faults, metadata settings
+    /// (no session tokens), IAM projects and clock offset, zero counters, an
     /// empty arrival log, no clock jumps. Request ids keep counting, so they
     /// stay unique.
     pub fn reset(&mut self, now: Instant) {
@@ -831,14 +1133,23 @@ impl Simulator {
         self.skipped = Duration::ZERO;
         self.counters = Counters::default();
         self.arrivals.clear();
+        self.install_metadata(self.initial_metadata.clone());
+        self.metadata.revoke_tokens(Duration::ZERO);
+        self.iam_projects = self.initial_iam_projects.clone();
+        self.clock_offset_secs = self.initial_clock_offset_secs;
         self.populate(instances, now);
     }
 
-    /// Decides the answer to one request that arrived at `now` (`wall` is
-    /// used only to check `X-Sdk-Date`). The request's URI path must be the
-    /// path as it arrived, still percent-encoded.
+    /// Decides the answer to one request that arrived at `now` (monotonic)
+    /// when this machine's wall clock read `wall`. The gateway's clock is
+    /// `wall` plus the [clock offset](Self::clock_offset_secs): `X-Sdk-Date`
+    /// is checked against it and it is the `Date` of gateway and IAM
+    /// answers; metadata and admin answers are dated `wall`. The request's
+    /// URI path must be the path as it arrived, still percent-encoded.
     ///
-    /// Order: admin routes (`/_sim/...`); routing (404 `APIGW.0101`, 405);
+    /// Order: admin routes (`/_sim/...`); the metadata routes (see
+    /// [`metadata`](crate::metadata)); IAM's `/v3/projects` (405, auth 401,
+    /// projects); then the status API: routing (404 `APIGW.0101`, 405);
     /// rate limits (instance, then global; 429); auth (401); project (403);
     /// the instance (404) and its status (200); then at most one fault
     /// (instance faults before global ones) reshapes or replaces the answer.
@@ -850,12 +1161,14 @@ impl Simulator {
     ) -> Decision {
         let request_id = self.next_request_id();
         let path = req.uri().path();
+        self.observe(now);
         if path == "/_sim" || path.starts_with("/_sim/") {
             self.counters.admin_requests += 1;
             let mut reply = crate::admin::route(self, req, now);
             if let Ok(v) = HeaderValue::from_str(&request_id) {
                 reply.headers.insert(X_REQUEST_ID, v);
             }
+            insert_date(&mut reply, wall);
             return Decision {
                 request_id,
                 delay: Duration::ZERO,
@@ -863,16 +1176,41 @@ impl Simulator {
                 fault: None,
             };
         }
+        if let Some(route) = metadata::Route::of(path) {
+            return self.handle_metadata(route, req, request_id, now, wall);
+        }
+        let gateway = self.gateway_time(wall);
+        let shifted = self.shift(now);
+        if path == iam::PROJECTS_PATH {
+            self.counters.iam_requests += 1;
+            let mut reply = self.iam(req, shifted, gateway);
+            let trace = format!(
+                "{:016x}{:016x}",
+                mix64(self.run_id ^ IAM_SALT ^ self.served),
+                mix64(self.served.wrapping_add(IAM_SALT))
+            );
+            if let Ok(v) = HeaderValue::from_str(&trace) {
+                reply.headers.insert(X_IAM_TRACE_ID, v);
+            }
+            return self.finish(
+                request_id,
+                Duration::ZERO,
+                Delivery::Respond(reply),
+                None,
+                None,
+                gateway,
+            );
+        }
         self.arrivals.record(self.started, now);
-        let now = self.shift(now);
         self.counters.requests += 1;
-        let (delay, delivery, fault, id) = self.decide(req, now, wall);
-        self.finish(request_id, delay, delivery, fault, id.as_deref())
+        let (delay, delivery, fault, id) = self.decide(req, &request_id, shifted, gateway);
+        self.finish(request_id, delay, delivery, fault, id.as_deref(), gateway)
     }
 
     /// The decision for a request whose body was over the server's limit
-    /// and that arrived at `now`: 413 with an error body.
-    pub fn body_too_large(&mut self, limit: usize, now: Instant) -> Decision {
+    /// and that arrived at `now` (`wall` as in [`handle`](Self::handle)):
+    /// 413 with an error body.
+    pub fn body_too_large(&mut self, limit: usize, now: Instant, wall: SystemTime) -> Decision {
         let request_id = self.next_request_id();
         self.arrivals.record(self.started, now);
         self.counters.requests += 1;
@@ -881,12 +1219,78 @@ impl Simulator {
             "APIGW.0413",
             format!("The request body is over {limit} bytes"),
         );
-        self.finish(request_id, Duration::ZERO, Delivery::Respond(r), None, None)
+        let gateway = self.gateway_time(wall);
+        self.finish(
+            request_id,
+            Duration::ZERO,
+            Delivery::Respond(r),
+            None,
+            None,
+            gateway,
+        )
+    }
+
+    /// A metadata route: counted, 404 while the service is off, else its
+    /// rate limit (429), its answer, then at most one of its faults.
+    fn handle_metadata<B>(
+        &mut self,
+        route: metadata::Route,
+        req: &Request<B>,
+        request_id: String,
+        now: Instant,
+        wall: SystemTime,
+    ) -> Decision {
+        match route {
+            metadata::Route::Token => self.counters.metadata_token_requests += 1,
+            metadata::Route::SecurityKey => self.counters.metadata_key_requests += 1,
+        }
+        let respond = |r: Reply| Delivery::Respond(r);
+        if !self.metadata.settings.enabled {
+            let r = respond(gateway_not_found(None));
+            return self.finish(request_id, Duration::ZERO, r, None, None, wall);
+        }
+        let now = self.shift(now);
+        let delay = self.metadata.settings.faults.latency.unwrap_or_default();
+        if let Some(b) = self.metadata_bucket.as_mut()
+            && let Err(wait) = b.try_acquire(now)
+        {
+            let r = respond(throttled(wait));
+            let kind = Some(FaultKind::RateLimit);
+            return self.finish(request_id, delay, r, kind, None, wall);
+        }
+        let elapsed = now.saturating_duration_since(self.started);
+        let normal = self.metadata.answer(route, req, self.seed, elapsed, wall);
+        let (delivery, fault) = match self.metadata.settings.faults.draw(&mut self.rng) {
+            Some(fired) => {
+                let kind = fired.kind();
+                (deliver(fired, normal), Some(kind))
+            }
+            None => (respond(normal), None),
+        };
+        self.finish(request_id, delay, delivery, fault, None, wall)
+    }
+
+    /// IAM's project lookup, authenticated like the status call.
+    fn iam<B: AsRef<[u8]>>(&self, req: &Request<B>, now: Instant, gateway: SystemTime) -> Reply {
+        if req.method() != Method::GET {
+            return iam::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{} is not allowed here; use GET", req.method()),
+            );
+        }
+        if let Err(denied) = self.authenticate(req, now, gateway) {
+            return iam_unauthorized(denied);
+        }
+        let base = header_str(req, "host")
+            .map(|h| format!("http://{h}"))
+            .unwrap_or_default();
+        iam::projects(&self.iam_projects, req.uri().query(), &base)
     }
 
     fn decide<B: AsRef<[u8]>>(
         &mut self,
         req: &Request<B>,
+        request_id: &str,
         now: Instant,
         wall: SystemTime,
     ) -> (Duration, Delivery, Option<FaultKind>, Option<String>) {
@@ -927,18 +1331,9 @@ impl Simulator {
             }
         }
         if let Some(wait) = waits.into_iter().max() {
-            let secs = retry_after_secs(wait);
-            let mut r = Reply::text(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "Too Many Requests: the simulated rate limit is exceeded; retry after {secs} s\n"
-                ),
-            );
-            r.headers
-                .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
             return (
                 delay,
-                Delivery::Respond(r),
+                Delivery::Respond(throttled(wait)),
                 Some(FaultKind::RateLimit),
                 inst_id,
             );
@@ -952,10 +1347,10 @@ impl Simulator {
             inst.bucket = Some(b);
         }
 
-        if let Err(detail) = self.authenticate(req, wall) {
+        if let Err(denied) = self.authenticate(req, now, wall) {
             return (
                 delay,
-                Delivery::Respond(unauthorized(detail)),
+                Delivery::Respond(unauthorized(denied, request_id)),
                 None,
                 inst_id,
             );
@@ -1015,51 +1410,28 @@ impl Simulator {
             return (delay, Delivery::Respond(normal), None, inst_id);
         };
         let kind = Some(fired.kind());
-        let delivery = match fired {
-            Fired::Reset => Delivery::Reset,
-            Fired::StallHeaders(s) => Delivery::StallHeaders { hold: s.hold },
-            Fired::StallBody(s) => Delivery::StallBody {
-                reply: normal,
-                after_bytes: s.after_bytes,
-                trickle: s.trickle,
-                hold: s.hold,
-            },
-            Fired::ServerError(s) => {
-                let status =
-                    StatusCode::from_u16(s.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                Delivery::Respond(Reply::error(
-                    status,
-                    &format!("CLOUDDC.{}", status.as_u16()),
-                    format!(
-                        "{} (simulated)",
-                        status.canonical_reason().unwrap_or("Server error")
-                    ),
-                ))
-            }
-            Fired::Html502 => {
-                Delivery::Respond(Reply::new(StatusCode::BAD_GATEWAY, "text/html", HTML_502))
-            }
-            Fired::Oversized(o) => {
-                let mut r = normal;
-                r.body = pad_json(&r.body, o.bytes);
-                Delivery::Respond(r)
-            }
-            Fired::InvalidJson => {
-                let mut r = normal;
-                r.body = r.body.slice(..r.body.len() / 2);
-                Delivery::Respond(r)
-            }
-        };
-        (delay, delivery, kind, inst_id)
+        (delay, deliver(fired, normal), kind, inst_id)
     }
 
+    /// Checks a request's credentials at simulated `now`, against the
+    /// gateway's clock `wall`: a live metadata generation, or the
+    /// configured [`Auth`].
     fn authenticate<B: AsRef<[u8]>>(
         &self,
         req: &Request<B>,
+        now: Instant,
         wall: SystemTime,
-    ) -> Result<(), String> {
+    ) -> Result<(), Denied> {
         let token = header_str(req, "x-auth-token");
         let signed = req.headers().contains_key(http::header::AUTHORIZATION);
+        if signed
+            && self.metadata.settings.enabled
+            && let Some(k) = header_str(req, "authorization")
+                .and_then(|a| AuthorizationHeader::parse(a).ok())
+                .and_then(|a| metadata::generation_of(self.seed, &a.access_key))
+        {
+            return self.authenticate_generation(req, k, now, wall);
+        }
         match &self.auth {
             Auth::AnyToken => {
                 if token.is_some_and(|t| !t.trim().is_empty()) {
@@ -1098,55 +1470,50 @@ impl Simulator {
                     }));
                 }
                 let lookup = |ak: &str| (ak == access_key).then(|| secret_key.expose().to_owned());
-                verify_request(req, lookup, wall, self.max_skew).map_err(|e| match e {
-                    VerifyError::Skew { skew_s } => deny(format!(
-                        "X-Sdk-Date is {skew_s} s away from the server clock; at most {} s is allowed",
-                        self.max_skew.as_secs()
-                    )),
-                    other => deny(other),
-                })?;
-                let sent = header_str(req, "x-security-token");
-                match (security_token, sent) {
-                    (None, None) => Ok(()),
-                    (None, Some(_)) => Err(deny(
-                        "X-Security-Token sent, but these are permanent credentials",
-                    )),
-                    (Some(_), None) => Err(deny(
-                        "these are temporary credentials: X-Security-Token is required",
-                    )),
-                    (Some(expected), Some(got)) => {
-                        let signed_list = header_str(req, "authorization")
-                            .and_then(|a| AuthorizationHeader::parse(a).ok())
-                            .map(|a| a.signed_headers)
-                            .unwrap_or_default();
-                        if !signed_list.iter().any(|h| h == "x-security-token") {
-                            Err(deny("X-Security-Token must be signed"))
-                        } else if !same_secret(got, expected.expose()) {
-                            Err(deny("the X-Security-Token is not valid"))
-                        } else {
-                            Ok(())
-                        }
-                    }
-                }
+                verify_request(req, lookup, wall, self.max_skew).map_err(verify_denied)?;
+                check_security_token(req, security_token.as_ref().map(|s| s.expose()))
             }
         }
     }
 
-    fn check_skew(&self, date: SystemTime, wall: SystemTime) -> Result<(), String> {
+    /// A request signed with metadata generation `k`'s access key: refused
+    /// unless `k` is issued and not expired at `now`, the signature verifies
+    /// and the generation's security token is sent and signed.
+    fn authenticate_generation<B: AsRef<[u8]>>(
+        &self,
+        req: &Request<B>,
+        k: u64,
+        now: Instant,
+        wall: SystemTime,
+    ) -> Result<(), Denied> {
+        let settings = &self.metadata.settings;
+        let elapsed = self.started_to(now);
+        if elapsed < settings.issued_at(k) {
+            return Err(deny(VerifyError::UnknownAccessKey));
+        }
+        if !settings.is_live(k, elapsed) {
+            return Err(Denied::CredentialsExpired);
+        }
+        let g = metadata::generation(settings, self.seed, k);
+        let lookup = |ak: &str| (ak == g.access_key).then(|| g.secret_key.expose().to_owned());
+        verify_request(req, lookup, wall, self.max_skew).map_err(verify_denied)?;
+        check_security_token(req, Some(g.security_token.expose()))
+    }
+
+    fn check_skew(&self, date: SystemTime, wall: SystemTime) -> Result<(), Denied> {
         let skew = match wall.duration_since(date) {
             Ok(d) => d,
             Err(e) => e.duration(),
         };
         if skew > self.max_skew {
-            return Err(deny(format!(
-                "X-Sdk-Date is {} s away from the server clock; at most {} s is allowed",
-                skew.as_secs(),
-                self.max_skew.as_secs()
-            )));
+            return Err(Denied::RequestExpired {
+                skew_s: skew.as_secs(),
+            });
         }
         Ok(())
     }
 
+    /// Stamps the request id and `Date` (`date`) on the reply, and counts.
     fn finish(
         &mut self,
         request_id: String,
@@ -1154,12 +1521,14 @@ impl Simulator {
         mut delivery: Delivery,
         fault: Option<FaultKind>,
         id: Option<&str>,
+        date: SystemTime,
     ) -> Decision {
         let id_value = HeaderValue::from_str(&request_id).ok();
         if let Delivery::Respond(r) | Delivery::StallBody { reply: r, .. } = &mut delivery {
             if let Some(v) = id_value {
                 r.headers.insert(X_REQUEST_ID, v);
             }
+            insert_date(r, date);
             *self
                 .counters
                 .by_status

@@ -11,10 +11,12 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant, SystemTime};
 
-use clouddc_core::{Config, Credentials, Endpoint, InstanceId, ProjectId, build_status_request};
+use clouddc_core::{
+    Config, Credentials, Endpoint, InstanceId, ProjectId, build_status_request, sign_request,
+};
 use clouddc_simulator::{
-    Auth, BlockingHandle, Faults, NewInstance, OversizedBody, Schedule, ServerError, SimConfig,
-    StallBody, StallHeaders, Trigger, start, start_blocking,
+    Auth, BlockingHandle, Faults, IamProject, Metadata, NewInstance, OversizedBody, Schedule,
+    ServerError, SimConfig, StallBody, StallHeaders, Trigger, start, start_blocking,
 };
 
 /// A response as read off the wire.
@@ -585,4 +587,207 @@ async fn async_start_wait_and_run_until() {
     tx.send(()).unwrap();
     server.await.unwrap();
     assert!(TcpStream::connect(addr).is_err());
+}
+
+/// Writes `req` as it is (path and query as signed) and reads the answer.
+fn send_request(addr: SocketAddr, req: &clouddc_core::http::Request<Vec<u8>>) -> Raw {
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let mut text = format!("{} {target} HTTP/1.1\r\n", req.method());
+    for (k, v) in req.headers() {
+        text.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap()));
+    }
+    text.push_str("\r\n");
+    let mut s = connect(addr);
+    s.write_all(text.as_bytes()).unwrap();
+    read_response(&mut BufReader::new(s)).unwrap()
+}
+
+fn gateway_offset(r: &Raw, local: SystemTime) -> i64 {
+    let dates: Vec<_> = r
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("date"))
+        .collect();
+    assert_eq!(dates.len(), 1, "one Date header: {:?}", r.headers);
+    let gateway = httpdate::parse_http_date(&dates[0].1).unwrap();
+    match gateway.duration_since(local) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap(),
+        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap(),
+    }
+}
+
+#[test]
+fn metadata_credentials_iam_and_a_skewed_gateway_on_the_wire() {
+    let sim = start_blocking(
+        SimConfig::builder()
+            .project_id("p-1")
+            .auth(Auth::ak_sk("AK-CONFIGURED", "sk-configured"))
+            .metadata(Metadata::on().with_rotation(Duration::from_secs(2), Duration::from_secs(6)))
+            .clock_offset_secs(3600)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    sim.control()
+        .create_instance(
+            NewInstance::new()
+                .with_id("i")
+                .with_schedule(Schedule::instant()),
+        )
+        .unwrap();
+
+    // The metadata service: a session token, then the credentials.
+    let token = send(
+        sim.addr(),
+        "PUT",
+        "/meta-data/latest/api/token",
+        "X-Metadata-Token-Ttl-Seconds: 21600\r\n",
+        "",
+    )
+    .unwrap();
+    assert_eq!(token.status, 200, "{}", token.text());
+    let key = send(
+        sim.addr(),
+        "GET",
+        "/openstack/latest/securitykey",
+        &format!("X-Metadata-Token: {}\r\n", token.text()),
+        "",
+    )
+    .unwrap();
+    assert_eq!(key.status, 200, "{}", key.text());
+    let v: serde_json::Value = serde_json::from_slice(&key.body).unwrap();
+    let c = &v["credential"];
+    let expires = humantime::parse_rfc3339(c["expires_at"].as_str().unwrap()).unwrap();
+    let left = expires.duration_since(SystemTime::now()).unwrap();
+    assert!(
+        left <= Duration::from_secs(6) && left > Duration::from_secs(3),
+        "{left:?}"
+    );
+    // The metadata service keeps this machine's time.
+    assert!(gateway_offset(&key, SystemTime::now()).abs() <= 2);
+    let creds = Credentials::temporary(
+        c["access"].as_str().unwrap(),
+        c["secret"].as_str().unwrap(),
+        c["securitytoken"].as_str().unwrap(),
+    )
+    .unwrap();
+    let current = sim.control().metadata_credentials().unwrap();
+    assert!(current.number <= 1);
+    assert_eq!(c["access"], current.access_key.as_str());
+
+    // Signed with this machine's clock: refused, and Date tells by how much.
+    let config = Config::builder()
+        .endpoint(Endpoint::parse(sim.url()).unwrap())
+        .project_id(ProjectId::new("p-1").unwrap())
+        .credentials(creds.clone())
+        .build()
+        .unwrap();
+    let id = InstanceId::new("i").unwrap();
+    let local = SystemTime::now();
+    let refused = send_request(
+        sim.addr(),
+        &build_status_request(&config, &id, local).unwrap(),
+    );
+    assert_eq!(refused.status, 401);
+    let body: serde_json::Value = serde_json::from_slice(&refused.body).unwrap();
+    assert_eq!(
+        body["error_msg"],
+        "Incorrect IAM authentication information: The request has expired"
+    );
+    assert_eq!(body["request_id"].as_str(), refused.header("x-request-id"));
+    let offset = gateway_offset(&refused, local);
+    assert!((3599..=3601).contains(&offset), "{offset}");
+    // Signed with the gateway's time: accepted.
+    let fixed = local + Duration::from_secs(3600);
+    let ok = send_request(
+        sim.addr(),
+        &build_status_request(&config, &id, fixed).unwrap(),
+    );
+    assert_eq!(ok.status, 200, "{}", ok.text());
+
+    // IAM, signed with the same credentials over the canonical query.
+    let Credentials::AkSk {
+        access_key,
+        secret_key,
+        security_token,
+    } = &creds
+    else {
+        panic!("temporary credentials are AK/SK")
+    };
+    let lookup = |at: SystemTime| {
+        let mut req =
+            clouddc_core::http::Request::get(format!("{}/v3/projects?name=cn-east-3", sim.url()))
+                .header("Host", sim.addr().to_string())
+                .header(
+                    "X-Security-Token",
+                    security_token.as_ref().unwrap().expose(),
+                )
+                .body(Vec::new())
+                .unwrap();
+        sign_request(&mut req, access_key, secret_key.expose(), at);
+        send_request(sim.addr(), &req)
+    };
+    let projects = lookup(fixed);
+    assert_eq!(projects.status, 200, "{}", projects.text());
+    assert!(projects.header("x-iam-trace-id").is_some());
+    let v: serde_json::Value = serde_json::from_slice(&projects.body).unwrap();
+    assert_eq!(v["projects"][0]["id"], "p-1");
+    assert_eq!(lookup(local).status, 401);
+
+    // Control: several projects, no offset, no agency.
+    sim.control()
+        .set_iam_projects([
+            IamProject::new("a", "cn-east-3"),
+            IamProject::new("b", "cn-east-3"),
+        ])
+        .unwrap();
+    sim.control().set_clock_offset_secs(0).unwrap();
+    assert_eq!(sim.control().clock_offset_secs(), 0);
+    let v: serde_json::Value = serde_json::from_slice(&lookup(SystemTime::now()).body).unwrap();
+    assert_eq!(v["projects"].as_array().unwrap().len(), 2);
+    sim.control()
+        .set_metadata(sim.control().metadata().with_agency(false))
+        .unwrap();
+    let no_agency = send(
+        sim.addr(),
+        "GET",
+        "/openstack/latest/securitykey",
+        &format!("X-Metadata-Token: {}\r\n", token.text()),
+        "",
+    )
+    .unwrap();
+    assert_eq!(no_agency.status, 401);
+    assert!(
+        no_agency
+            .text()
+            .contains("Please configure Cloud Service Agency first")
+    );
+
+    let counters = sim.control().counters().global;
+    assert_eq!(
+        (
+            counters.metadata_token_requests,
+            counters.metadata_key_requests,
+            counters.iam_requests,
+            counters.requests
+        ),
+        (1, 2, 3, 2)
+    );
+    assert!(counters.metadata_generations >= 1);
+    assert!(counters.metadata_key_requests <= counters.metadata_generations + 1);
+    // The admin API shows the same.
+    let m: serde_json::Value = serde_json::from_slice(
+        &send(sim.addr(), "GET", "/_sim/metadata", "", "")
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert_eq!(
+        (m["enabled"].clone(), m["agency"].clone()),
+        (true.into(), false.into())
+    );
 }

@@ -71,6 +71,7 @@ pub(crate) fn run(
         max_in_flight,
     } = run;
     check(kind)?;
+    let one = ids.len() == 1;
     let ids = ids.iter().cloned();
     let mut skew = SkewNote::new(&config);
     let mut on_event = |e: FleetEvent, p: FleetProgress| {
@@ -81,8 +82,16 @@ pub(crate) fn run(
         #[cfg(feature = "reqwest")]
         TransportKind::Reqwest => {
             use futures_util::StreamExt;
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
+            // One id: no worker threads to start (start-up is most of a
+            // one-call command); a fleet: two workers for its TLS and parsing.
+            let mut rt = if one {
+                tokio::runtime::Builder::new_current_thread()
+            } else {
+                let mut b = tokio::runtime::Builder::new_multi_thread();
+                b.worker_threads(2);
+                b
+            };
+            let rt = rt
                 .enable_all()
                 .build()
                 .map_err(|e| UsageError(format!("cannot start the async runtime: {e}")))?;

@@ -93,6 +93,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod tls;
+
 use std::collections::hash_map::RandomState;
 use std::future::Future;
 use std::hash::BuildHasher;
@@ -107,7 +109,6 @@ use clouddc_core::{Attempt, FleetStep, Now, Ticket};
 use futures_util::stream::FuturesUnordered;
 use futures_util::task::AtomicWaker;
 use futures_util::{Stream, StreamExt};
-use rustls_platform_verifier::BuilderVerifierExt;
 
 #[derive(Debug)]
 struct Inner {
@@ -266,11 +267,15 @@ fn connect(config: Config, max_in_flight: usize) -> Result<Client, Error> {
         config.with_user_agent_product(concat!("clouddc-reqwest/", env!("CARGO_PKG_VERSION")))?;
     let tls_error = |e| Error::transport("cannot set up TLS (rustls with ring)", e);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // The platform verifier loads the system's certificates at the first
+    // TLS handshake, not here: plain-http clients and one-call commands
+    // start without reading the store.
+    let verifier = Arc::new(tls::LazyPlatformVerifier::new(provider.clone()));
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(tls_error)?
-        .with_platform_verifier()
-        .map_err(tls_error)?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     let http = reqwest::Client::builder()

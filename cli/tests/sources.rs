@@ -7,13 +7,21 @@
 use std::path::Path;
 
 use assert_cmd::Command;
-use clouddc_simulator::{Auth, BlockingHandle, NewInstance, Schedule, SimConfig};
+use clouddc_simulator::{Auth, BlockingHandle, Metadata, NewInstance, Schedule, SimConfig};
 use common::clouddc;
 use serde_json::Value;
 
 mod common;
 
 const AK: &str = "HPUAEXAMPLEAK0WXYZ";
+
+/// The transports this build has.
+const TRANSPORTS: &[&str] = &[
+    #[cfg(feature = "reqwest")]
+    "reqwest",
+    #[cfg(feature = "ureq")]
+    "ureq",
+];
 const SK: &str = "SK-MARKER-8d2e71";
 
 fn aksk_sim() -> BlockingHandle {
@@ -285,4 +293,156 @@ fn config_exits_2_with_the_object_when_something_is_missing() {
     let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
     assert_eq!(v["credentials"]["source"], "metadata");
     assert!(v["error"].as_str().unwrap().contains("unreachable"), "{v}");
+}
+
+fn metadata_sim(metadata: Metadata, clock_offset_secs: i64) -> BlockingHandle {
+    let config = SimConfig::builder()
+        .listen(([127, 0, 0, 1], 0).into())
+        .auth(Auth::ak_sk(AK, SK))
+        .instances(0)
+        .metadata(metadata)
+        .region("cn-east-3")
+        .clock_offset_secs(clock_offset_secs)
+        .build()
+        .expect("sim config");
+    let sim = clouddc_simulator::start_blocking(config).expect("start the simulator");
+    for id in ["i-1", "i-2", "i-3"] {
+        sim.control()
+            .create_instance(
+                NewInstance::new()
+                    .with_id(id)
+                    .with_schedule(Schedule::instant()),
+            )
+            .expect("instance");
+    }
+    sim
+}
+
+/// Nothing but a region, metadata and IAM at the simulator: what a
+/// workload on a server with an agency has.
+fn on_a_server(sim: &BlockingHandle, home: &Path) -> Command {
+    let mut c = clouddc();
+    c.env("HOME", home)
+        .env("HUAWEICLOUD_SDK_REGION", "cn-east-3")
+        .env("CLOUDDC_METADATA_ENDPOINT", sim.url())
+        .env("HUAWEICLOUD_SDK_IAM_ENDPOINT", sim.url())
+        .args(["--endpoint", sim.url(), "-o", "json"]);
+    c
+}
+
+#[test]
+fn metadata_and_iam_alone_for_status_and_config() {
+    let home = tempfile::tempdir().expect("home");
+    for transport in TRANSPORTS {
+        let sim = metadata_sim(Metadata::on(), 0);
+        let mut c = on_a_server(&sim, home.path());
+        c.args(["--transport", transport, "status", "i-1", "i-2", "i-3"]);
+        let r = run(c);
+        assert_eq!(r.code, 0, "{transport}: {}", r.stderr);
+        assert_eq!(r.stdout.lines().count(), 3, "{}", r.stdout);
+        let g = sim.control().counters().global;
+        assert_eq!(
+            (g.iam_requests, g.metadata_key_requests, g.requests),
+            (1, 1, 3)
+        );
+        let mut c = on_a_server(&sim, home.path());
+        c.args(["--transport", transport, "config"]);
+        let r = run(c);
+        assert_eq!(r.code, 0, "{transport}: {}", r.stderr);
+        let v: Value = serde_json::from_str(r.stdout.trim()).expect("json");
+        assert_eq!(v["project_id"]["value"], sim.project_id());
+        assert_eq!(v["project_id"]["source"], "iam");
+        assert_eq!(v["credentials"]["kind"], "temporary");
+        assert_eq!(v["credentials"]["source"], "metadata");
+        let issued = sim.control().metadata_credentials().expect("issued");
+        let ak = &issued.access_key;
+        assert_eq!(
+            v["credentials"]["access_key"],
+            format!("****{}", &ak[ak.len() - 4..])
+        );
+        for text in [&r.stdout, &r.stderr] {
+            assert!(!text.contains(issued.secret_key.expose()));
+            assert!(!text.contains(issued.security_token.expose()));
+        }
+    }
+}
+
+#[test]
+fn resolution_failures_exit_2_with_no_records() {
+    let home = tempfile::tempdir().expect("home");
+    for transport in TRANSPORTS {
+        // No agency attached.
+        let sim = metadata_sim(Metadata::on().with_agency(false), 0);
+        let mut c = on_a_server(&sim, home.path());
+        c.args(["--transport", transport, "status", "i-1"]);
+        let r = run(c);
+        assert_eq!(r.code, 2, "{transport}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{}", r.stdout);
+        assert!(
+            r.stderr
+                .contains("Please configure Cloud Service Agency first"),
+            "{}",
+            r.stderr
+        );
+        // Several projects named after the region.
+        let sim = metadata_sim(Metadata::on(), 0);
+        sim.control()
+            .set_iam_projects([
+                clouddc_simulator::IamProject::new("p-a", "cn-east-3"),
+                clouddc_simulator::IamProject::new("p-b", "cn-east-3"),
+            ])
+            .expect("projects");
+        let mut c = on_a_server(&sim, home.path());
+        c.args([
+            "--transport",
+            transport,
+            "wait",
+            "i-1",
+            "--until",
+            "running",
+        ]);
+        let r = run(c);
+        assert_eq!(r.code, 2, "{transport}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{}", r.stdout);
+        assert!(
+            r.stderr.contains("p-a") && r.stderr.contains("X-IAM-Trace-Id"),
+            "{}",
+            r.stderr
+        );
+        assert_eq!(
+            sim.control().counters().global.requests,
+            0,
+            "nothing sent to the API"
+        );
+    }
+}
+
+#[test]
+fn clock_skew_is_corrected_and_said_once() {
+    let home = tempfile::tempdir().expect("home");
+    for offset in [3600i64, -3600] {
+        for transport in TRANSPORTS {
+            let sim = metadata_sim(Metadata::off(), offset);
+            let mut c = clouddc();
+            c.env("HOME", home.path())
+                .env("HUAWEICLOUD_SDK_AK", AK)
+                .env("HUAWEICLOUD_SDK_SK", SK)
+                .args(["--endpoint", sim.url(), "--project-id", sim.project_id()])
+                .args(["--transport", transport, "-o", "json"])
+                .args(["status", "i-1", "i-2", "i-3", "--concurrency", "1"]);
+            let r = run(c);
+            assert_eq!(r.code, 0, "{transport} {offset}: {}", r.stderr);
+            assert_eq!(r.stdout.lines().count(), 3);
+            let way = if offset > 0 { "ahead of" } else { "behind" };
+            assert_eq!(
+                r.stderr.matches("signing with the gateway's time").count(),
+                1,
+                "{}",
+                r.stderr
+            );
+            assert!(r.stderr.contains(way), "{}", r.stderr);
+            // One extra attempt for the first id, none for the others.
+            assert_eq!(sim.control().counters().global.requests, 4);
+        }
+    }
 }

@@ -285,3 +285,62 @@ fn no_secret_in_logs_errors_or_debug() {
         check("api", &text, &[SK, ST, &signature]);
     }
 }
+
+/// Credentials from server metadata and the project from IAM: the
+/// generation's secret key and security token never show, in logs,
+/// errors or `Debug`, through every case.
+#[test]
+fn no_metadata_secret_in_logs_errors_or_debug() {
+    let s = sim(Auth::token(TOKEN));
+    s.control()
+        .set_metadata(clouddc_simulator::Metadata::on())
+        .expect("metadata");
+    let url = Endpoint::parse(s.url()).expect("endpoint");
+    for reqwest in [false, true] {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        for (id, expected) in CASES {
+            let capture = Capture::default();
+            let config = Config::builder()
+                .endpoint(url.clone())
+                .region("cn-east-3")
+                .metadata(url.clone())
+                .iam_endpoint(url.clone())
+                .max_attempts(2)
+                .attempt_timeout(Duration::from_millis(500))
+                .build()
+                .expect("config");
+            let iid = InstanceId::new(*id).expect("id");
+            let (result, debug) = tracing::subscriber::with_default(capture.clone(), || {
+                if reqwest {
+                    let c = clouddc_reqwest::Client::new(config.clone()).expect("client");
+                    (
+                        rt.block_on(c.status(&iid)),
+                        format!("{c:?} {:?}", c.config().credentials()),
+                    )
+                } else {
+                    let c = clouddc_ureq::Client::new(config.clone()).expect("client");
+                    (
+                        c.status(&iid),
+                        format!("{c:?} {:?}", c.config().credentials()),
+                    )
+                }
+            });
+            let shown = match &result {
+                Ok(st) => format!("{st:?}"),
+                Err(e) => format!("{e}\n{e:?}\n{}", clouddc_core::error_chain(e)),
+            };
+            assert_eq!(result.as_ref().err().map(|e| e.kind()), *expected, "{id}");
+            let g = s.control().metadata_credentials().expect("issued");
+            let text = format!("{}\n{shown}\n{debug}", capture.everything());
+            check(
+                &format!("metadata reqwest={reqwest} id={id}"),
+                &text,
+                &[g.secret_key.expose(), g.security_token.expose(), TOKEN],
+            );
+            assert!(text.contains("DEBUG clouddc"), "tracing captured nothing");
+        }
+    }
+}

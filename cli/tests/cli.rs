@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use common::clouddc;
+use common::{clouddc, run};
 
 mod common;
 use clouddc_simulator::{
@@ -56,21 +56,6 @@ fn against(sim: &BlockingHandle) -> Command {
     c.args(["--endpoint", sim.url(), "--project-id", sim.project_id()]);
     c.env("CLOUDDC_AUTH_TOKEN", TOKEN);
     c
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(mut c: Command) -> Run {
-    let out = c.output().expect("run clouddc");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 fn lines(s: &str) -> Vec<Value> {

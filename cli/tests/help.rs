@@ -8,8 +8,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use assert_cmd::Command;
-use common::clouddc;
+use common::{Run, clouddc, run};
 
 mod common;
 use clouddc_simulator::{Auth, BlockingHandle, NewInstance, Schedule, SimConfig};
@@ -77,21 +76,6 @@ fn sim() -> BlockingHandle {
         )
         .expect("create instance");
     sim
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(mut c: Command) -> Run {
-    let out = c.output().expect("run clouddc");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 fn json_lines(s: &str) -> Vec<Value> {

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use assert_cmd::Command;
 use clouddc_simulator::{Auth, BlockingHandle, Metadata, NewInstance, Schedule, SimConfig};
-use common::clouddc;
+use common::{clouddc, run};
 use serde_json::Value;
 
 mod common;
@@ -40,21 +40,6 @@ fn aksk_sim() -> BlockingHandle {
         )
         .expect("instance");
     sim
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(mut c: Command) -> Run {
-    let out = c.output().expect("run clouddc");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 /// A home folder whose `.huaweicloud/credentials` holds `content`.

@@ -357,18 +357,23 @@ fn a_fleet_of_5000_while_credentials_rotate_every_2s() {
 
 /// Gateway clock an hour ahead or behind: every AK/SK call succeeds; the
 /// first takes one extra attempt and later ones none.
+/// Permanent AK/SK and the simulator's project, one attempt per call.
+fn one_attempt_aksk(sim: &BlockingHandle) -> Config {
+    Config::builder()
+        .endpoint(endpoint(sim))
+        .project_id(ProjectId::new(sim.project_id()).expect("project"))
+        .credentials(Credentials::ak_sk(AK, SK).expect("creds"))
+        .max_attempts(1)
+        .build()
+        .expect("config")
+}
+
 #[test]
 fn clock_skew_both_ways() {
     for offset in [3600, -3600] {
         for kind in KINDS {
             let sim = sim(Metadata::off(), offset);
-            let config = Config::builder()
-                .endpoint(endpoint(&sim))
-                .project_id(ProjectId::new(sim.project_id()).expect("project"))
-                .credentials(Credentials::ak_sk(AK, SK).expect("creds"))
-                .max_attempts(1)
-                .build()
-                .expect("config");
+            let config = one_attempt_aksk(&sim);
             let client = Client::new(kind, config);
             client.status("i-1").expect("first call");
             assert_eq!(
@@ -389,13 +394,7 @@ fn clock_skew_both_ways() {
             // A fleet on a fresh client: calls in flight when the first
             // 401 arrives take one extra attempt each, no more.
             let ids = add_instances(&sim, 200);
-            let config = Config::builder()
-                .endpoint(endpoint(&sim))
-                .project_id(ProjectId::new(sim.project_id()).expect("project"))
-                .credentials(Credentials::ak_sk(AK, SK).expect("creds"))
-                .max_attempts(1)
-                .build()
-                .expect("config");
+            let config = one_attempt_aksk(&sim);
             let fresh = Client::new(kind, config);
             let before = sim.control().counters().global.requests;
             let results = fresh.fleet(ids, FleetOptions::new().max_in_flight(8));

@@ -35,3 +35,20 @@ pub(crate) fn empty_home() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("home");
     dir
 }
+
+/// What a run of the binary printed, and its exit code.
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+/// Runs `c` to the end.
+pub(crate) fn run(mut c: Command) -> Run {
+    let out = c.output().expect("run clouddc");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}

@@ -457,3 +457,57 @@ fn metadata_secrets_never_show() {
         }
     }
 }
+
+/// The metadata service fails after the first fetch: calls keep signing
+/// with the unexpired credentials, and once those expire they fail with
+/// kind `unauthorized` without sending anything the gateway would refuse.
+#[test]
+fn a_failing_refresh_fails_calls_only_once_the_credentials_expired() {
+    use clouddc_simulator::{Faults, ServerError};
+    for kind in KINDS {
+        let metadata = Metadata::on().with_rotation(Duration::from_secs(3), Duration::from_secs(3));
+        let sim = sim(metadata.clone(), 0);
+        let client = Client::new(kind, metadata_config(&sim, true));
+        client.status("i-1").expect("first call");
+        let broken = metadata.with_faults(Faults {
+            server_error: Some(ServerError::status(503)),
+            ..Faults::none()
+        });
+        sim.control().set_metadata(broken).expect("metadata");
+        let expires = client.config().credentials_expire().expect("temporary");
+        let mut outcomes = Vec::new();
+        let end = std::time::Instant::now() + Duration::from_secs(6);
+        let failed = |o: &[(std::time::SystemTime, Result<InstanceStatus, ErrorKind>)]| {
+            o.iter().filter(|(_, r)| r.is_err()).count()
+        };
+        while std::time::Instant::now() < end && failed(&outcomes) < 3 {
+            let now = std::time::SystemTime::now();
+            outcomes.push((now, client.status("i-1").map_err(|e| e.kind())));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for (at, outcome) in &outcomes {
+            match outcome {
+                Ok(_) => assert!(*at < expires, "{kind:?}: signed after expiry"),
+                Err(k) => {
+                    assert_eq!(*k, ErrorKind::Unauthorized, "{kind:?}");
+                    assert!(
+                        *at + Duration::from_secs(5) >= expires,
+                        "{kind:?}: failed early"
+                    );
+                }
+            }
+        }
+        assert!(outcomes.first().is_some_and(|o| o.1.is_ok()), "{kind:?}");
+        assert!(outcomes.last().is_some_and(|o| o.1.is_err()), "{kind:?}");
+        let c = sim.control().counters().global;
+        assert_eq!(
+            c.by_status.get(&401).copied().unwrap_or(0),
+            0,
+            "{kind:?}: nothing expired was sent"
+        );
+        assert!(
+            c.metadata_key_requests >= 3,
+            "{kind:?}: the refresh was retried"
+        );
+    }
+}

@@ -37,6 +37,15 @@
 //! clouddc-ureq = "0.1"
 //! ```
 //!
+//! # Which ureq
+//! This crate depends on `ureq = "~3.5"`, not `"3"`: it uses ureq's
+//! `unversioned` API (its resolver and connector, and the rustls crypto
+//! provider hook), which ureq may change in any 3.x minor release. The pin
+//! keeps a `cargo update` from breaking your build; a later ureq minor comes
+//! with a release of this crate. ureq's `rustls` feature is off (it would
+//! bundle `webpki-roots`): TLS is rustls with the `ring` provider set here,
+//! and certificates are checked by the platform's verifier.
+//!
 //! # Configuring
 //! Everything about calls (endpoint, project, credentials, timeouts,
 //! retries, shared limits) is a [`Config`], built with [`Config::builder`]

@@ -71,7 +71,6 @@ pub(crate) fn run(
         max_in_flight,
     } = run;
     check(kind)?;
-    let one = ids.len() == 1;
     let ids = ids.iter().cloned();
     let mut skew = SkewNote::new(&config);
     let mut on_event = |e: FleetEvent, p: FleetProgress| {
@@ -84,7 +83,7 @@ pub(crate) fn run(
             use futures_util::StreamExt;
             // One id: no worker threads to start (start-up is most of a
             // one-call command); a fleet: two workers for its TLS and parsing.
-            let mut rt = if one {
+            let mut rt = if ids.len() == 1 {
                 tokio::runtime::Builder::new_current_thread()
             } else {
                 let mut b = tokio::runtime::Builder::new_multi_thread();

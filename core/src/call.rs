@@ -80,6 +80,8 @@ pub struct Call {
     skew_retries: u32,
     /// Whether the attempt in flight was signed with AK/SK.
     signed: bool,
+    /// The clock skew the attempt in flight was signed with.
+    signed_skew: Option<crate::skew::ClockSkew>,
 }
 
 impl Call {
@@ -111,6 +113,7 @@ impl Call {
             limits: None,
             skew_retries: 0,
             signed: false,
+            signed_skew: None,
         }
     }
 
@@ -181,6 +184,7 @@ impl Call {
             };
             return Step::Wait(at);
         }
+        self.signed_skew = self.config.session().skew();
         let request = match build_status_request(&self.config, &self.id, now.wall) {
             Ok(r) => r,
             Err(e) => return self.finish(Err(e)),
@@ -276,7 +280,7 @@ impl Call {
         }
         if self.signed
             && self.skew_retries == 0
-            && let Some(skew) = crate::skew::correction(&response, now.wall)
+            && let Some(skew) = crate::skew::correction(&response, now.wall, self.signed_skew)
         {
             // Signed with a clock the gateway calls expired: sign again
             // with its time, once, outside the attempt limit and budget.
@@ -311,15 +315,20 @@ impl Call {
 }
 
 #[cfg(feature = "tracing")]
-fn trace_skew(skew: crate::skew::ClockSkew) {
-    tracing::info!(
-        skew_secs = skew.as_secs(),
-        "{skew}; signing with the gateway's time"
-    );
+fn trace_skew(skew: Option<crate::skew::ClockSkew>) {
+    match skew {
+        Some(skew) => {
+            tracing::info!(
+                skew_secs = skew.as_secs(),
+                "{skew}; signing with the gateway's time"
+            );
+        }
+        None => tracing::info!("the gateway's clock agrees with this machine's again"),
+    }
 }
 
 #[cfg(not(feature = "tracing"))]
-fn trace_skew(_skew: crate::skew::ClockSkew) {}
+fn trace_skew(_skew: Option<crate::skew::ClockSkew>) {}
 
 /// Runs `f` over the limits a standalone machine paces itself with: the
 /// shared ones if set, else none.

@@ -710,6 +710,32 @@ mod tests {
         );
         let e = e.unwrap_err().to_string();
         assert!(e.contains("CLOUDDC_AUTH_TOKEN") && e.contains("off"), "{e}");
+        // The default address itself may be named, over plain http.
+        let (c, _) = chain(
+            &[
+                EP,
+                ("HUAWEICLOUD_SDK_PROJECT_ID", "p"),
+                ("CLOUDDC_METADATA_ENDPOINT", "http://169.254.169.254/"),
+            ],
+            None,
+        );
+        assert_eq!(c.unwrap().origins().credentials, Origin::Metadata);
+        // Every URL from the environment that is refused names its variable.
+        for var in [
+            "CLOUDDC_ENDPOINT",
+            "HUAWEICLOUD_SDK_IAM_ENDPOINT",
+            "HUAWEICLOUD_SDK_REGION_CLOUDDC_CN_EAST_3",
+        ] {
+            let mut env = vec![
+                REGION,
+                ("HUAWEICLOUD_SDK_AK", "A"),
+                ("HUAWEICLOUD_SDK_SK", "S"),
+            ];
+            env.push((var, "http://example.com"));
+            let (e, _) = chain(&env, None);
+            let e = e.unwrap_err().to_string();
+            assert!(e.contains(var) && e.contains("plain http"), "{var}: {e}");
+        }
         // Plain http to another host is refused but for the default.
         let (e, _) = chain(
             &[

@@ -426,7 +426,23 @@ pub struct Fleet<I> {
 /// The ticket key of a session request (no id has it: keys count up from 0).
 const AUX_KEY: u64 = u64::MAX;
 
+impl<I> Drop for Fleet<I> {
+    /// A session request of this fleet's is given up, so that other
+    /// callers sharing the config need not wait for its deadline.
+    fn drop(&mut self) {
+        self.abandon_session_request();
+    }
+}
+
 impl<I> Fleet<I> {
+    /// Gives up the session request in flight, if any: its answer, should
+    /// it come, is ignored, and another caller may make it again.
+    fn abandon_session_request(&mut self) {
+        if let Some((flight, _, _)) = self.aux.take() {
+            self.config.session().abandon(flight);
+        }
+    }
+
     /// Progress so far.
     pub fn progress(&self) -> Progress {
         Progress {
@@ -917,6 +933,7 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
 
     fn poll_cancelled(&mut self) -> FleetStep {
         self.progress.in_flight = 0;
+        self.abandon_session_request();
         if !self.tasks.is_empty() {
             let mut started: Vec<(u64, Box<Task>)> = self.tasks.drain().collect();
             started.sort_unstable_by_key(|(k, _)| *k);

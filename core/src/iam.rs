@@ -151,8 +151,25 @@ pub(crate) fn read_projects(
     let named: Vec<&Project> = parsed
         .projects
         .iter()
-        .filter(|p| p.name == region || p.name.is_empty())
+        .filter(|p| p.name == region)
         .collect();
+    let list = |projects: &[&Project]| {
+        let mut shown: Vec<String> = projects
+            .iter()
+            .take(10)
+            .map(|p| {
+                format!(
+                    "{} ({})",
+                    snippet(p.id.as_bytes()),
+                    snippet(p.name.as_bytes())
+                )
+            })
+            .collect();
+        if projects.len() > 10 {
+            shown.push(format!("and {} more", projects.len() - 10));
+        }
+        shown.join(", ")
+    };
     match named.as_slice() {
         [one] => ProjectId::new(one.id.clone()).map_err(|e| {
             Error::resolve(
@@ -161,35 +178,30 @@ pub(crate) fn read_projects(
                 Some(e),
             )
         }),
-        [] => Err(Error::resolve(
-            ErrorKind::InvalidInput,
-            format!(
-                "IAM at {iam} has no project named {region} for these credentials{trace}: set the project id, or check the region"
-            ),
-            None,
-        )),
-        many => {
-            let list: Vec<String> = many
-                .iter()
-                .take(10)
-                .map(|p| {
-                    format!(
-                        "{} ({})",
-                        snippet(p.id.as_bytes()),
-                        snippet(p.name.as_bytes())
-                    )
-                })
-                .collect();
+        [] => {
+            let all: Vec<&Project> = parsed.projects.iter().collect();
+            let came = if all.is_empty() {
+                "none came back".to_owned()
+            } else {
+                format!("it returned {}", list(&all))
+            };
             Err(Error::resolve(
                 ErrorKind::InvalidInput,
                 format!(
-                    "IAM at {iam} has {} projects named {region}: {}{trace}: set the project id to one of them",
-                    many.len(),
-                    list.join(", ")
+                    "IAM at {iam} has no project named {region} for these credentials ({came}){trace}: set the project id, or check the region"
                 ),
                 None,
             ))
         }
+        many => Err(Error::resolve(
+            ErrorKind::InvalidInput,
+            format!(
+                "IAM at {iam} has {} projects named {region}: {}{trace}: set the project id to one of them",
+                many.len(),
+                list(many)
+            ),
+            None,
+        )),
     }
 }
 

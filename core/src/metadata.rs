@@ -167,10 +167,14 @@ struct Credential {
     expires_at: String,
 }
 
-/// Reads the answer to [`security_key_request`].
+/// Reads the answer to [`security_key_request`], received at local time
+/// `now`. The expiry is kept in local time: `expires_at` less the answer's
+/// own `Date` is how long the credentials live, whatever either clock says
+/// (without a `Date`, the two clocks are taken to agree).
 pub(crate) fn read_security_key(
     endpoint: &Endpoint,
     r: &Response<Vec<u8>>,
+    now: SystemTime,
 ) -> Result<KeyAnswer, Error> {
     let status = r.status();
     if status == StatusCode::UNAUTHORIZED {
@@ -204,8 +208,24 @@ pub(crate) fn read_security_key(
     };
     let body: Body = serde_json::from_slice(r.body()).map_err(|_| bad("not the expected JSON"))?;
     let c = body.credential;
-    let expires = humantime::parse_rfc3339_weak(c.expires_at.trim())
+    let expires_at = humantime::parse_rfc3339_weak(c.expires_at.trim())
         .map_err(|_| bad("expires_at is not an RFC 3339 time"))?;
+    let served_at = r
+        .headers()
+        .get(http::header::DATE)
+        .and_then(|d| d.to_str().ok())
+        .and_then(|d| httpdate::parse_http_date(d.trim()).ok());
+    // A `Date` has whole seconds, so the answer may be up to a second
+    // later than it says: that second is taken off the lifetime.
+    let expires = match served_at {
+        Some(date) => match expires_at.duration_since(date) {
+            Ok(left) => now
+                .checked_add(left.saturating_sub(Duration::from_secs(1)))
+                .unwrap_or(expires_at),
+            Err(_) => now,
+        },
+        None => expires_at,
+    };
     let credentials = match c.securitytoken.filter(|s| !s.is_empty()) {
         Some(st) => Credentials::temporary(c.access, c.secret, st),
         None => Credentials::ak_sk(c.access, c.secret),
@@ -233,6 +253,10 @@ fn failure(endpoint: &Endpoint, what: &str, r: Option<&Response<Vec<u8>>>) -> Er
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn key(r: &Response<Vec<u8>>) -> Result<KeyAnswer, Error> {
+        read_security_key(&ep(), r, SystemTime::UNIX_EPOCH)
+    }
 
     fn ep() -> Endpoint {
         Endpoint::parse("http://127.0.0.1:9").unwrap()
@@ -279,7 +303,7 @@ mod tests {
         assert!(read_token(&ep(), &answer(500, "")).is_err());
         assert!(read_token(&ep(), &answer(200, "a b")).is_err());
         let ok = r#"{"credential":{"access":"AK1","secret":"SK1","securitytoken":"ST1","expires_at":"2026-12-03T10:00:00.000000Z"}}"#;
-        let KeyAnswer::Issued(i) = read_security_key(&ep(), &answer(200, ok)).unwrap() else {
+        let KeyAnswer::Issued(i) = key(&answer(200, ok)).unwrap() else {
             panic!()
         };
         assert_eq!(
@@ -294,16 +318,13 @@ mod tests {
             }
         ));
         assert!(matches!(
-            read_security_key(&ep(), &answer(401, "token expired")).unwrap(),
+            key(&answer(401, "token expired")).unwrap(),
             KeyAnswer::StaleToken
         ));
-        let e = read_security_key(
-            &ep(),
-            &answer(
-                401,
-                r#"{"message":"Please configure Cloud Service Agency first"}"#,
-            ),
-        )
+        let e = key(&answer(
+            401,
+            r#"{"message":"Please configure Cloud Service Agency first"}"#,
+        ))
         .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unauthorized);
         assert!(e.to_string().contains("no agency"), "{e}");
@@ -313,9 +334,28 @@ mod tests {
             r#"{"credential":{"access":"A","secret":"S","expires_at":"soon"}}"#,
             r#"{"credential":{"access":"A\n","secret":"S","expires_at":"2026-12-03T10:00:00Z"}}"#,
         ] {
-            let e = read_security_key(&ep(), &answer(200, bad)).unwrap_err();
+            let e = key(&answer(200, bad)).unwrap_err();
             assert!(e.to_string().contains("127.0.0.1:9"), "{e}");
         }
+    }
+
+    #[test]
+    fn expiry_is_measured_on_the_answers_own_clock() {
+        let ok = r#"{"credential":{"access":"AK1","secret":"SK1","securitytoken":"ST1","expires_at":"2026-12-03T10:00:00Z"}}"#;
+        let expires_at = humantime::parse_rfc3339("2026-12-03T10:00:00Z").unwrap();
+        // The service's clock says 09:00: an hour left, whatever the local
+        // clock says.
+        let served = expires_at - Duration::from_secs(3600);
+        let local = expires_at + Duration::from_secs(7200);
+        let r = Response::builder()
+            .status(200)
+            .header(http::header::DATE, httpdate::fmt_http_date(served))
+            .body(ok.as_bytes().to_vec())
+            .unwrap();
+        let KeyAnswer::Issued(i) = read_security_key(&ep(), &r, local).unwrap() else {
+            panic!()
+        };
+        assert_eq!(i.expires, local + Duration::from_secs(3599));
     }
 
     #[test]
@@ -324,12 +364,12 @@ mod tests {
         let body = format!(
             r#"{{"credential":{{"access":"AK","secret":"{mark}","securitytoken":"{mark}","expires_at":"never"}}}}"#
         );
-        let e = read_security_key(&ep(), &answer(200, &body)).unwrap_err();
+        let e = key(&answer(200, &body)).unwrap_err();
         assert!(!format!("{e} {e:?}").contains(mark));
         let ok = format!(
             r#"{{"credential":{{"access":"AK","secret":"{mark}","securitytoken":"{mark}","expires_at":"2026-12-03T10:00:00Z"}}}}"#
         );
-        let a = read_security_key(&ep(), &answer(200, &ok)).unwrap();
+        let a = key(&answer(200, &ok)).unwrap();
         assert!(!format!("{a:?}").contains(mark));
     }
 
@@ -354,7 +394,7 @@ mod tests {
         fn any_answer(status in 100u16..600, body in proptest::collection::vec(any::<u8>(), 0..300)) {
             let r = Response::builder().status(status).body(body).unwrap();
             let _ = read_token(&ep(), &r);
-            let _ = read_security_key(&ep(), &r);
+            let _ = key(&r);
         }
     }
 }

@@ -69,6 +69,9 @@ fn at(path: &Path, line: usize, message: impl fmt::Display) -> Error {
 }
 
 /// Parses a profile file. `path` is used only in messages.
+/// The keys of `[basic]`; any other there is an error, never a silent skip.
+const KNOWN_KEYS: &[&str] = &["ak", "sk", "security_token", "project_id", "iam_endpoint"];
+
 pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Profile, Error> {
     if bytes.len() > MAX_PROFILE_BYTES {
         return Err(Error::invalid_input(format!(
@@ -98,7 +101,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Profile, Error> {
     let mut sections: HashMap<&str, usize> = HashMap::new();
     // The current section's name and the lines of its keys so far.
     let mut section: Option<&str> = None;
-    let mut keys: HashMap<&str, usize> = HashMap::new();
+    let mut keys: HashMap<String, usize> = HashMap::new();
 
     for (i, raw) in text.split('\n').enumerate() {
         let line = i + 1;
@@ -158,12 +161,22 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Profile, Error> {
                 "`key = value` comes before any section; put it under `[basic]`",
             ));
         };
-        if let Some(first) = keys.insert(key, line) {
+        // Matched without regard to case, as the vendor's Python SDK does.
+        let key = key.to_ascii_lowercase();
+        let known = KNOWN_KEYS.contains(&key.as_str());
+        if let Some(first) = keys.insert(key.clone(), line) {
+            // An unknown key may be a piece of a value wrapped onto its own
+            // line: it is not repeated back.
+            let what = if known {
+                format!("`{key}`")
+            } else {
+                "a key".to_owned()
+            };
             return Err(at(
                 path,
                 line,
                 format_args!(
-                    "`{key}` appears again in [{section}] (first at line {first}); \
+                    "{what} appears again in [{section}] (first at line {first}); \
                      keep only one"
                 ),
             ));
@@ -171,13 +184,23 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Profile, Error> {
         if section != BASIC {
             continue;
         }
-        let slot = match key {
+        let slot = match key.as_str() {
             "ak" => &mut profile.ak,
             "sk" => &mut profile.sk,
             "security_token" => &mut profile.security_token,
             "project_id" => &mut profile.project_id,
             "iam_endpoint" => &mut profile.iam_endpoint,
-            _ => continue,
+            _ => {
+                return Err(at(
+                    path,
+                    line,
+                    format_args!(
+                        "[basic] has a key it does not know (a value wrapped onto a second line?); \
+                         the keys are {}",
+                        KNOWN_KEYS.join(", ")
+                    ),
+                ));
+            }
         };
         let value = unquote(value.trim());
         if value.is_empty() {

@@ -7,8 +7,8 @@
 //! flight: at most one metadata or IAM request at a time for every call and
 //! fleet sharing the config, whoever drives it. Callers keep signing with
 //! unexpired credentials while a refresh is pending. Must not send, sleep
-//! or read a clock: fleets and [`Resolve`](crate::Resolve) call
-//! [`Session::poll`] and [`Session::handle`] with the time.
+//! or read a clock: fleets call [`Session::poll`] and [`Session::handle`]
+//! with the time, and [`Session::abandon`] when they stop.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
@@ -101,6 +101,8 @@ struct State {
     retry_at: Option<Instant>,
     /// A failure reported to every caller until the instant.
     failed: Option<(Error, Instant)>,
+    /// The lookup was signed again for a clock skew in this round.
+    lookup_resigned: bool,
 }
 
 #[derive(Debug)]
@@ -200,6 +202,7 @@ impl Session {
                 failures: 0,
                 retry_at: None,
                 failed: None,
+                lookup_resigned: false,
             }),
         }
     }
@@ -234,7 +237,7 @@ impl Session {
                     }
                     return Err(Error::resolve(
                         ErrorKind::Unauthorized,
-                        "the credentials from server metadata are not fetched yet: run the call through a fleet or a client, or drive a Resolve first",
+                        "the credentials from server metadata are not fetched yet: run the call through a client or a Fleet (an empty fleet only resolves)",
                         None,
                     ));
                 }
@@ -248,7 +251,7 @@ impl Session {
                 }
                 return Err(Error::resolve(
                     ErrorKind::InvalidInput,
-                    "the project id is not looked up yet: run the call through a fleet or a client, or drive a Resolve first",
+                    "the project id is not looked up yet: run the call through a client or a Fleet (an empty fleet only resolves)",
                     None,
                 ));
             }
@@ -284,12 +287,23 @@ impl Session {
         self.lock().skew
     }
 
-    /// Records the gateway's clock offset; whether it changed.
-    pub(crate) fn correct_skew(&self, skew: ClockSkew) -> bool {
+    /// Records the gateway's clock offset (`None`: none, the clocks
+    /// agree); whether it changed.
+    pub(crate) fn correct_skew(&self, skew: Option<ClockSkew>) -> bool {
+        let skew = skew.filter(|s| s.as_secs() != 0);
         let mut s = self.lock();
-        let changed = s.skew != Some(skew);
-        s.skew = Some(skew);
+        let changed = s.skew != skew;
+        s.skew = skew;
         changed
+    }
+
+    /// Gives up flight `id` without an answer (its caller stopped): another
+    /// caller may make it at once.
+    pub(crate) fn abandon(&self, id: u64) {
+        let mut s = self.lock();
+        if s.flight.as_ref().is_some_and(|f| f.id == id) {
+            s.flight = None;
+        }
     }
 
     /// The project id and credentials resolved so far, for reports.
@@ -485,10 +499,24 @@ impl State {
                 Ok(())
             }
             (Creds::Metadata(m), FlightKind::SecurityKey) => {
-                match metadata::read_security_key(&m.endpoint, &response) {
+                match metadata::read_security_key(&m.endpoint, &response, now.wall) {
                     Ok(KeyAnswer::Issued(issued)) => {
                         let lifetime = issued.expires.duration_since(now.wall).unwrap_or_default();
                         let margin = EXPIRY_MARGIN.min(lifetime / 6);
+                        if lifetime <= margin || lifetime.is_zero() {
+                            let at = humantime::format_rfc3339_seconds(issued.expires);
+                            return Err((
+                                Error::resolve(
+                                    ErrorKind::Unauthorized,
+                                    format!(
+                                        "server metadata at {} sent credentials that expired at {at}",
+                                        m.endpoint
+                                    ),
+                                    None,
+                                ),
+                                false,
+                            ));
+                        }
                         m.current = Some(Held {
                             refresh_at: metadata_refresh_at(now.wall, issued.expires),
                             usable_until: issued
@@ -529,17 +557,19 @@ impl State {
                 }
             }
             (_, FlightKind::Projects) => {
-                if let Some(skew) = crate::skew::correction(&response, now.wall)
-                    && self.skew != Some(skew)
+                if !self.lookup_resigned
+                    && let Some(skew) = crate::skew::correction(&response, now.wall, self.skew)
                 {
                     // Refused as expired by a gateway with another clock:
-                    // asked again, signed with its time.
-                    self.skew = Some(skew);
+                    // asked again, once, signed with its time.
+                    self.skew = skew.filter(|s| s.as_secs() != 0);
+                    self.lookup_resigned = true;
                     return Ok(());
                 }
                 let Project::Lookup { iam, region, found } = &mut self.project else {
                     return Ok(());
                 };
+                self.lookup_resigned = false;
                 match iam::read_projects(iam, region, &response) {
                     Ok(p) => {
                         *found = Some(p);
@@ -566,14 +596,22 @@ impl State {
             Need::Credentials { usable } => usable,
             Need::Project => false,
         };
-        let wait = backoff(
+        let mut wait = backoff(
             Duration::ZERO,
             BACKOFF_BASE,
             BACKOFF_MAX,
             self.failures,
             1.0,
         );
+        if let Some(left) = self.usable_for(now.wall) {
+            // Never past the end of the credentials held.
+            wait = wait.min(left);
+        }
         self.retry_at = Some(later(now.mono, wait));
+        // With nothing held yet, an unreachable service is not asked again
+        // and again: off the cloud, the user hears at once.
+        let nothing_held = matches!(&self.credentials, Creds::Metadata(m) if m.current.is_none());
+        let fatal = fatal || (nothing_held && is_unreachable(&error));
         if usable || (!fatal && self.failures < TRIES) {
             trace::retrying(&error, wait);
             return;
@@ -583,6 +621,17 @@ impl State {
         self.failures = 0;
         self.retry_at = None;
         self.failed = Some((error, later(now.mono, FAILURE_HOLD)));
+    }
+
+    /// How long the credentials held stay usable, for temporary ones.
+    fn usable_for(&self, wall: SystemTime) -> Option<Duration> {
+        match &self.credentials {
+            Creds::Metadata(m) => m
+                .current
+                .as_ref()
+                .map(|h| h.usable_until.duration_since(wall).unwrap_or_default()),
+            Creds::Fixed(_) => None,
+        }
     }
 
     /// The error callers get: for credentials that expired, kind

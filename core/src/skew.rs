@@ -75,20 +75,28 @@ pub(crate) fn gateway_offset<B>(response: &Response<B>, local: SystemTime) -> Op
     Some(ClockSkew(secs))
 }
 
-/// The correction an AK/SK call should make after `response`: `Some` when
-/// it is a 401 saying the request or signature expired, and its `Date` is
-/// at least [`SKEW_THRESHOLD`] away from `local`.
+/// The correction an AK/SK call signed with `applied` (the offset in use,
+/// if any) should make after `response`: `Some(offset)` when it is a 401
+/// saying the request or signature expired, and its `Date` puts the
+/// gateway at least [`SKEW_THRESHOLD`] away from where `applied` put it.
+/// The new offset is `Some(None)` when the clocks now agree (a correction
+/// made earlier is undone).
 pub(crate) fn correction<B: AsRef<[u8]>>(
     response: &Response<B>,
     local: SystemTime,
-) -> Option<ClockSkew> {
+    applied: Option<ClockSkew>,
+) -> Option<Option<ClockSkew>> {
     if response.status() != http::StatusCode::UNAUTHORIZED
         || !says_expired(response.body().as_ref())
     {
         return None;
     }
-    let skew = gateway_offset(response, local)?;
-    (skew.0.unsigned_abs() >= SKEW_THRESHOLD.as_secs()).then_some(skew)
+    let measured = gateway_offset(response, local)?;
+    let applied = applied.map_or(0, ClockSkew::as_secs);
+    if measured.0.abs_diff(applied) < SKEW_THRESHOLD.as_secs() {
+        return None;
+    }
+    Some((measured.0.unsigned_abs() >= SKEW_THRESHOLD.as_secs()).then_some(measured))
 }
 
 /// Whether a 401 body says the request or its signature expired (the
@@ -120,7 +128,12 @@ mod tests {
         for secs in [3600i64, -3600] {
             let gateway = ClockSkew(secs).apply(local);
             let r = answer(401, Some(gateway), EXPIRED);
-            assert_eq!(correction(&r, local), Some(ClockSkew(secs)));
+            assert_eq!(correction(&r, local, None), Some(Some(ClockSkew(secs))));
+            // Already applied: nothing to correct.
+            assert_eq!(correction(&r, local, Some(ClockSkew(secs))), None);
+            // The gateway's clock was fixed: the correction is undone.
+            let fixed = answer(401, Some(local), EXPIRED);
+            assert_eq!(correction(&fixed, local, Some(ClockSkew(secs))), Some(None));
         }
     }
 
@@ -129,20 +142,26 @@ mod tests {
         let local = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let ahead = local + Duration::from_secs(3600);
         // Not a 401, not "expired", no Date, or a small skew.
-        assert_eq!(correction(&answer(403, Some(ahead), EXPIRED), local), None);
-        let wrong_sig = r#"{"error_msg":"Incorrect IAM authentication information: verify aksk signature fail","error_code":"APIGW.0301"}"#;
         assert_eq!(
-            correction(&answer(401, Some(ahead), wrong_sig), local),
+            correction(&answer(403, Some(ahead), EXPIRED), local, None),
             None
         );
-        assert_eq!(correction(&answer(401, None, EXPIRED), local), None);
+        let wrong_sig = r#"{"error_msg":"Incorrect IAM authentication information: verify aksk signature fail","error_code":"APIGW.0301"}"#;
+        assert_eq!(
+            correction(&answer(401, Some(ahead), wrong_sig), local, None),
+            None
+        );
+        assert_eq!(correction(&answer(401, None, EXPIRED), local, None), None);
         let near = local + Duration::from_secs(60);
-        assert_eq!(correction(&answer(401, Some(near), EXPIRED), local), None);
+        assert_eq!(
+            correction(&answer(401, Some(near), EXPIRED), local, None),
+            None
+        );
         let mut bad_date = answer(401, None, EXPIRED);
         bad_date
             .headers_mut()
             .insert(DATE, http::HeaderValue::from_static("yesterday"));
-        assert_eq!(correction(&bad_date, local), None);
+        assert_eq!(correction(&bad_date, local, None), None);
     }
 
     #[test]
@@ -171,8 +190,9 @@ mod tests {
         fn correction_only_for_401(status in 100u16..600, body in ".{0,200}", offset in -100_000i64..100_000) {
             let local = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
             let r = answer(status, Some(ClockSkew(offset).apply(local)), &body);
-            if let Some(c) = correction(&r, local) {
+            if let Some(c) = correction(&r, local, None) {
                 prop_assert_eq!(status, 401);
+                let c = c.expect("a skew from none");
                 prop_assert!(c.as_secs().unsigned_abs() >= SKEW_THRESHOLD.as_secs());
             }
         }

@@ -128,6 +128,12 @@ impl LazyProfile<'_> {
     }
 }
 
+/// Whether `url` is the metadata service's own address, the one plain
+/// `http` URL allowed without opting in.
+fn is_default_metadata(url: &str) -> bool {
+    url.trim().trim_end_matches('/') == DEFAULT_METADATA_ENDPOINT
+}
+
 fn non_empty(lookup: EnvLookup<'_>, key: &str) -> Option<String> {
     lookup(key)
         .map(|v| v.trim().to_owned())
@@ -149,12 +155,19 @@ pub(super) fn fill(
     };
     let mut missing = Vec::new();
     let allow_insecure = b.allow_insecure_http;
-    let parse = |url: &str| {
-        if allow_insecure {
+    // Every URL error names where the URL came from.
+    let parse_from = |url: &str, from: &str| {
+        let parsed = if allow_insecure || is_default_metadata(url) && from == METADATA {
             Endpoint::parse_allow_insecure(url)
         } else {
             Endpoint::parse(url)
-        }
+        };
+        parsed.map_err(|e| {
+            Error::invalid_input(format!(
+                "{from}: {}",
+                e.to_string().trim_start_matches("invalid input: ")
+            ))
+        })
     };
 
     // Region, then endpoint: an explicit region wins over CLOUDDC_ENDPOINT.
@@ -168,7 +181,7 @@ pub(super) fn fill(
     if b.endpoint.is_none() {
         match (explicit_region, get("CLOUDDC_ENDPOINT"), b.region.clone()) {
             (false, Some(url), _) => {
-                b.endpoint = Some(parse(&url)?);
+                b.endpoint = Some(parse_from(&url, "CLOUDDC_ENDPOINT")?);
                 b.origins.endpoint = Origin::Env("CLOUDDC_ENDPOINT".into());
             }
             (_, _, Some(region)) => {
@@ -181,8 +194,9 @@ pub(super) fn fill(
                 });
                 b.endpoint = Some(match over {
                     Some(url) => {
+                        let e = parse_from(&url, &var)?;
                         b.origins.endpoint = Origin::Env(var);
-                        parse(&url)?
+                        e
                     }
                     None => {
                         b.origins.endpoint = Origin::Default;
@@ -244,12 +258,7 @@ pub(super) fn fill(
                     });
                 }
                 Some(url) => {
-                    b.metadata = Some(parse(url).map_err(|e| {
-                        Error::invalid_input(format!(
-                            "{METADATA}: {}",
-                            e.to_string().trim_start_matches("invalid input: ")
-                        ))
-                    })?);
+                    b.metadata = Some(parse_from(url, METADATA)?);
                     b.origins.credentials = Origin::Metadata;
                 }
                 None => {
@@ -274,22 +283,19 @@ pub(super) fn fill(
             b.project_id = Some(p);
             b.origins.project_id = Origin::File { path, line };
         } else if matches!(b.credentials, Some(Credentials::Token(_))) {
-            missing.push("HUAWEICLOUD_SDK_PROJECT_ID (with a token it cannot be looked up)".into());
+            missing.push(
+                "HUAWEICLOUD_SDK_PROJECT_ID (with a token it cannot be looked up: find it in the console under My Credentials > API Credentials, in the row of your region)"
+                    .into(),
+            );
         } else if b.iam_endpoint.is_none() {
             if let Some(url) = get("HUAWEICLOUD_SDK_IAM_ENDPOINT") {
-                b.iam_endpoint = Some(parse(&url)?);
+                b.iam_endpoint = Some(parse_from(&url, "HUAWEICLOUD_SDK_IAM_ENDPOINT")?);
             } else if let Some(e) = profile.get()?.and_then(|p| {
                 p.iam_endpoint()
                     .map(|e| (e.value.clone(), e.line, p.path().to_owned()))
             }) {
-                b.iam_endpoint = Some(parse(&e.0).map_err(|err| {
-                    Error::invalid_input(format!(
-                        "{}:{}: iam_endpoint: {}",
-                        e.2.display(),
-                        e.1,
-                        err.to_string().trim_start_matches("invalid input: ")
-                    ))
-                })?);
+                let from = format!("{}:{}: iam_endpoint", e.2.display(), e.1);
+                b.iam_endpoint = Some(parse_from(&e.0, &from)?);
             }
             if b.region.is_none() {
                 missing.push(

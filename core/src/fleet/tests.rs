@@ -471,3 +471,97 @@ fn extreme_durations_saturate() {
         2
     );
 }
+
+/// A config whose credentials come from server metadata at a loopback
+/// address (no request is really sent here).
+fn metadata_config() -> Config {
+    Config::builder()
+        .endpoint(crate::Endpoint::parse("http://127.0.0.1:9").unwrap())
+        .project_id(crate::ProjectId::new("p").unwrap())
+        .metadata(crate::Endpoint::parse("http://127.0.0.1:10").unwrap())
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn fleets_sharing_a_config_make_one_session_request_and_a_cancelled_one_lets_go() {
+    let config = metadata_config();
+    let now = t0();
+    let mut first = Fleet::new(&config, Job::Status, ids(3), FleetOptions::new());
+    let mut second = Fleet::new(&config, Job::Status, ids(3), FleetOptions::new());
+    let FleetStep::Send { ticket, attempt } = first.poll(now) else {
+        panic!("the first fleet asks for a session token")
+    };
+    assert_eq!(attempt.request.uri().path(), "/meta-data/latest/api/token");
+    // The second waits: nothing to sign with, and the request is made.
+    assert!(matches!(second.poll(now), FleetStep::Wait(_)));
+    assert_eq!(second.progress().in_flight, 0);
+    // The first is cancelled: its ids end, and the request is given up.
+    first.cancel();
+    let mut interrupted = 0;
+    loop {
+        match first.poll(now) {
+            FleetStep::Event(e) => {
+                assert!(matches!(e.outcome, Outcome::Interrupted));
+                interrupted += 1;
+            }
+            FleetStep::Finished => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(interrupted, 3);
+    // A late answer for it is ignored (no count goes below zero).
+    first.handle(now, ticket, Ok(resp(200, &[], "tok")));
+    assert_eq!(first.progress().in_flight, 0);
+    // The second makes the request at once, not after its deadline.
+    let FleetStep::Send { attempt, .. } = second.poll(now) else {
+        panic!("the second fleet takes the request over")
+    };
+    assert_eq!(attempt.request.uri().path(), "/meta-data/latest/api/token");
+}
+
+#[test]
+fn a_dropped_fleet_lets_go_of_its_session_request() {
+    let config = metadata_config();
+    let now = t0();
+    let mut first = Fleet::new(&config, Job::Status, ids(1), FleetOptions::new());
+    assert!(matches!(first.poll(now), FleetStep::Send { .. }));
+    drop(first);
+    let mut second = Fleet::new(&config, Job::Status, ids(1), FleetOptions::new());
+    assert!(matches!(second.poll(now), FleetStep::Send { .. }));
+}
+
+#[test]
+fn a_failed_resolution_ends_every_id_with_its_error() {
+    let config = metadata_config();
+    let now = t0();
+    let job = Job::wait(InstanceState::Running, WaitOptions::default());
+    let mut fleet = Fleet::new(&config, job, ids(4), FleetOptions::new());
+    let FleetStep::Send { ticket, .. } = fleet.poll(now) else {
+        panic!()
+    };
+    fleet.handle(
+        now,
+        ticket,
+        Err(Error::transport(
+            "refused",
+            std::io::Error::other("refused"),
+        )),
+    );
+    let mut ended = 0;
+    loop {
+        match fleet.poll(now) {
+            FleetStep::Event(e) => {
+                let (_, report) = e.into_wait();
+                let crate::WaitOutcome::Error(err) = report.outcome else {
+                    panic!("{:?}", report.outcome)
+                };
+                assert!(err.to_string().contains("unreachable"), "{err}");
+                ended += 1;
+            }
+            FleetStep::Finished => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(ended, 4);
+}

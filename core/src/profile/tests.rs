@@ -57,8 +57,7 @@ fn reads_basic_with_lines() {
          sk=SK1\n\
          project_id =  p1  \n\
          security_token = tok==\n\
-         iam_endpoint = https://iam.example.com\n\
-         other = ignored\n");
+         iam_endpoint = https://iam.example.com\n");
     assert_eq!(p.path(), Path::new(PATH));
     assert_eq!(p.ak, entry("AK1", 5));
     assert_eq!(p.sk, entry("SK1", 6));
@@ -91,11 +90,27 @@ fn quotes_come_off_only_in_matching_pairs() {
 }
 
 #[test]
-fn keys_and_sections_are_case_sensitive() {
+fn keys_match_in_any_case_sections_only_in_theirs() {
     let p = ok("[basic]\nAK = A\nSk = S\n[Basic]\nak = other\n");
-    assert_eq!(p.ak, None);
-    assert_eq!(p.sk, None);
+    assert_eq!(p.ak, entry("A", 2));
+    assert_eq!(p.sk, entry("S", 3));
     assert!(err("[Basic]\nak = A\n").contains("has no [basic] section; add one with ak and sk"));
+    assert!(err("[basic]\nak = A\nAK = B\n").contains(":3: `ak` appears again"));
+}
+
+#[test]
+fn an_unknown_key_in_basic_is_an_error_that_does_not_repeat_it() {
+    // A security token wrapped onto a second line that holds a `=`.
+    let e = err(format!(
+        "[basic]\nak = A\nsk = S\nsecurity_token = abc\n{MARK}=tail\n"
+    ));
+    assert!(e.contains(":5: [basic] has a key it does not know"), "{e}");
+    assert!(!e.contains(MARK), "{e}");
+    let e = err(format!(
+        "[global]\n{MARK} = 1\n{MARK} = 2\n[basic]\nak=A\nsk=S\n"
+    ));
+    assert!(e.contains(":3: a key appears again in [global]"), "{e}");
+    assert!(!e.contains(MARK), "{e}");
 }
 
 #[test]
@@ -105,7 +120,7 @@ fn other_sections_are_checked_for_syntax() {
     );
     assert!(
         err("[basic]\n[global]\nx = 1\nx = 2\n")
-            .contains(":4: `x` appears again in [global] (first at line 3)")
+            .contains(":4: a key appears again in [global] (first at line 3)")
     );
 }
 
@@ -332,10 +347,22 @@ fn arb_style() -> impl Strategy<Value = Style> {
         })
 }
 
-fn arb_section() -> impl Strategy<Value = Vec<KeyValue>> {
+/// The keys `[basic]` takes, in any case.
+const BASIC_KEYS: &[&str] = &[
+    "ak",
+    "sk",
+    "security_token",
+    "project_id",
+    "iam_endpoint",
+    "AK",
+    "Sk",
+    "Project_ID",
+];
+
+fn arb_section(keys: &'static [&'static str]) -> impl Strategy<Value = Vec<KeyValue>> {
     prop::collection::vec(
         (
-            prop::sample::select(KEYS.to_vec()),
+            prop::sample::select(keys.to_vec()),
             "[A-Za-z0-9+/=_.:-]([A-Za-z0-9+/=_.: -]{0,30}[A-Za-z0-9+/=_.:-])?",
             arb_style(),
         ),
@@ -344,7 +371,7 @@ fn arb_section() -> impl Strategy<Value = Vec<KeyValue>> {
     .prop_map(|kvs| {
         let mut seen = std::collections::HashSet::new();
         kvs.into_iter()
-            .filter(|(k, _, _)| seen.insert(*k))
+            .filter(|(k, _, _)| seen.insert(k.to_ascii_lowercase()))
             .map(|(k, v, s)| (k.to_owned(), v, s))
             .collect()
     })
@@ -355,11 +382,11 @@ fn arb_model() -> impl Strategy<Value = Model> {
         prop::collection::vec(
             (
                 prop::sample::select(vec!["global", "basic", "other one", "x"]),
-                arb_section(),
+                arb_section(KEYS),
             ),
             0..4,
         ),
-        arb_section(),
+        arb_section(BASIC_KEYS),
         0usize..4,
     )
         .prop_map(|(others, basic, at)| {
@@ -425,7 +452,7 @@ proptest! {
         let got = fields(&p);
         let names = ["ak", "sk", "security_token", "project_id", "iam_endpoint"];
         for (i, name) in names.iter().enumerate() {
-            let expected = want.iter().find(|(k, _, _)| k == name).map(|(_, v, n)| Entry { value: v.clone(), line: *n });
+            let expected = want.iter().find(|(k, _, _)| k.to_ascii_lowercase() == *name).map(|(_, v, n)| Entry { value: v.clone(), line: *n });
             prop_assert_eq!(&got[i], &expected, "{}", name);
         }
 

@@ -139,27 +139,42 @@ fn no_agency_fails_at_once_in_those_words() {
     assert_eq!(s.current(now.wall).unwrap_err().to_string(), e.to_string());
 }
 
-#[test]
-fn unreachable_metadata_fails_after_three_tries_then_tries_again() {
-    let s = metadata_session(Some("p1"));
-    let mut now = start();
+/// Drives the session's requests with `answer` until it settles; how many
+/// requests it made and how it ended.
+fn settle(
+    s: &Session,
+    mut now: Now,
+    answer: impl Fn() -> Result<Response<Vec<u8>>, Error>,
+) -> (u32, Now, Error) {
     let mut sent = 0;
-    let failure = loop {
+    loop {
         match s.poll(now, true) {
             SessionStep::Send(id, _) => {
                 sent += 1;
-                let e = Error::transport(
-                    "attempt 1 to 127.0.0.1:9 failed",
-                    std::io::Error::other("refused"),
-                );
-                s.handle(id, now, Err(e));
+                assert!(sent < 50, "no end to the requests");
+                s.handle(id, now, answer());
             }
-            SessionStep::Wait(t) => now = now.advance_to(t),
-            SessionStep::Failed(e) => break e,
+            SessionStep::Wait(t) => {
+                assert!(t > now.mono, "waits must move time on");
+                now = now.advance_to(t);
+            }
+            SessionStep::Failed(e) => return (sent, now, e),
             SessionStep::Ready => panic!("nothing to be ready with"),
         }
+    }
+}
+
+#[test]
+fn unreachable_metadata_fails_at_once_then_is_tried_again_later() {
+    let s = metadata_session(Some("p1"));
+    let refused = || {
+        Err(Error::transport(
+            "attempt 1 to 127.0.0.1:9 failed",
+            std::io::Error::other("refused"),
+        ))
     };
-    assert_eq!(sent, 3);
+    let (sent, now, failure) = settle(&s, start(), refused);
+    assert_eq!(sent, 1, "off the cloud, the user hears at once");
     assert_eq!(failure.kind(), ErrorKind::Transport);
     let text = crate::error::error_chain(&failure);
     assert!(
@@ -175,6 +190,45 @@ fn unreachable_metadata_fails_after_three_tries_then_tries_again() {
         s.poll(now.advance(Duration::from_secs(2)), true),
         SessionStep::Send(..)
     ));
+}
+
+#[test]
+fn a_failing_service_is_tried_three_times_with_backoff() {
+    let s = Session::new(
+        CredentialSource::Metadata(meta()),
+        ProjectSource::Fixed(ProjectId::new("p").unwrap()),
+        "ua".into(),
+    );
+    // No session tokens, then 503s for the credentials.
+    let now = start();
+    let (id, _) = send(s.poll(now, true));
+    s.handle(id, now, Ok(answer(404, "")));
+    let (sent, _, failure) = settle(&s, now, || Ok(answer(503, "busy")));
+    assert_eq!(sent, 3);
+    assert!(failure.to_string().contains("503"), "{failure}");
+}
+
+#[test]
+fn credentials_already_expired_are_a_failure_not_a_loop() {
+    let s = metadata_session(Some("p1"));
+    let now = start();
+    let (id, _) = send(s.poll(now, true));
+    s.handle(id, now, Ok(answer(404, "")));
+    let past = now.wall - Duration::from_secs(60);
+    let (sent, _, failure) = settle(&s, now, || Ok(keys(1, past)));
+    assert_eq!(sent, 3, "three tries with backoff, not a request per poll");
+    assert_eq!(failure.kind(), ErrorKind::Unauthorized);
+    assert!(failure.to_string().contains("expired"), "{failure}");
+}
+
+#[test]
+fn an_abandoned_request_is_made_again_at_once() {
+    let s = metadata_session(Some("p1"));
+    let now = start();
+    let (lost, _) = send(s.poll(now, true));
+    s.abandon(lost);
+    let (id, _) = send(s.poll(now, true));
+    assert_ne!(id, lost);
 }
 
 #[test]
@@ -402,4 +456,76 @@ fn a_lookup_refused_for_clock_skew_is_signed_again_with_the_gateway_time() {
         again.request.headers()["x-sdk-date"],
         crate::signing::format_sdk_date(gateway).as_str()
     );
+}
+
+#[test]
+fn a_lookup_is_signed_again_for_skew_once_per_round() {
+    let s = Session::new(
+        CredentialSource::Fixed(Credentials::ak_sk("AK", "SK").unwrap()),
+        ProjectSource::Lookup {
+            iam: iam_ep(),
+            region: "cn-east-3".into(),
+        },
+        "ua".into(),
+    );
+    // A gateway whose Date jitters by minutes between answers.
+    let n = std::cell::Cell::new(0u64);
+    let now = start();
+    let (sent, _, failure) = settle(&s, now, || {
+        n.set(n.get() + 1);
+        let date = now.wall + Duration::from_secs(3600 + 400 * (n.get() % 2));
+        Ok(Response::builder()
+            .status(401)
+            .header(http::header::DATE, httpdate::fmt_http_date(date))
+            .body(br#"{"error_msg":"The request has expired","error_code":"APIGW.0301"}"#.to_vec())
+            .unwrap())
+    });
+    assert_eq!(sent, 2, "one lookup and one signed again, then the error");
+    assert_eq!(failure.kind(), ErrorKind::Unauthorized);
+}
+
+/// A call signed with a corrected clock, after the gateway's clock was
+/// fixed: the correction is undone, and the call succeeds.
+#[test]
+fn a_skew_correction_is_undone_when_the_clocks_agree_again() {
+    use crate::machine::{Machine, Step};
+    let config = crate::Config::builder()
+        .endpoint(meta())
+        .project_id(ProjectId::new("p").unwrap())
+        .credentials(Credentials::ak_sk("AK", "SK").unwrap())
+        .max_attempts(1)
+        .build()
+        .unwrap();
+    let now = start();
+    let expired = |gateway: SystemTime| {
+        Response::builder()
+            .status(401)
+            .header(http::header::DATE, httpdate::fmt_http_date(gateway))
+            .body(br#"{"error_msg":"The request has expired","error_code":"APIGW.0301"}"#.to_vec())
+            .unwrap()
+    };
+    let ok = || answer(200, r#"{"state":"running"}"#);
+    for (gateway, want) in [
+        (
+            now.wall + Duration::from_secs(3600),
+            Some(ClockSkew::from_secs(3600)),
+        ),
+        (now.wall, None),
+    ] {
+        let mut call = crate::Call::new(&config, crate::InstanceId::new("i").unwrap(), now, 1);
+        let Step::Send(_) = call.poll(now) else {
+            panic!()
+        };
+        call.handle_response(now, expired(gateway));
+        let Step::Send(again) = call.poll(now) else {
+            panic!("signed again, outside the one attempt allowed")
+        };
+        assert_eq!(
+            again.request.headers()["x-sdk-date"],
+            crate::signing::format_sdk_date(gateway).as_str()
+        );
+        call.handle_response(now, ok());
+        assert!(matches!(call.poll(now), Step::Done(Ok(_))));
+        assert_eq!(config.clock_skew(), want);
+    }
 }

@@ -10,7 +10,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use clouddc_core::{Config, Credentials, Endpoint, InstanceId, ProjectId};
+use clouddc_core::{Config, ConfigBuilder, Credentials, Endpoint, InstanceId, ProjectId};
 
 use crate::args::{GlobalArgs, IdArgs};
 
@@ -108,6 +108,11 @@ pub(crate) fn config_with(
     env: Env<'_>,
     files: Files<'_>,
 ) -> Result<Config, UsageError> {
+    builder(g, env, files)?.build().map_err(with_flags)
+}
+
+/// Flags on the core's builder, the sources filling the rest.
+fn builder(g: &GlobalArgs, env: Env<'_>, files: Files<'_>) -> Result<ConfigBuilder, UsageError> {
     let mut b = Config::builder()
         .allow_insecure_http(g.insecure_http)
         .attempt_timeout(g.attempt_timeout)
@@ -129,10 +134,18 @@ pub(crate) fn config_with(
     if let Some(c) = flag_credentials(g)? {
         b = b.credentials(c);
     }
-    b.with_sources(env, files)
-        .map_err(with_flags)?
-        .build()
-        .map_err(with_flags)
+    b.with_sources(env, files).map_err(with_flags)
+}
+
+/// The builder [`config`] builds, sources filled in: for showing what is
+/// set even when building fails. The second value is why it fails.
+pub(crate) fn preview(
+    g: &GlobalArgs,
+    env: Env<'_>,
+) -> Result<(ConfigBuilder, Option<UsageError>), UsageError> {
+    let b = builder(g, env, &read_file)?;
+    let failure = b.clone().build().err().map(with_flags);
+    Ok((b, failure))
 }
 
 fn read_text(path: &Path) -> Result<String, UsageError> {

@@ -8,7 +8,7 @@
 //! print a secret: the access key shows as `****` and its last four
 //! characters, and nothing else of the credentials shows at all.
 
-use clouddc_core::{Config, Credentials, Origin};
+use clouddc_core::{Config, ConfigPreview, Credentials, Origin};
 use serde::Serialize;
 
 use crate::args::{GlobalArgs, OutputFormat};
@@ -68,19 +68,11 @@ impl View {
         let o = config.origins();
         let credentials = config.credentials();
         let kind = match &credentials {
-            Some(Credentials::Token(_)) => Some("token"),
-            Some(Credentials::AkSk {
-                security_token: Some(_),
-                ..
-            }) => Some("temporary"),
-            Some(_) => Some("aksk"),
+            Some(c) => Some(kind_of(c)),
             None if o.credentials == Origin::Metadata => Some("temporary"),
             None => None,
         };
-        let access_key = match &credentials {
-            Some(Credentials::AkSk { access_key, .. }) => Some(masked(access_key)),
-            _ => None,
-        };
+        let access_key = credentials.as_ref().and_then(access_key);
         Self {
             endpoint: Setting {
                 value: Some(config.endpoint().to_string()),
@@ -115,10 +107,63 @@ fn masked(access_key: &str) -> String {
     format!("****{tail}")
 }
 
+/// What is set so far, when the config cannot be built yet.
+fn partial(p: &ConfigPreview<'_>, error: String) -> View {
+    let o = p.origins;
+    let kind = match p.credentials {
+        Some(c) => Some(kind_of(c)),
+        None if o.credentials == Origin::Metadata => Some("temporary"),
+        None => None,
+    };
+    View {
+        endpoint: Setting {
+            value: p.endpoint.map(ToString::to_string),
+            source: settings::source(&o.endpoint),
+        },
+        region: Setting {
+            value: p.region.map(str::to_owned),
+            source: settings::source(&o.region),
+        },
+        project_id: Setting {
+            value: p.project_id.map(ToString::to_string),
+            source: settings::source(&o.project_id),
+        },
+        credentials: CredentialsView {
+            kind,
+            access_key: p.credentials.and_then(access_key),
+            source: settings::source(&o.credentials),
+        },
+        error: Some(error),
+    }
+}
+
+fn kind_of(c: &Credentials) -> &'static str {
+    match c {
+        Credentials::Token(_) => "token",
+        Credentials::AkSk {
+            security_token: Some(_),
+            ..
+        } => "temporary",
+        _ => "aksk",
+    }
+}
+
+fn access_key(c: &Credentials) -> Option<String> {
+    match c {
+        Credentials::AkSk { access_key, .. } => Some(masked(access_key)),
+        _ => None,
+    }
+}
+
 /// `clouddc config`.
 pub(crate) fn run(g: &GlobalArgs, env: Env<'_>) -> u8 {
-    let (view, code) = match settings::config(g, env) {
-        Err(e) => (View::failed(e.0), exit::USAGE),
+    let built = match settings::preview(g, env) {
+        Err(e) => Err(View::failed(e.0)),
+        Ok((b, Some(e))) => Err(partial(&b.preview(), e.0)),
+        Ok((b, None)) => b.build().map_err(|e| View::failed(e.to_string())),
+    };
+    let (view, code) = match built {
+        Err(view) => (view, exit::USAGE),
         Ok(config) => match backend::resolve(g.transport, &config) {
             Ok(()) => (View::of(&config), exit::OK),
             Err(e) => (

@@ -266,6 +266,12 @@ fn config_exits_2_with_the_object_when_something_is_missing() {
     let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
     let error = v["error"].as_str().unwrap();
     assert!(error.contains("project"), "{error}");
+    // What is set still shows, with its source.
+    assert_eq!(v["endpoint"]["value"], "http://127.0.0.1:9", "{v}");
+    assert_eq!(v["endpoint"]["source"], "flag", "{v}");
+    assert_eq!(v["credentials"]["kind"], "token", "{v}");
+    assert_eq!(v["credentials"]["source"], "flag", "{v}");
+    assert_eq!(v["project_id"]["value"], Value::Null, "{v}");
     assert!(r.stderr.contains("project"), "{}", r.stderr);
     // Metadata at a closed loopback port: unreachable, said as such.
     let mut c = clouddc();

@@ -248,6 +248,25 @@ pub struct ConfigBuilder {
     metadata: Option<Endpoint>,
     iam_endpoint: Option<Endpoint>,
     origins: Origins,
+    /// What the sources could not fill, reported by `build`.
+    missing: Vec<String>,
+}
+
+/// What a [`ConfigBuilder`] holds so far, for showing a user what is set
+/// and where it came from even when [`build`](ConfigBuilder::build) fails.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ConfigPreview<'a> {
+    /// The endpoint, when set (else it may follow from the region).
+    pub endpoint: Option<&'a Endpoint>,
+    /// The region, when set.
+    pub region: Option<&'a str>,
+    /// The project id, when set (else it may be looked up).
+    pub project_id: Option<&'a ProjectId>,
+    /// The credentials, when set (not when they come from metadata).
+    pub credentials: Option<&'a Credentials>,
+    /// Where each came from.
+    pub origins: &'a Origins,
 }
 
 /// The name of an environment variable and its value, as a lookup returns it.
@@ -374,8 +393,9 @@ impl ConfigBuilder {
     ///   (`HUAWEICLOUD_SDK_IAM_ENDPOINT`, the profile's `iam_endpoint`, else
     ///   `https://iam.{region}.myhuaweicloud.com`).
     ///
-    /// Fails naming every variable that is missing, and the file and line
-    /// of anything wrong in the profile file.
+    /// Fails naming the file and line of anything wrong in the profile
+    /// file; [`build`](Self::build) then fails naming every variable that
+    /// is missing.
     ///
     /// ```
     /// use clouddc_core::{Config, Origin};
@@ -399,8 +419,26 @@ impl ConfigBuilder {
         sources::fill(self, lookup, Some(read_file))
     }
 
-    /// Validates and builds.
+    /// What is set so far, and where it came from.
+    pub fn preview(&self) -> ConfigPreview<'_> {
+        ConfigPreview {
+            endpoint: self.endpoint.as_ref(),
+            region: self.region.as_deref(),
+            project_id: self.project_id.as_ref(),
+            credentials: self.credentials.as_ref(),
+            origins: &self.origins,
+        }
+    }
+
+    /// Validates and builds; fails naming everything the sources could not
+    /// fill.
     pub fn build(mut self) -> Result<Config, Error> {
+        if !self.missing.is_empty() {
+            return Err(Error::invalid_input(format!(
+                "missing configuration: set {}",
+                self.missing.join("; ")
+            )));
+        }
         let endpoint = match (self.endpoint.take(), &self.region) {
             (Some(e), _) => Some(e),
             (None, Some(r)) => {

@@ -176,7 +176,8 @@ pub use http;
 
 pub use call::{Call, CallResult};
 pub use config::{
-    Config, ConfigBuilder, DEFAULT_ATTEMPT_TIMEOUT, EnvLookup, FileReader, Origin, Origins,
+    Config, ConfigBuilder, ConfigPreview, DEFAULT_ATTEMPT_TIMEOUT, EnvLookup, FileReader, Origin,
+    Origins,
 };
 pub use credentials::{Credentials, Secret};
 pub use endpoint::{Endpoint, KNOWN_REGIONS, is_loopback_host, redact_userinfo};

@@ -304,12 +304,6 @@ pub(super) fn fill(
             }
         }
     }
-    if missing.is_empty() {
-        Ok(b)
-    } else {
-        Err(Error::invalid_input(format!(
-            "missing configuration: set {}",
-            missing.join("; ")
-        )))
-    }
+    b.missing.extend(missing);
+    Ok(b)
 }

@@ -512,3 +512,31 @@ fn a_failing_refresh_fails_calls_only_once_the_credentials_expired() {
         );
     }
 }
+
+/// Many threads calling one blocking client at once, before anything is
+/// resolved: one token, one credentials and one IAM request in all.
+#[test]
+fn threads_sharing_a_client_resolve_once() {
+    let sim = sim(Metadata::on(), 0);
+    let client = clouddc_ureq::Client::new(metadata_config(&sim, false)).expect("client");
+    std::thread::scope(|scope| {
+        for _ in 0..16 {
+            scope.spawn(|| {
+                for _ in 0..10 {
+                    let id = InstanceId::new("i-1").expect("id");
+                    client.status(&id).expect("status");
+                }
+            });
+        }
+    });
+    let c = sim.control().counters().global;
+    assert_eq!(
+        (
+            c.metadata_token_requests,
+            c.metadata_key_requests,
+            c.iam_requests,
+            c.requests
+        ),
+        (1, 1, 1, 160)
+    );
+}

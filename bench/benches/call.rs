@@ -4,7 +4,7 @@
 //! the ratio of the two taken within one run.
 //!
 //! Run: `cargo bench -p clouddc-bench --bench call`. The same measurement,
-//! in the table of `BENCHMARKS.md`: `cargo run --release -p clouddc-bench -- per-call`.
+//! in the table of `BENCHMARKS.md`: `cargo run --profile bench -p clouddc-bench -- per-call`.
 
 #![allow(missing_docs)]
 

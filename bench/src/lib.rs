@@ -12,9 +12,9 @@
 //! takes minutes, runs last):
 //!
 //! ```text
-//! cargo run --release -p clouddc-bench -- all
-//! cargo run --release -p clouddc-bench -- all --skip-footprint
-//! cargo run --release -p clouddc-bench -- per-call     # or loopback, fleet, waiter, footprint
+//! cargo run --profile bench -p clouddc-bench -- all
+//! cargo run --profile bench -p clouddc-bench -- all --skip-footprint
+//! cargo run --profile bench -p clouddc-bench -- per-call     # or loopback, fleet, waiter, footprint
 //! ```
 //!
 //! The criterion version of the per-call measurement, with a breakdown, is

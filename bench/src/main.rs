@@ -2,8 +2,8 @@
 //! table, and (for `all`) writes `BENCHMARKS.md`.
 //!
 //! ```text
-//! cargo run --release -p clouddc-bench -- all [--skip-footprint] [--note TEXT] [--out PATH]
-//! cargo run --release -p clouddc-bench -- per-call | loopback | fleet | waiter | footprint
+//! cargo run --profile bench -p clouddc-bench -- all [--skip-footprint] [--note TEXT] [--out PATH]
+//! cargo run --profile bench -p clouddc-bench -- per-call | loopback | fleet | waiter | footprint
 //! ```
 //!
 //! Options (all commands): `--rounds N` (15), `--loop-ms MS` (250),
@@ -247,11 +247,14 @@ fn one(cmd: &str, o: &Opts, pin: &Pin) -> Section {
             rows: vec![Row::text(item, cmd, format!("not measured: failed: {e}"))],
             notes: vec![format!(
                 "**{item}. {cmd}** was not measured in this run: it failed with `{e}`. Rerun: \
-                 `cargo run --release -p clouddc-bench -- {cmd}`."
+                 `cargo run --profile bench -p clouddc-bench -- {cmd}`."
             )],
         }
     })
 }
+
+/// Where the part of `BENCHMARKS.md` that `all` keeps begins.
+const KEPT_MARKER: &str = "<!-- kept by clouddc-bench all:";
 
 fn all(
     o: &Opts,
@@ -276,7 +279,7 @@ fn all(
             )],
             notes: vec![
                 "**5. Footprint** was skipped in this run (`--skip-footprint`). Rerun: \
-                 `cargo run --release -p clouddc-bench -- footprint`."
+                 `cargo run --profile bench -p clouddc-bench -- footprint`."
                     .to_owned(),
             ],
         }
@@ -288,7 +291,7 @@ fn all(
     let table = report::table(&rows);
     print!("{table}");
 
-    let command = format!("cargo run --release -p clouddc-bench -- {shown}");
+    let command = format!("cargo run --profile bench -p clouddc-bench -- {shown}");
     let mut md = String::new();
     md.push_str("# Benchmarks\n\n");
     md.push_str(
@@ -335,15 +338,23 @@ fn all(
     md.push_str(
         "## Running it\n\n\
          ```text\n\
-         cargo run --release -p clouddc-bench -- all                   # everything, footprint last; rewrites BENCHMARKS.md\n\
-         cargo run --release -p clouddc-bench -- all --skip-footprint  # without the clean builds\n\
-         cargo run --release -p clouddc-bench -- per-call              # or loopback, fleet, waiter, footprint: one item, table only\n\
-         cargo bench -p clouddc-bench --bench call                     # item 1 under criterion, with a breakdown\n\
+         cargo run --profile bench -p clouddc-bench -- all                   # everything, footprint last; rewrites BENCHMARKS.md\n\
+         cargo run --profile bench -p clouddc-bench -- all --skip-footprint  # without the clean builds\n\
+         cargo run --profile bench -p clouddc-bench -- per-call              # or loopback, fleet, waiter, footprint: one item, table only\n\
+         cargo bench -p clouddc-bench --bench call                           # item 1 under criterion, with a breakdown\n\
          ```\n\n\
          `wrk` is optional (`apt-get install wrk`); `taskset` (util-linux) is used for pinning \
          when present. Nothing here runs in CI except compiling, linting and documenting the \
          crate.\n",
     );
+    // The start-up section comes from `bench/startup.sh`, not from this
+    // run: keep it as it is.
+    if let Ok(old) = std::fs::read_to_string(out)
+        && let Some(at) = old.find(KEPT_MARKER)
+    {
+        md.push('\n');
+        md.push_str(&old[at..]);
+    }
     std::fs::write(out, md)?;
     eprintln!("clouddc-bench: wrote {}", out.display());
     Ok(())

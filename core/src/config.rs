@@ -9,7 +9,7 @@
 //! fetch credentials (the session does).
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use crate::credentials::Credentials;
@@ -55,6 +55,9 @@ struct Inner {
     region: Option<String>,
     /// The request headers of the session's current generation.
     prepared: Mutex<Option<(u64, Arc<PreparedHeaders>)>>,
+    /// With fixed credentials and project, the headers of every request,
+    /// built once: no lock per request.
+    fixed: OnceLock<Arc<PreparedHeaders>>,
     retry: RetryPolicy,
     attempt_timeout: Duration,
     call_timeout: Option<Duration>,
@@ -179,13 +182,14 @@ impl Config {
             Some((core, rest)) => format!("{core} {product} {rest}"),
             None => format!("{} {product}", i.user_agent),
         };
-        Ok(Self {
+        let config = Self {
             inner: Arc::new(Inner {
                 endpoint: i.endpoint.clone(),
                 session: i.session.clone(),
                 origins: i.origins.clone(),
                 region: i.region.clone(),
                 prepared: Mutex::new(None),
+                fixed: OnceLock::new(),
                 retry: i.retry.clone(),
                 attempt_timeout: i.attempt_timeout,
                 call_timeout: i.call_timeout,
@@ -193,7 +197,11 @@ impl Config {
                 user_agent,
                 limits: i.limits.clone(),
             }),
-        })
+        };
+        if config.inner.session.is_fixed() {
+            config.prepared(SystemTime::UNIX_EPOCH)?;
+        }
+        Ok(config)
     }
 
     pub(crate) fn session(&self) -> &Session {
@@ -209,6 +217,9 @@ impl Config {
         let session = &self.inner.session;
         let (generation, skew) = session.check(wall)?;
         let signing_wall = skew.map_or(wall, |s| s.apply(wall));
+        if let Some(p) = self.inner.fixed.get() {
+            return Ok((p.clone(), signing_wall));
+        }
         let mut cache = self
             .inner
             .prepared
@@ -227,6 +238,9 @@ impl Config {
             &self.inner.user_agent,
         )?);
         *cache = Some((current.generation, prepared.clone()));
+        if session.is_fixed() {
+            let _ = self.inner.fixed.set(prepared.clone());
+        }
         Ok((prepared, signing_wall))
     }
 }
@@ -496,6 +510,7 @@ impl ConfigBuilder {
                 origins: self.origins,
                 region: self.region,
                 prepared: Mutex::new(None),
+                fixed: OnceLock::new(),
                 retry: self.retry,
                 attempt_timeout,
                 call_timeout: self.call_timeout,

@@ -10,6 +10,7 @@
 //! or read a clock: fleets call [`Session::poll`] and [`Session::handle`]
 //! with the time, and [`Session::abandon`] when they stop.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -85,8 +86,16 @@ pub(crate) struct Current {
 #[derive(Debug)]
 pub(crate) struct Session {
     user_agent: String,
+    /// Fixed credentials and project: nothing ever changes but the skew.
+    fixed: bool,
+    /// The skew in seconds, [`NO_SKEW`] for none: a copy of the state's,
+    /// read on every request without the lock.
+    skew: AtomicI64,
     state: Mutex<State>,
 }
+
+/// The value of [`Session::skew`] that means no skew.
+const NO_SKEW: i64 = i64::MIN;
 
 #[derive(Debug)]
 struct State {
@@ -190,8 +199,11 @@ impl Session {
                 found: None,
             },
         };
+        let fixed = matches!(credentials, Creds::Fixed(_)) && matches!(project, Project::Fixed(_));
         Self {
             user_agent,
+            fixed,
+            skew: AtomicI64::new(NO_SKEW),
             state: Mutex::new(State {
                 credentials,
                 project,
@@ -214,8 +226,13 @@ impl Session {
 
     /// Whether nothing ever needs a request (fixed credentials and project).
     pub(crate) fn is_fixed(&self) -> bool {
-        let s = self.lock();
-        matches!(s.credentials, Creds::Fixed(_)) && matches!(s.project, Project::Fixed(_))
+        self.fixed
+    }
+
+    /// Copies the state's skew to the lock-free copy.
+    fn publish_skew(&self, skew: Option<ClockSkew>) {
+        let secs = skew.map_or(NO_SKEW, |s| s.as_secs().max(NO_SKEW + 1));
+        self.skew.store(secs, Ordering::Relaxed);
     }
 
     /// The credentials and project to sign with at `now`, when usable.
@@ -267,6 +284,10 @@ impl Session {
     /// when the credentials are usable at `now`: one cheap check per
     /// request.
     pub(crate) fn check(&self, now: SystemTime) -> Result<(u64, Option<ClockSkew>), Error> {
+        if self.fixed {
+            // Generation 0 for ever; no lock.
+            return Ok((0, self.skew()));
+        }
         {
             let s = self.lock();
             let usable = match &s.credentials {
@@ -284,7 +305,10 @@ impl Session {
 
     /// The gateway's clock offset, once one was corrected for.
     pub(crate) fn skew(&self) -> Option<ClockSkew> {
-        self.lock().skew
+        match self.skew.load(Ordering::Relaxed) {
+            NO_SKEW => None,
+            secs => Some(ClockSkew::from_secs(secs)),
+        }
     }
 
     /// Records the gateway's clock offset (`None`: none, the clocks
@@ -294,6 +318,7 @@ impl Session {
         let mut s = self.lock();
         let changed = s.skew != skew;
         s.skew = skew;
+        self.publish_skew(skew);
         changed
     }
 
@@ -396,6 +421,7 @@ impl Session {
             return;
         };
         let outcome = s.read(flight.kind, now, result);
+        self.publish_skew(s.skew);
         match outcome {
             Ok(()) => {
                 s.failures = 0;

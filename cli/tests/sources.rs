@@ -80,8 +80,11 @@ fn aksk_and_project_from_the_profile_file_work_with_bom_and_crlf() {
         ),
     ] {
         let home = home_with(text.as_bytes());
-        let r = run(status_in(&sim, home.path()));
+        let mut c = status_in(&sim, home.path());
+        c.arg("-vv");
+        let r = run(c);
         assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stderr.contains("clouddc"), "logs were on: {}", r.stderr);
         assert!(r.stdout.contains(r#""ok":true"#), "{}", r.stdout);
         assert!(!r.stdout.contains(SK) && !r.stderr.contains(SK));
     }
@@ -405,6 +408,22 @@ fn resolution_failures_exit_2_with_no_records() {
             0,
             "nothing sent to the API"
         );
+        // Metadata unreachable (a closed loopback port): said as such.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = closed.local_addr().expect("addr").port();
+        drop(closed);
+        let mut c = clouddc();
+        c.env("HOME", home.path())
+            .env(
+                "CLOUDDC_METADATA_ENDPOINT",
+                format!("http://127.0.0.1:{port}"),
+            )
+            .args(["--endpoint", sim.url(), "--project-id", sim.project_id()])
+            .args(["--transport", transport, "status", "i-1"]);
+        let r = run(c);
+        assert_eq!(r.code, 2, "{transport}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{}", r.stdout);
+        assert!(r.stderr.contains("unreachable"), "{}", r.stderr);
     }
 }
 

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use common::{clouddc, run};
+use common::{TRANSPORTS, clouddc, run};
 
 mod common;
 use clouddc_simulator::{
@@ -16,14 +16,6 @@ use clouddc_simulator::{
 use serde_json::Value;
 
 const TOKEN: &str = "TOKEN-MARKER-5f1c9e";
-
-/// The transports this build has.
-const TRANSPORTS: &[&str] = &[
-    #[cfg(feature = "reqwest")]
-    "reqwest",
-    #[cfg(feature = "ureq")]
-    "ureq",
-];
 
 fn sim_with(auth: Auth) -> BlockingHandle {
     let config = SimConfig::builder()

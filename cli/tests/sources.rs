@@ -8,20 +8,13 @@ use std::path::Path;
 
 use assert_cmd::Command;
 use clouddc_simulator::{Auth, BlockingHandle, Metadata, NewInstance, Schedule, SimConfig};
-use common::{clouddc, run};
+use common::{TRANSPORTS, clouddc, run};
 use serde_json::Value;
 
 mod common;
 
 const AK: &str = "HPUAEXAMPLEAK0WXYZ";
 
-/// The transports this build has.
-const TRANSPORTS: &[&str] = &[
-    #[cfg(feature = "reqwest")]
-    "reqwest",
-    #[cfg(feature = "ureq")]
-    "ureq",
-];
 const SK: &str = "SK-MARKER-8d2e71";
 
 fn aksk_sim() -> BlockingHandle {

@@ -1,8 +1,17 @@
 //! What the CLI's test files share: the binary with a clean environment.
+#![allow(dead_code)] // Each test file uses its own share of these.
 
 use std::time::Duration;
 
 use assert_cmd::Command;
+
+/// The transports this build has.
+pub(crate) const TRANSPORTS: &[&str] = &[
+    #[cfg(feature = "reqwest")]
+    "reqwest",
+    #[cfg(feature = "ureq")]
+    "ureq",
+];
 
 /// The binary with a clean environment.
 pub(crate) fn clouddc() -> Command {

@@ -23,6 +23,18 @@ fn start() -> Now {
     )
 }
 
+/// Fixed AK/SK, the project looked up from IAM.
+fn aksk_lookup_session() -> Session {
+    Session::new(
+        CredentialSource::Fixed(Credentials::ak_sk("AK", "SK").unwrap()),
+        ProjectSource::Lookup {
+            iam: iam_ep(),
+            region: "cn-east-3".into(),
+        },
+        "ua".into(),
+    )
+}
+
 fn metadata_session(project: Option<&str>) -> Session {
     let project = match project {
         Some(p) => ProjectSource::Fixed(ProjectId::new(p).unwrap()),
@@ -308,14 +320,7 @@ fn the_project_is_looked_up_once() {
 
 #[test]
 fn zero_projects_fail_every_caller() {
-    let s = Session::new(
-        CredentialSource::Fixed(Credentials::ak_sk("AK", "SK").unwrap()),
-        ProjectSource::Lookup {
-            iam: iam_ep(),
-            region: "cn-east-3".into(),
-        },
-        "ua".into(),
-    );
+    let s = aksk_lookup_session();
     let now = start();
     let (id, _) = send(s.poll(now, true));
     s.handle(id, now, Ok(answer(200, r#"{"projects":[]}"#)));
@@ -429,14 +434,7 @@ proptest! {
 
 #[test]
 fn a_lookup_refused_for_clock_skew_is_signed_again_with_the_gateway_time() {
-    let s = Session::new(
-        CredentialSource::Fixed(Credentials::ak_sk("AK", "SK").unwrap()),
-        ProjectSource::Lookup {
-            iam: iam_ep(),
-            region: "cn-east-3".into(),
-        },
-        "ua".into(),
-    );
+    let s = aksk_lookup_session();
     let now = start();
     let (id, first) = send(s.poll(now, true));
     let gateway = now.wall + Duration::from_secs(3600);
@@ -460,14 +458,7 @@ fn a_lookup_refused_for_clock_skew_is_signed_again_with_the_gateway_time() {
 
 #[test]
 fn a_lookup_is_signed_again_for_skew_once_per_round() {
-    let s = Session::new(
-        CredentialSource::Fixed(Credentials::ak_sk("AK", "SK").unwrap()),
-        ProjectSource::Lookup {
-            iam: iam_ep(),
-            region: "cn-east-3".into(),
-        },
-        "ua".into(),
-    );
+    let s = aksk_lookup_session();
     // A gateway whose Date jitters by minutes between answers.
     let n = std::cell::Cell::new(0u64);
     let now = start();

@@ -131,6 +131,19 @@ pub(crate) fn run(
     }
 }
 
+/// The clients' profile-file reader (the same in both).
+pub(crate) fn read_profile_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    #[cfg(feature = "ureq")]
+    return clouddc_ureq::read_profile_file(path);
+    #[cfg(all(feature = "reqwest", not(feature = "ureq")))]
+    return clouddc_reqwest::read_profile_file(path);
+    #[cfg(not(any(feature = "reqwest", feature = "ureq")))]
+    {
+        let _ = path;
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+}
+
 /// Resolves the config's credentials and project id over the chosen
 /// transport (server metadata, IAM lookup; nothing when both are set).
 pub(crate) fn resolve(kind: TransportKind, config: &Config) -> Result<(), UsageError> {

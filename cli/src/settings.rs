@@ -86,13 +86,10 @@ pub(crate) fn source(origin: &clouddc_core::Origin) -> String {
 /// Reads a file for the core (the profile file), injected for tests.
 pub(crate) type Files<'a> = clouddc_core::FileReader<'a>;
 
-/// Reads at most 1 MiB and a byte of a file: the profile file's reader.
+/// The profile file's reader: the client library's, whichever transport
+/// this build has.
 pub(crate) fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take((1 << 20) + 1)
-        .read_to_end(&mut bytes)?;
-    Ok(bytes)
+    crate::backend::read_profile_file(path)
 }
 
 /// The whole client configuration for API commands: flags on the core's

@@ -144,6 +144,18 @@ fn malformed_profile_files_exit_2_naming_file_and_line_with_nothing_sent() {
         "{}",
         r.stderr
     );
+    // A pipe: refused at once, not waited on for ever.
+    let fifo = home.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let mut c = status_in(&sim, home.path());
+    c.env("HUAWEICLOUD_SDK_CREDENTIALS_FILE", &fifo);
+    let r = run(c);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("pipe"), "{}", r.stderr);
     // A named file that does not exist.
     let mut c = status_in(&sim, home.path());
     c.env("HUAWEICLOUD_SDK_CREDENTIALS_FILE", "/nonexistent/creds");

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::{Method, Request, Response};
+use http::{Method, Response};
 use serde::Deserialize;
 
 use crate::credentials::Credentials;
@@ -16,7 +16,7 @@ use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind};
 use crate::ids::ProjectId;
 use crate::machine::Attempt;
-use crate::request::X_SECURITY_TOKEN;
+use crate::request::{ACCEPT_JSON, X_SECURITY_TOKEN, header, side_request};
 use crate::response::snippet;
 use crate::signing::sign_request;
 
@@ -67,36 +67,24 @@ pub(crate) fn projects_request(
             "the project id can be looked up only with AK/SK credentials: set the project id",
         ));
     };
-    let uri = iam.uri_under_prefix(&format!("/v3/projects?name={region}"))?;
-    let mut request = Request::new(Vec::new());
-    *request.method_mut() = Method::GET;
-    *request.uri_mut() = uri;
-    let h = request.headers_mut();
-    let value = |v: &str| {
-        http::HeaderValue::from_str(v)
-            .map_err(|_| Error::invalid_input("an IAM header value is not valid"))
-    };
-    h.insert(http::header::HOST, value(iam.host_header())?);
+    let path = format!("/v3/projects?name={region}");
+    let mut a = side_request(iam, Method::GET, &path, user_agent, TIMEOUT, BODY_LIMIT)?;
+    let h = a.request.headers_mut();
     h.insert(
         http::header::ACCEPT,
-        http::HeaderValue::from_static("application/json"),
+        http::HeaderValue::from_static(ACCEPT_JSON),
     );
-    h.insert(http::header::USER_AGENT, value(user_agent)?);
     if let Some(st) = security_token {
-        let mut v = value(st.expose())?;
+        h.insert(
+            X_SECURITY_TOKEN,
+            header(st.expose(), "security token", true)?,
+        );
+    }
+    sign_request(&mut a.request, access_key, secret_key.expose(), wall);
+    if let Some(v) = a.request.headers_mut().get_mut(http::header::AUTHORIZATION) {
         v.set_sensitive(true);
-        h.insert(X_SECURITY_TOKEN, v);
     }
-    sign_request(&mut request, access_key, secret_key.expose(), wall);
-    if let Some(a) = request.headers_mut().get_mut(http::header::AUTHORIZATION) {
-        a.set_sensitive(true);
-    }
-    Ok(Attempt {
-        request,
-        timeout: TIMEOUT,
-        body_limit: BODY_LIMIT,
-        number: 1,
-    })
+    Ok(a)
 }
 
 #[derive(Deserialize)]

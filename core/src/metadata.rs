@@ -8,13 +8,14 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Response, StatusCode};
 use serde::Deserialize;
 
 use crate::credentials::{Credentials, Secret};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind};
 use crate::machine::Attempt;
+use crate::request::{header, side_request};
 use crate::response::snippet;
 
 /// The metadata service's address on every Huawei Cloud server.
@@ -61,24 +62,7 @@ fn attempt(
     path: &str,
     user_agent: &str,
 ) -> Result<Attempt, Error> {
-    let uri = endpoint.uri_under_prefix(path)?;
-    let mut request = Request::new(Vec::new());
-    *request.method_mut() = method;
-    *request.uri_mut() = uri;
-    let headers = request.headers_mut();
-    headers.insert(http::header::HOST, header(endpoint.host_header())?);
-    headers.insert(http::header::USER_AGENT, header(user_agent)?);
-    Ok(Attempt {
-        request,
-        timeout: TIMEOUT,
-        body_limit: BODY_LIMIT,
-        number: 1,
-    })
-}
-
-fn header(v: &str) -> Result<http::HeaderValue, Error> {
-    http::HeaderValue::from_str(v)
-        .map_err(|_| Error::invalid_input("a metadata header value is not valid"))
+    side_request(endpoint, method, path, user_agent, TIMEOUT, BODY_LIMIT)
 }
 
 /// `PUT /meta-data/latest/api/token`, asking for a six-hour session token.
@@ -99,8 +83,7 @@ pub(crate) fn security_key_request(
 ) -> Result<Attempt, Error> {
     let mut a = attempt(endpoint, Method::GET, SECURITY_KEY_PATH, user_agent)?;
     if let Some(t) = token {
-        let mut v = header(t.expose())?;
-        v.set_sensitive(true);
+        let v = header(t.expose(), "metadata session token", true)?;
         a.request.headers_mut().insert("x-metadata-token", v);
     }
     Ok(a)
@@ -210,11 +193,7 @@ pub(crate) fn read_security_key(
     let c = body.credential;
     let expires_at = humantime::parse_rfc3339_weak(c.expires_at.trim())
         .map_err(|_| bad("expires_at is not an RFC 3339 time"))?;
-    let served_at = r
-        .headers()
-        .get(http::header::DATE)
-        .and_then(|d| d.to_str().ok())
-        .and_then(|d| httpdate::parse_http_date(d.trim()).ok());
+    let served_at = crate::response::response_date(r.headers());
     // A `Date` has whole seconds, so the answer may be up to a second
     // later than it says: that second is taken off the lifetime.
     let expires = match served_at {

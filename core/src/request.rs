@@ -16,6 +16,7 @@ use crate::credentials::Credentials;
 use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::ids::{InstanceId, ProjectId};
+use crate::machine::Attempt;
 use crate::signing::{SDK_DATE_NAME, SigningTemplate};
 
 /// Header carrying the IAM token.
@@ -66,7 +67,27 @@ pub(crate) struct PreparedHeaders {
     pub(crate) instances_path: String,
 }
 
-fn header(value: &str, what: &str, sensitive: bool) -> Result<HeaderValue, Error> {
+/// A request of the config's session (server metadata, IAM) to `path`
+/// (with its query) under `endpoint`: `Host` and `User-Agent` set, one
+/// attempt with `timeout` and `body_limit`.
+pub(crate) fn side_request(
+    endpoint: &Endpoint,
+    method: Method,
+    path: &str,
+    user_agent: &str,
+    timeout: std::time::Duration,
+    body_limit: usize,
+) -> Result<Attempt, Error> {
+    let mut request = Request::new(Vec::new());
+    *request.method_mut() = method;
+    *request.uri_mut() = endpoint.uri_under_prefix(path)?;
+    let h = request.headers_mut();
+    h.insert(HOST, header(endpoint.host_header(), "host", false)?);
+    h.insert(USER_AGENT, header(user_agent, "user agent", false)?);
+    Ok(Attempt::new(request, timeout, body_limit, 1))
+}
+
+pub(crate) fn header(value: &str, what: &str, sensitive: bool) -> Result<HeaderValue, Error> {
     let mut v = HeaderValue::from_str(value)
         .map_err(|_| Error::invalid_input(format!("{what} is not a valid header value")))?;
     v.set_sensitive(sensitive);

@@ -94,11 +94,15 @@ pub fn parse_retry_after(value: &str, reference: SystemTime) -> Option<Duration>
     Some(at.duration_since(reference).unwrap_or(Duration::ZERO))
 }
 
+/// The time a response's `Date` header says it was sent, when it has a
+/// valid one.
+pub(crate) fn response_date(headers: &HeaderMap) -> Option<SystemTime> {
+    header_str(headers, "date").and_then(|d| httpdate::parse_http_date(d).ok())
+}
+
 fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = header_str(headers, "retry-after")?;
-    let reference = header_str(headers, "date")
-        .and_then(|d| httpdate::parse_http_date(d).ok())
-        .unwrap_or(now);
+    let reference = response_date(headers).unwrap_or(now);
     parse_retry_after(value, reference)
 }
 

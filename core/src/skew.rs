@@ -9,7 +9,6 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use http::Response;
-use http::header::DATE;
 
 /// The smallest offset corrected: below it, a 401 is not blamed on the
 /// clock. The gateway refuses signatures more than 15 minutes off, so an
@@ -66,8 +65,7 @@ impl fmt::Display for ClockSkew {
 /// The gateway's offset from `local`, read from the response's `Date`
 /// header, when it has a valid one.
 pub(crate) fn gateway_offset<B>(response: &Response<B>, local: SystemTime) -> Option<ClockSkew> {
-    let date = response.headers().get(DATE)?.to_str().ok()?;
-    let gateway = httpdate::parse_http_date(date.trim()).ok()?;
+    let gateway = crate::response::response_date(response.headers())?;
     let secs = match gateway.duration_since(local) {
         Ok(ahead) => i64::try_from(ahead.as_secs()).unwrap_or(i64::MAX),
         Err(behind) => i64::try_from(behind.duration().as_secs()).map_or(i64::MIN, |s| -s),
@@ -110,6 +108,7 @@ fn says_expired(body: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::DATE;
     use proptest::prelude::*;
 
     fn answer(status: u16, date: Option<SystemTime>, body: &str) -> Response<Vec<u8>> {

@@ -81,20 +81,7 @@ pub(crate) fn run(
         #[cfg(feature = "reqwest")]
         TransportKind::Reqwest => {
             use futures_util::StreamExt;
-            // One id: no worker threads to start (start-up is most of a
-            // one-call command); a fleet: two workers for its TLS and parsing.
-            let mut rt = if ids.len() == 1 {
-                tokio::runtime::Builder::new_current_thread()
-            } else {
-                let mut b = tokio::runtime::Builder::new_multi_thread();
-                b.worker_threads(2);
-                b
-            };
-            let rt = rt
-                .enable_all()
-                .build()
-                .map_err(|e| UsageError(format!("cannot start the async runtime: {e}")))?;
-            rt.block_on(async {
+            runtime(ids.len() > 1)?.block_on(async {
                 let builder = clouddc_reqwest::Client::builder().max_in_flight(max_in_flight);
                 let client = builder.build(config)?;
                 client.resolve().await.map_err(unresolved)?;
@@ -131,6 +118,23 @@ pub(crate) fn run(
     }
 }
 
+/// The async client's runtime: for one request, no worker threads to start
+/// (start-up is most of a one-call command); for a fleet, two workers for
+/// its TLS and parsing.
+#[cfg(feature = "reqwest")]
+fn runtime(fleet: bool) -> Result<tokio::runtime::Runtime, UsageError> {
+    let mut b = if fleet {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(2);
+        b
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    b.enable_all()
+        .build()
+        .map_err(|e| UsageError(format!("cannot start the async runtime: {e}")))
+}
+
 /// The clients' profile-file reader (the same in both).
 pub(crate) fn read_profile_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     #[cfg(feature = "ureq")]
@@ -150,16 +154,10 @@ pub(crate) fn resolve(kind: TransportKind, config: &Config) -> Result<(), UsageE
     check(kind)?;
     match kind {
         #[cfg(feature = "reqwest")]
-        TransportKind::Reqwest => {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| UsageError(format!("cannot start the async runtime: {e}")))?;
-            rt.block_on(async {
-                let client = clouddc_reqwest::Client::new(config.clone())?;
-                client.resolve().await.map_err(unresolved)
-            })
-        }
+        TransportKind::Reqwest => runtime(false)?.block_on(async {
+            let client = clouddc_reqwest::Client::new(config.clone())?;
+            client.resolve().await.map_err(unresolved)
+        }),
         #[cfg(feature = "ureq")]
         TransportKind::Ureq => {
             let client = clouddc_ureq::Client::new(config.clone())?;

@@ -700,6 +700,13 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
             .map(|(k, _)| *k)
             .collect();
         waiting.sort_unstable();
+        // Then one id not taken yet, per poll.
+        if self.events.is_empty()
+            && waiting.is_empty()
+            && let Some(key) = self.take_id(now)
+        {
+            waiting.push(key);
+        }
         for key in waiting {
             if let Some(task) = self.tasks.remove(&key) {
                 let outcome = match task.machine {
@@ -710,16 +717,6 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
             }
         }
         self.ready.clear();
-        if self.events.is_empty()
-            && let Some(key) = self.take_id(now)
-            && let Some(task) = self.tasks.remove(&key)
-        {
-            let outcome = match task.machine {
-                Machine::Wait(mut w) => Outcome::Wait(w.fail(now, error.shared())),
-                Machine::Call(_) | Machine::Watch(_) => Outcome::Status(Err(error.shared())),
-            };
-            self.finish(key, task.id, outcome);
-        }
     }
 
     fn wants_admission(&self) -> bool {

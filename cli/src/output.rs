@@ -22,6 +22,8 @@ pub(crate) struct Failure {
     pub(crate) error_msg: Option<String>,
     pub(crate) request_id: Option<String>,
     pub(crate) retry_after_s: Option<u64>,
+    /// The quota a 429 of the gateway's quoted: `{"limit": N, "window_s": S}`.
+    pub(crate) throttle: Option<Quota>,
     /// For 401 and 403: where the credentials came from (as `config`
     /// shows it).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -29,6 +31,13 @@ pub(crate) struct Failure {
     /// For 401 and 403: the project id the request was for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) project_id: Option<String>,
+}
+
+/// A gateway quota as scripts see it.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub(crate) struct Quota {
+    pub(crate) limit: u32,
+    pub(crate) window_s: u64,
 }
 
 impl Failure {
@@ -51,6 +60,10 @@ impl Failure {
             error_msg,
             request_id: e.request_id().map(str::to_owned),
             retry_after_s: e.retry_after().map(ceil_secs),
+            throttle: e.throttle().map(|t| Quota {
+                limit: t.limit(),
+                window_s: ceil_secs(t.window()),
+            }),
             credential_source: None,
             project_id: None,
         }
@@ -307,8 +320,41 @@ mod tests {
         assert_eq!(v["failure"]["http_status"], 429);
         assert_eq!(v["failure"]["request_id"], "r-9");
         assert_eq!(v["failure"]["retry_after_s"], 1);
+        assert_eq!(v["failure"]["throttle"], serde_json::Value::Null);
         let keys: Vec<_> = v["failure"].as_object().unwrap().keys().cloned().collect();
-        assert_eq!(keys.len(), 6);
+        assert_eq!(keys.len(), 7);
+    }
+
+    #[test]
+    fn a_quoted_quota_is_in_the_failure() {
+        for (code, msg, limit, window_s) in [
+            (
+                "APIGW.0308",
+                "policy user over ratelimit,limit:20,time:1 second",
+                20,
+                1,
+            ),
+            (
+                "APIG.0308",
+                "policy api over ratelimit,limit:200,time:5 minute",
+                200,
+                300,
+            ),
+        ] {
+            let body = format!(
+                r#"{{"error_code":"{code}","error_msg":"The throttling threshold has been reached: {msg}","request_id":"r"}}"#
+            );
+            let r = Record::from_status("i", &parse(429, &[("x-request-id", "r-7")], &body));
+            let v = serde_json::to_value(&r).unwrap();
+            assert_eq!(v["failure"]["kind"], "rate_limited");
+            assert_eq!(v["failure"]["error_code"], code);
+            assert_eq!(v["failure"]["request_id"], "r-7");
+            assert_eq!(v["failure"]["retry_after_s"], serde_json::Value::Null);
+            assert_eq!(
+                v["failure"]["throttle"],
+                serde_json::json!({"limit": limit, "window_s": window_s})
+            );
+        }
     }
 
     #[test]

@@ -196,7 +196,8 @@ fn every_failure_kind_with_exit_1() {
                 "http_status",
                 "kind",
                 "request_id",
-                "retry_after_s"
+                "retry_after_s",
+                "throttle"
             ]
         );
         if status(i).is_some() {

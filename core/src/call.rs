@@ -82,6 +82,11 @@ pub struct Call {
     signed: bool,
     /// The clock skew the attempt in flight was signed with.
     signed_skew: Option<crate::skew::ClockSkew>,
+    /// The next request sends the last attempt again, on a fresh
+    /// connection: the one it went on closed without answering.
+    again: bool,
+    /// The attempt in flight went on a fresh connection.
+    fresh: bool,
 }
 
 impl Call {
@@ -114,6 +119,8 @@ impl Call {
             skew_retries: 0,
             signed: false,
             signed_skew: None,
+            again: false,
+            fresh: false,
         }
     }
 
@@ -174,7 +181,12 @@ impl Call {
             }
             timeout = timeout.min(left);
         }
-        if let Err(at) = gate.admit(now.mono) {
+        let admitted = if self.again {
+            gate.admit_again()
+        } else {
+            gate.admit(now.mono, self.config.pacer())
+        };
+        if let Err(at) = admitted {
             // Not our turn yet; the deadline check above ends the wait.
             let at = match (at, self.deadline) {
                 (Some(at), Some(d)) => at.min(d),
@@ -189,17 +201,22 @@ impl Call {
             Ok(r) => r,
             Err(e) => return self.finish(Err(e)),
         };
-        self.attempts += 1;
+        // A request sent again keeps its attempt's number: the server
+        // never saw the first one.
+        self.fresh = std::mem::take(&mut self.again);
+        if !self.fresh {
+            self.attempts += 1;
+        }
         self.signed = request.headers().contains_key(http::header::AUTHORIZATION);
         self.state = State::InFlight {
             sent: now.mono,
             attempt_deadline: later(now.mono, timeout),
         };
-        Step::Send(Attempt {
-            request,
-            timeout,
-            body_limit: self.config.body_limit(),
-            number: self.attempts,
+        let attempt = Attempt::new(request, timeout, self.config.body_limit(), self.attempts);
+        Step::Send(if self.fresh {
+            attempt.on_fresh_connection()
+        } else {
+            attempt
         })
     }
 
@@ -213,14 +230,27 @@ impl Call {
             State::InFlight { sent, .. } => sent,
             _ => now.mono,
         };
-        limits.on_error(now.mono, sent, &error);
+        if error.is_closed_unanswered() && !self.fresh {
+            // A pooled connection the server had closed (the idle-timeout
+            // race): the request never reached it. Send it again at once
+            // on a new connection, as the same attempt.
+            self.again = true;
+            self.state = State::Ready;
+            return;
+        }
+        limits.on_error(now.mono, sent, &error, self.config.pacer());
         let jitter = self.jitter.next_f64();
         let counted = self.attempts - self.skew_retries;
         let mut decision =
             self.config
                 .retry()
                 .decide(counted, &error, now.mono, self.deadline, jitter);
-        if matches!(decision, RetryDecision::Retry { .. }) && !limits.try_withdraw(&error) {
+        // The budget guards against a failing dependency; a quota is paced,
+        // not a failure, so waiting out the gateway's window costs nothing.
+        if matches!(decision, RetryDecision::Retry { .. })
+            && !error.is_gateway_throttle()
+            && !limits.try_withdraw(&error)
+        {
             decision = RetryDecision::Stop(StopReason::BudgetExhausted);
         }
         self.state = match decision {

@@ -22,6 +22,7 @@ use crate::response::DEFAULT_BODY_LIMIT;
 use crate::retry::RetryPolicy;
 use crate::session::{CredentialSource, ProjectSource, Session};
 use crate::skew::ClockSkew;
+use crate::throttle::{QuotaPacer, Throttle};
 
 mod sources;
 
@@ -51,6 +52,8 @@ pub struct Config {
 struct Inner {
     endpoint: Endpoint,
     session: Arc<Session>,
+    /// The gateway quotas seen so far, pacing every call of the config.
+    pacer: Arc<QuotaPacer>,
     origins: Origins,
     region: Option<String>,
     /// The request headers of the session's current generation.
@@ -186,6 +189,7 @@ impl Config {
             inner: Arc::new(Inner {
                 endpoint: i.endpoint.clone(),
                 session: i.session.clone(),
+                pacer: i.pacer.clone(),
                 origins: i.origins.clone(),
                 region: i.region.clone(),
                 prepared: Mutex::new(None),
@@ -206,6 +210,16 @@ impl Config {
 
     pub(crate) fn session(&self) -> &Session {
         &self.inner.session
+    }
+
+    pub(crate) fn pacer(&self) -> &QuotaPacer {
+        &self.inner.pacer
+    }
+
+    /// The gateway quotas this config's calls have been refused by so far
+    /// (one per window unit), which pace every later call and fleet.
+    pub fn learned_quotas(&self) -> Vec<Throttle> {
+        self.inner.pacer.quotas()
     }
 
     /// The headers of a request signed at local time `wall`, and the time
@@ -507,6 +521,7 @@ impl ConfigBuilder {
             inner: Arc::new(Inner {
                 endpoint,
                 session: Arc::new(session),
+                pacer: Arc::default(),
                 origins: self.origins,
                 region: self.region,
                 prepared: Mutex::new(None),

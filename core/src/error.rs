@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+use crate::throttle::Throttle;
+
 /// A boxed error from a transport, kept as the `source()` of [`Error`].
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
@@ -140,6 +142,7 @@ impl Error {
         Self::Transport(TransportError {
             message: message.into(),
             source: Some(source.into()),
+            unanswered: false,
         })
     }
 
@@ -148,6 +151,7 @@ impl Error {
         Self::Timeout(TransportError {
             message: message.into(),
             source,
+            unanswered: false,
         })
     }
 
@@ -170,6 +174,45 @@ impl Error {
         } else {
             Self::transport(format!("attempt {number} to {host} {what}"), source)
         }
+    }
+
+    /// How attempt `number` to `uri` failed when the connection it was sent
+    /// on closed (or was reset) before any byte of a response arrived: on a
+    /// reused keep-alive connection, the idle-timeout race every load
+    /// balancer has. Kind `transport`; the core sends the request once more
+    /// at once on a fresh connection (see [`Attempt::fresh_connection`]),
+    /// without counting an attempt.
+    ///
+    /// [`Attempt::fresh_connection`]: crate::Attempt::fresh_connection
+    pub fn closed_unanswered(number: u32, uri: &http::Uri, source: impl Into<BoxError>) -> Self {
+        let host = uri.authority().map_or("the endpoint", |a| a.as_str());
+        Self::Transport(TransportError {
+            message: format!(
+                "attempt {number} to {host}: the connection closed before any response byte"
+            ),
+            source: Some(source.into()),
+            unanswered: true,
+        })
+    }
+
+    /// Whether the request was lost with its connection before any byte of
+    /// a response came back ([`Error::closed_unanswered`]).
+    pub fn is_closed_unanswered(&self) -> bool {
+        matches!(self, Self::Transport(e) if e.unanswered)
+    }
+
+    /// The quota a 429's message quoted (`limit:N,time:T unit`).
+    pub fn throttle(&self) -> Option<Throttle> {
+        match self {
+            Self::Api(e) => e.throttle,
+            _ => None,
+        }
+    }
+
+    /// A 429 without `Retry-After`: the gateway's own flow control, whose
+    /// windows pace the retry instead of the backoff and the retry budget.
+    pub(crate) fn is_gateway_throttle(&self) -> bool {
+        matches!(self, Self::Api(e) if e.status == StatusCode::TOO_MANY_REQUESTS && e.retry_after.is_none())
     }
 
     /// Cancelled work, with what was cancelled.
@@ -275,6 +318,7 @@ pub struct ApiError {
     pub(crate) encoded_authorization_message: Option<String>,
     pub(crate) request_id: Option<String>,
     pub(crate) retry_after: Option<Duration>,
+    pub(crate) throttle: Option<Throttle>,
     pub(crate) body_snippet: Option<String>,
 }
 
@@ -302,6 +346,10 @@ impl ApiError {
     /// The delay `Retry-After` asked for.
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
+    }
+    /// The quota a 429's message quoted.
+    pub fn throttle(&self) -> Option<Throttle> {
+        self.throttle
     }
     /// A short, lossy excerpt of a body that was not a known JSON shape.
     pub fn body_snippet(&self) -> Option<&str> {
@@ -421,6 +469,8 @@ impl StdError for DecodeError {
 pub struct TransportError {
     message: String,
     source: Option<BoxError>,
+    /// Closed before any response byte ([`Error::closed_unanswered`]).
+    unanswered: bool,
 }
 
 impl TransportError {

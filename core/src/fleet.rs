@@ -834,9 +834,10 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
 
     /// Polls one task; returns a step for the driver if it sends.
     fn poll_task(&mut self, key: u64, now: Now, admit: bool, front: bool) -> Option<FleetStep> {
+        let slot_free = self.in_flight() < self.max_in_flight && !self.session_blocked;
         let task = self.tasks.get_mut(&key)?;
         let polled = self.pacing.with(|limits| {
-            let mut gate = Gate::new(limits, admit);
+            let mut gate = Gate::new(limits, admit).with_slot_free(slot_free);
             let step = match &mut task.machine {
                 Machine::Call(c) => c.poll_in(now, &mut gate).map(Outcome::Status),
                 Machine::Wait(w) => w.poll_in(now, &mut gate).map(Outcome::Wait),
@@ -1024,6 +1025,10 @@ mod trace {
         error: Option<&'static str>,
         #[cfg(feature = "tracing")]
         request_id: Option<String>,
+        #[cfg(feature = "tracing")]
+        throttle: Option<crate::throttle::Throttle>,
+        #[cfg(feature = "tracing")]
+        unanswered: bool,
     }
 
     impl Attempt {
@@ -1035,12 +1040,16 @@ mod trace {
                     status: Some(r.status().as_u16()),
                     error: None,
                     request_id: crate::response::request_id(r.headers()),
+                    throttle: crate::response::quoted_throttle(r),
+                    unanswered: false,
                 },
                 Err(e) => Self {
                     number,
                     status: None,
                     error: Some(e.kind().as_str()),
                     request_id: None,
+                    throttle: None,
+                    unanswered: e.is_closed_unanswered(),
                 },
             }
         }
@@ -1058,20 +1067,37 @@ mod trace {
                 (None, Some(e)) => tracing::field::display(e.to_owned()),
                 (None, None) => tracing::field::display(String::new()),
             };
+            let limit = self.throttle.map(tracing::field::display);
+            if self.unanswered {
+                tracing::debug!(
+                    instance_id = %id,
+                    attempt = self.number,
+                    status = outcome,
+                    "the connection closed unanswered; sending again on a new connection"
+                );
+                return;
+            }
             match retry_in {
                 Some(d) => tracing::debug!(
                     instance_id = %id,
                     attempt = self.number,
                     status = outcome,
                     request_id,
+                    limit,
                     delay_ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
-                    "attempt failed; retrying"
+                    "{}",
+                    if limit.is_some() {
+                        "throttled by the gateway's quota; retrying in its next window"
+                    } else {
+                        "attempt failed; retrying"
+                    }
                 ),
                 None => tracing::debug!(
                     instance_id = %id,
                     attempt = self.number,
                     status = outcome,
                     request_id,
+                    limit,
                     "attempt"
                 ),
             }

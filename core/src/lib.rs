@@ -168,6 +168,7 @@ mod skew;
 mod surface;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
+mod throttle;
 mod transport;
 mod waiter;
 
@@ -200,13 +201,14 @@ pub use response::{
     CODE_CHARS, DEFAULT_BODY_LIMIT, MESSAGE_CHARS, REQUEST_ID, SNIPPET_CHARS, parse_retry_after,
     parse_status_response, request_id, snippet,
 };
-pub use retry::{RetryDecision, RetryPolicy, StopReason, backoff};
+pub use retry::{RetryDecision, RetryPolicy, StopReason, backoff, throttle_delay};
 pub use rng::{SplitMix64, mix64};
 pub use signing::{
     ALGORITHM, AuthorizationHeader, SDK_DATE, SignInput, SignedParts, VerifyError, canonical_query,
     canonical_uri, format_sdk_date, parse_sdk_date, sign_parts, sign_request, verify_request,
 };
 pub use skew::{ClockSkew, SKEW_THRESHOLD};
+pub use throttle::{QUOTA_MARGIN, Throttle, parse_throttle};
 pub use transport::{AsyncClock, AsyncTransport, Clock, Transport, run, run_async};
 pub use waiter::{
     Acceptor, WaitOptions, WaitOutcome, WaitReport, Waiter, default_failure_states, judge,

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind};
+use crate::throttle::{QuotaPacer, Refusal};
 
 /// Settings of an [`AdaptiveRateLimiter`].
 #[derive(Debug, Clone, PartialEq)]
@@ -479,11 +480,25 @@ impl Limits {
         }
     }
 
-    /// An attempt sent at `sent` failed with `error` at `now`.
-    pub(crate) fn on_error(&mut self, now: Instant, sent: Instant, error: &Error) {
-        if error.kind() == ErrorKind::RateLimited
-            && let Some(r) = &mut self.rate
+    /// An attempt sent at `sent` failed with `error` at `now`. A 429 that
+    /// quotes a quota is the `pacer`'s to handle; the adaptive rate is cut
+    /// only when the pacer could not explain it (others share the quota).
+    pub(crate) fn on_error(
+        &mut self,
+        now: Instant,
+        sent: Instant,
+        error: &Error,
+        pacer: &QuotaPacer,
+    ) {
+        if error.kind() != ErrorKind::RateLimited {
+            return;
+        }
+        if let Some(quota) = error.throttle()
+            && pacer.on_refusal(now, sent, quota) == Refusal::Explained
         {
+            return;
+        }
+        if let Some(r) = &mut self.rate {
             r.on_throttle_of(now, sent);
         }
     }
@@ -505,11 +520,15 @@ pub(crate) enum Blocked {
     Rate(Instant),
 }
 
-/// Admission of one machine's next attempt: a request slot and a rate
-/// token. The machine asks; whoever drives it reads why it was refused.
+/// Admission of one machine's next attempt: a request slot, the config's
+/// quota pacer and a rate token. The machine asks; whoever drives it reads
+/// why it was refused.
 pub(crate) struct Gate<'a> {
     limits: &'a mut Limits,
+    /// Whether a request may start now, its turn in the queue included.
     slot: bool,
+    /// Whether a slot is free at all, for a request sent again at once.
+    slot_free: bool,
     blocked: Option<Blocked>,
 }
 
@@ -519,21 +538,52 @@ impl<'a> Gate<'a> {
         Self {
             limits,
             slot,
+            slot_free: slot,
             blocked: None,
         }
     }
 
-    /// Admits one attempt at `now`, taking a rate token; on refusal, the
-    /// time to ask again, if the refusal was the rate limiter's.
-    pub(crate) fn admit(&mut self, now: Instant) -> Result<(), Option<Instant>> {
+    /// Says whether a slot is free even when it is not this machine's turn:
+    /// a request sent again at once because its connection closed
+    /// unanswered takes back the slot it just had.
+    pub(crate) fn with_slot_free(mut self, free: bool) -> Self {
+        self.slot_free = free || self.slot;
+        self
+    }
+
+    /// Admits one attempt at `now`, taking the quota pacer's turn and a
+    /// rate token; on refusal, the time to ask again, if the refusal was
+    /// the pacer's or the rate limiter's.
+    pub(crate) fn admit(
+        &mut self,
+        now: Instant,
+        pacer: &QuotaPacer,
+    ) -> Result<(), Option<Instant>> {
         if !self.slot {
             self.blocked = Some(Blocked::Slot);
             return Err(None);
         }
+        if let Err(at) = pacer.admit(now) {
+            self.blocked = Some(Blocked::Rate(at));
+            return Err(Some(at));
+        }
         self.limits.acquire(now).map_err(|at| {
+            pacer.give_back(now);
             self.blocked = Some(Blocked::Rate(at));
             Some(at)
         })
+    }
+
+    /// Admits a request sent again at once (its connection closed before
+    /// answering): it needs a free slot, not a new turn or token, since the
+    /// server never saw it.
+    pub(crate) fn admit_again(&mut self) -> Result<(), Option<Instant>> {
+        if self.slot_free {
+            Ok(())
+        } else {
+            self.blocked = Some(Blocked::Slot);
+            Err(None)
+        }
     }
 
     /// Why the last [`admit`](Self::admit) refused, if it did.

@@ -10,8 +10,9 @@
 //! 1. `step = machine.poll(now)`.
 //! 2. `Step::Send(attempt)`: send `attempt.request`, giving up after
 //!    `attempt.timeout` and reading at most `attempt.body_limit + 1` body
-//!    bytes; feed the outcome to `handle_response` or
-//!    `handle_transport_error` with the time it arrived. Go to 1.
+//!    bytes (on a new connection when `attempt.fresh_connection` is set);
+//!    feed the outcome to `handle_response` or `handle_transport_error`
+//!    with the time it arrived. Go to 1.
 //! 3. `Step::Wait(until)`: sleep until `until`. Go to 1.
 //! 4. `Step::Done(output)`: finished.
 
@@ -76,8 +77,13 @@ pub struct Attempt {
     /// Read at most `body_limit + 1` body bytes and hand them all over; the
     /// core decides what a longer body means.
     pub body_limit: usize,
-    /// 1 for the first attempt of a call.
+    /// 1 for the first attempt of a call. A request sent again because its
+    /// connection closed unanswered keeps its attempt's number.
     pub number: u32,
+    /// Send this on a new connection, not one from a pool: the request is
+    /// being sent again because a pooled connection closed before
+    /// answering it ([`Error::closed_unanswered`]).
+    pub fresh_connection: bool,
 }
 
 impl Attempt {
@@ -94,7 +100,14 @@ impl Attempt {
             timeout,
             body_limit,
             number,
+            fresh_connection: false,
         }
+    }
+
+    /// This attempt, to be sent on a new connection.
+    pub fn on_fresh_connection(mut self) -> Self {
+        self.fresh_connection = true;
+        self
     }
 }
 

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::error::{ApiError, DecodeError, DecodeReason, Error};
 use crate::model::{ErrorStatus, InstanceState, InstanceStatus, OperationState};
+use crate::throttle::parse_throttle;
 
 /// The default body cap: 64 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
@@ -98,6 +99,20 @@ pub fn parse_retry_after(value: &str, reference: SystemTime) -> Option<Duration>
 /// valid one.
 pub(crate) fn response_date(headers: &HeaderMap) -> Option<SystemTime> {
     header_str(headers, "date").and_then(|d| httpdate::parse_http_date(d).ok())
+}
+
+/// The quota a 429 response's message quotes, if any (for logs).
+#[cfg(feature = "tracing")]
+pub(crate) fn quoted_throttle(
+    response: &http::Response<Vec<u8>>,
+) -> Option<crate::throttle::Throttle> {
+    if response.status() != StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    parse_error_body(response.body())?
+        .msg
+        .as_deref()
+        .and_then(parse_throttle)
 }
 
 fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
@@ -284,7 +299,11 @@ fn api_error(
         Some(b) => (b.code, b.msg, b.encoded_authorization_message),
         None => (None, None, None),
     };
+    let throttle = (status == StatusCode::TOO_MANY_REQUESTS)
+        .then(|| error_msg.as_deref().and_then(parse_throttle))
+        .flatten();
     Error::Api(Box::new(ApiError {
+        throttle,
         status,
         error_code,
         error_msg,

@@ -1,13 +1,15 @@
 //! Retry policy as a pure decision, and the seeded jitter source it uses.
 //!
 //! Owns which errors are retried, exponential backoff with full jitter,
-//! `Retry-After` with its cap, and the overall deadline. Must not read a
+//! `Retry-After` with its cap, the pause after the gateway's own 429 (a
+//! whole quoted window, or 2 to 5 s), and the overall deadline. Must not read a
 //! clock, sleep, or draw randomness from the system: the caller passes the
 //! time, the deadline and a jitter sample.
 
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::throttle::Throttle;
 
 /// When and how often a failed attempt is tried again.
 ///
@@ -154,6 +156,7 @@ impl RetryPolicy {
                 return RetryDecision::Stop(StopReason::RetryAfterTooLong);
             }
             Some(ra) => ra,
+            None if error.is_gateway_throttle() => throttle_delay(error.throttle(), jitter),
             None => self.backoff(attempts_made, jitter),
         };
         if let Some(deadline) = deadline {
@@ -163,6 +166,38 @@ impl RetryPolicy {
             }
         }
         RetryDecision::Retry { after }
+    }
+}
+
+/// The pause after a 429 without `Retry-After` (the gateway's own flow
+/// control, whose fixed windows refuse every call until they end): a whole
+/// quoted `window` from the refusal, so the retry lands in a later window,
+/// plus up to a tenth of it (at most 1 s) of jitter; without a quota, the
+/// vendor's advice of 2 to 5 s. `jitter` is in `[0, 1]` (clamped;
+/// not-a-number counts as 0). Only the call's deadline bounds it, not
+/// [`RetryPolicy::max_retry_after`], which bounds what a server asks for.
+///
+/// ```
+/// use clouddc_core::{throttle_delay, parse_throttle};
+/// use std::time::Duration;
+/// let quota = parse_throttle("limit:200,time:5 minute");
+/// assert_eq!(throttle_delay(quota, 0.0), Duration::from_secs(300));
+/// assert_eq!(throttle_delay(quota, 1.0), Duration::from_secs(301));
+/// assert_eq!(throttle_delay(None, 0.0), Duration::from_secs(2));
+/// assert_eq!(throttle_delay(None, 1.0), Duration::from_secs(5));
+/// ```
+pub fn throttle_delay(quota: Option<Throttle>, jitter: f64) -> Duration {
+    let j = if jitter.is_finite() {
+        jitter.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    match quota {
+        Some(q) => {
+            let spread = (q.window() / 10).min(Duration::from_secs(1));
+            q.window() + spread.mul_f64(j)
+        }
+        None => Duration::from_secs(2) + Duration::from_secs(3).mul_f64(j),
     }
 }
 

@@ -112,6 +112,9 @@ struct State {
     failed: Option<(Error, Instant)>,
     /// The lookup was signed again for a clock skew in this round.
     lookup_resigned: bool,
+    /// The next request goes on a fresh connection: the last one's pooled
+    /// connection closed without answering.
+    again: bool,
 }
 
 #[derive(Debug)]
@@ -167,6 +170,8 @@ struct Flight {
     kind: FlightKind,
     /// After this, the flight is given up and may be made again.
     deadline: Instant,
+    /// Sent on a fresh connection.
+    fresh: bool,
 }
 
 /// What the session is still missing.
@@ -215,6 +220,7 @@ impl Session {
                 retry_at: None,
                 failed: None,
                 lookup_resigned: false,
+                again: false,
             }),
         }
     }
@@ -396,11 +402,18 @@ impl Session {
             Ok((kind, attempt)) => {
                 let id = s.next_flight;
                 s.next_flight += 1;
+                let fresh = std::mem::take(&mut s.again);
                 s.flight = Some(Flight {
                     id,
                     kind,
                     deadline: later(now.mono, attempt.timeout + Duration::from_secs(1)),
+                    fresh,
                 });
+                let attempt = if fresh {
+                    attempt.on_fresh_connection()
+                } else {
+                    attempt
+                };
                 SessionStep::Send(id, attempt)
             }
             Err(e) => {
@@ -420,6 +433,15 @@ impl Session {
         let Some(flight) = s.flight.take_if(|f| f.id == id) else {
             return;
         };
+        if !flight.fresh
+            && let Err(e) = &result
+            && e.is_closed_unanswered()
+        {
+            // A pooled connection the server had closed: the request never
+            // reached it. Sent again at once on a new one, not a failure.
+            s.again = true;
+            return;
+        }
         let outcome = s.read(flight.kind, now, result);
         self.publish_skew(s.skew);
         match outcome {

@@ -984,25 +984,25 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
-            name: "429 with a negative Retry-After: retried with backoff, none kept",
+            name: "503 with a negative Retry-After: retried with backoff, none kept",
             stage: || {
                 let throttled = |v: &str| {
-                    Reply::text(429, "text/plain", "Too Many Requests").header("Retry-After", v)
+                    Reply::text(503, "text/plain", "Service Unavailable").header("Retry-After", v)
                 };
                 Server::script(vec![throttled("-1"), throttled("-30"), throttled("-0")]).into()
             },
             settings: |s| s.max_attempts(3),
             ids: &["ins-1"],
             check: |r| {
-                assert_eq!(r.error(ErrorKind::RateLimited).retry_after(), None);
+                assert_eq!(r.error(ErrorKind::Server).retry_after(), None);
                 r.assert_requests(3);
             },
         },
         Case {
-            name: "429 with a garbage Retry-After: retried with backoff, none kept",
+            name: "503 with a garbage Retry-After: retried with backoff, none kept",
             stage: || {
                 let throttled = |v: &str| {
-                    Reply::text(429, "text/plain", "Too Many Requests").header("Retry-After", v)
+                    Reply::text(503, "text/plain", "Service Unavailable").header("Retry-After", v)
                 };
                 Server::script(vec![
                     throttled("soon"),
@@ -1014,7 +1014,7 @@ fn cases() -> Vec<Case> {
             settings: |s| s.max_attempts(3),
             ids: &["ins-1"],
             check: |r| {
-                assert_eq!(r.error(ErrorKind::RateLimited).retry_after(), None);
+                assert_eq!(r.error(ErrorKind::Server).retry_after(), None);
                 r.assert_requests(3);
             },
         },

@@ -99,8 +99,8 @@ use std::collections::hash_map::RandomState;
 use std::future::Future;
 use std::hash::BuildHasher;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
@@ -113,6 +113,10 @@ use futures_util::{Stream, StreamExt};
 #[derive(Debug)]
 struct Inner {
     http: reqwest::Client,
+    /// A client that keeps no connection, for a request sent again on a
+    /// fresh one; made at the first need from `tls`.
+    fresh: OnceLock<Result<reqwest::Client, Arc<reqwest::Error>>>,
+    tls: rustls::ClientConfig,
     /// Bounds requests in flight across the client, so that many fleets and
     /// calls at once cannot open thousands of connections.
     in_flight: tokio::sync::Semaphore,
@@ -278,21 +282,59 @@ fn connect(config: Config, max_in_flight: usize) -> Result<Client, Error> {
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let http = reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
+    let http = http_client(tls.clone(), true)
         .map_err(|e| Error::transport("cannot build the HTTP client", e))?;
     let in_flight = tokio::sync::Semaphore::new(max_in_flight);
     let origin = Origin::of(&config)?;
     Ok(Client {
         inner: Arc::new(Inner {
             http,
+            fresh: OnceLock::new(),
+            tls,
             in_flight,
             origin,
             config,
         }),
     })
+}
+
+/// A reqwest client over `tls`; `pooled: false` keeps no idle connection,
+/// so every request goes on a new one.
+fn http_client(tls: rustls::ClientConfig, pooled: bool) -> Result<reqwest::Client, reqwest::Error> {
+    let b = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .redirect(reqwest::redirect::Policy::none());
+    if pooled {
+        b
+    } else {
+        b.pool_max_idle_per_host(0)
+    }
+    .build()
+}
+
+/// Whether the connection closed (or was reset) before any byte of the
+/// response: on a pooled connection, the server's idle timeout won the race.
+fn closed_unanswered(e: &reqwest::Error) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    if e.is_connect() || e.is_timeout() {
+        return false;
+    }
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+            || c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe
+                )
+            })
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 type SendFuture = Pin<Box<dyn Future<Output = (Ticket, Sent)> + Send>>;
@@ -413,7 +455,20 @@ impl AsyncTransport for ReqwestTransport<'_> {
                 let closed = std::io::Error::other("in-flight limit closed");
                 return Err(Error::transport("the client is shutting down", closed));
             };
-            exchange(&inner.http, &inner.origin, attempt).await
+            let http = if attempt.fresh_connection {
+                let fresh = inner
+                    .fresh
+                    .get_or_init(|| http_client(inner.tls.clone(), false).map_err(Arc::new));
+                match fresh {
+                    Ok(c) => c,
+                    Err(e) => {
+                        return Err(Error::transport("cannot build the HTTP client", e.clone()));
+                    }
+                }
+            } else {
+                &inner.http
+            };
+            exchange(http, &inner.origin, attempt).await
         };
         async move {
             tokio::time::timeout(timeout, exchange)
@@ -495,7 +550,13 @@ async fn exchange(
         .request(request)
         .map_err(|e| fail("is malformed", e))?;
     *request.timeout_mut() = Some(timeout);
-    let mut response = http.execute(request).await.map_err(|e| fail("failed", e))?;
+    let mut response = http.execute(request).await.map_err(|e| {
+        if closed_unanswered(&e) {
+            Error::closed_unanswered(number, &uri, e)
+        } else {
+            fail("failed", e)
+        }
+    })?;
     let cap = body_limit.saturating_add(1);
     let mut bytes = Vec::new();
     while bytes.len() < cap {

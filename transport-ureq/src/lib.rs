@@ -106,7 +106,7 @@ use std::hash::BuildHasher;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use clouddc_core::Transport;
@@ -119,6 +119,9 @@ use crate::resolve::CachingResolver;
 #[derive(Debug)]
 struct Inner {
     agent: ureq::Agent,
+    /// An agent that keeps no connection, for a request sent again on a
+    /// fresh one; made at the first need.
+    fresh: OnceLock<ureq::Agent>,
     config: Config,
     max_in_flight: usize,
 }
@@ -237,7 +240,7 @@ impl Client {
     /// The client's pool as a core [`Transport`], to drive a core machine
     /// by hand with `clouddc_core::run` and a clock of your own.
     pub fn transport(&self) -> UreqTransport<'_> {
-        UreqTransport(&self.inner.agent)
+        UreqTransport(&self.inner)
     }
 }
 
@@ -263,31 +266,37 @@ fn last<I: Iterator<Item = FleetEvent>>(mut run: I) -> FleetEvent {
 fn connect(config: Config, max_in_flight: usize) -> Result<Client, Error> {
     let config =
         config.with_user_agent_product(concat!("clouddc-ureq/", env!("CARGO_PKG_VERSION")))?;
+    // Every worker keeps its connection: no reconnecting between the
+    // requests of a fleet.
+    let agent = agent(&config, max_in_flight);
+    Ok(Client {
+        inner: Arc::new(Inner {
+            agent,
+            fresh: OnceLock::new(),
+            config,
+            max_in_flight,
+        }),
+    })
+}
+
+/// An agent for `config` keeping at most `idle` connections per host.
+fn agent(config: &Config, idle: usize) -> ureq::Agent {
     let tls = TlsConfig::builder()
         .root_certs(RootCerts::PlatformVerifier)
         .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .build();
-    let agent = ureq::Agent::with_parts(
+    ureq::Agent::with_parts(
         ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
-            // Every worker keeps its connection: no reconnecting between the
-            // requests of a fleet.
-            .max_idle_connections(max_in_flight.max(10))
-            .max_idle_connections_per_host(max_in_flight)
+            .max_idle_connections(if idle == 0 { 0 } else { idle.max(10) })
+            .max_idle_connections_per_host(idle)
             .timeout_global(Some(config.attempt_timeout()))
             .tls_config(tls)
             .build(),
         DefaultConnector::new(),
         CachingResolver::default(),
-    );
-    Ok(Client {
-        inner: Arc::new(Inner {
-            agent,
-            config,
-            max_in_flight,
-        }),
-    })
+    )
 }
 
 /// A fleet in progress: an iterator of its events, driven on the calling
@@ -468,6 +477,14 @@ fn now() -> Now {
     Now::new(SystemTime::now(), Instant::now())
 }
 
+/// Whether the connection closed (or was reset) before any byte of the
+/// response: on a pooled connection, the server's idle timeout won the race.
+fn closed_unanswered(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    matches!(e, ureq::Error::Io(io)
+        if matches!(io.kind(), UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe))
+}
+
 /// Whether ureq gave up for want of time.
 fn timed_out(e: &ureq::Error) -> bool {
     use std::io::ErrorKind::{TimedOut, WouldBlock};
@@ -475,9 +492,10 @@ fn timed_out(e: &ureq::Error) -> bool {
         || matches!(e, ureq::Error::Io(io) if matches!(io.kind(), TimedOut | WouldBlock))
 }
 
-/// This client's connection pool as a core [`Transport`].
+/// This client's connection pool as a core [`Transport`]. An attempt marked
+/// [`fresh_connection`](Attempt::fresh_connection) goes on a new connection.
 #[derive(Debug, Clone, Copy)]
-pub struct UreqTransport<'a>(&'a ureq::Agent);
+pub struct UreqTransport<'a>(&'a Inner);
 
 impl Transport for UreqTransport<'_> {
     fn send(&self, attempt: Attempt) -> Result<http::Response<Vec<u8>>, Error> {
@@ -486,19 +504,32 @@ impl Transport for UreqTransport<'_> {
             timeout,
             body_limit,
             number,
+            fresh_connection,
             ..
         } = attempt;
         let uri = request.uri().clone();
         let fail =
             |what: &str, e: ureq::Error| Error::attempt(number, &uri, what, timed_out(&e), e);
+        let agent = if fresh_connection {
+            let inner = self.0;
+            inner.fresh.get_or_init(|| agent(&inner.config, 0))
+        } else {
+            &self.0.agent
+        };
         // An empty body is sent as none at all (no `Content-Length: 0`).
         let (parts, body) = request.into_parts();
         let response = if body.is_empty() {
-            self.run(http::Request::from_parts(parts, ()), timeout)
+            run(agent, http::Request::from_parts(parts, ()), timeout)
         } else {
-            self.run(http::Request::from_parts(parts, body), timeout)
+            run(agent, http::Request::from_parts(parts, body), timeout)
         }
-        .map_err(|e| fail("failed", e))?;
+        .map_err(|e| {
+            if closed_unanswered(&e) {
+                Error::closed_unanswered(number, &uri, e)
+            } else {
+                fail("failed", e)
+            }
+        })?;
         let (parts, body) = response.into_parts();
         let cap = u64::try_from(body_limit)
             .unwrap_or(u64::MAX)
@@ -512,25 +543,22 @@ impl Transport for UreqTransport<'_> {
     }
 }
 
-impl UreqTransport<'_> {
-    fn run<S: ureq::AsSendBody>(
-        &self,
-        request: http::Request<S>,
-        timeout: Duration,
-    ) -> Result<http::Response<ureq::Body>, ureq::Error> {
-        // The agent's own timeout is the configured attempt timeout; only a
-        // shorter one (the call's deadline is near) needs a request-level
-        // config, which ureq builds by cloning the agent's.
-        if self.0.config().timeouts().global == Some(timeout) {
-            return self.0.run(request);
-        }
-        let request = self
-            .0
-            .configure_request(request)
-            .timeout_global(Some(timeout))
-            .build();
-        self.0.run(request)
+fn run<S: ureq::AsSendBody>(
+    agent: &ureq::Agent,
+    request: http::Request<S>,
+    timeout: Duration,
+) -> Result<http::Response<ureq::Body>, ureq::Error> {
+    // The agent's own timeout is the configured attempt timeout; only a
+    // shorter one (the call's deadline is near) needs a request-level
+    // config, which ureq builds by cloning the agent's.
+    if agent.config().timeouts().global == Some(timeout) {
+        return agent.run(request);
     }
+    let request = agent
+        .configure_request(request)
+        .timeout_global(Some(timeout))
+        .build();
+    agent.run(request)
 }
 
 #[cfg(test)]

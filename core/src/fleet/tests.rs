@@ -13,6 +13,8 @@ use crate::ErrorKind;
 use crate::call::tests::{config, resp, t0};
 use crate::limiter::RateLimiterConfig;
 
+mod gateway;
+
 /// What the in-memory server answers to one request.
 #[derive(Debug, Clone, Copy)]
 enum Answer {

@@ -21,6 +21,7 @@ mod state_backoff;
 mod state_done;
 mod state_in_flight;
 mod state_ready;
+mod throttled;
 
 use scenario::Scenario;
 

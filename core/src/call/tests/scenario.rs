@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use super::{config, id, resp, running, t0};
 use crate::call::{Call, State};
+use crate::config::Config;
 use crate::limiter::SharedLimits;
 use crate::machine::{Machine, Now, Step};
 
@@ -25,6 +26,9 @@ pub(super) struct Scenario {
     deadline: Option<Duration>,
     seed: u64,
     limits: Option<SharedLimits>,
+    /// Shared by every call the scenario makes, as a client's calls share
+    /// one config (and what it learned).
+    config: Config,
 }
 
 impl Scenario {
@@ -36,12 +40,14 @@ impl Scenario {
             deadline: None,
             seed: 1,
             limits: None,
+            config: config(3),
         }
     }
 
     /// Attempts per call, the first included.
     pub(super) fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = n;
+        self.config = config(n);
         self
     }
 
@@ -69,6 +75,11 @@ impl Scenario {
         self
     }
 
+    /// The config every call of the scenario shares.
+    pub(super) fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// When the call starts, and when every state below is reached.
     pub(super) fn start(&self) -> Now {
         self.start
@@ -76,11 +87,11 @@ impl Scenario {
 
     /// A new call: `Ready`, nothing sent.
     pub(super) fn ready(&self) -> Call {
-        let config = config(self.max_attempts);
+        let config = &self.config;
         let now = self.start;
         let call = match self.deadline {
-            None => Call::new(&config, id(), now, self.seed),
-            Some(d) => Call::with_deadline(&config, id(), now, self.seed, Some(now.mono + d)),
+            None => Call::new(config, id(), now, self.seed),
+            Some(d) => Call::with_deadline(config, id(), now, self.seed, Some(now.mono + d)),
         };
         let call = match &self.limits {
             Some(l) => call.with_limits(l.clone()),

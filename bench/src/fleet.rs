@@ -78,7 +78,7 @@ fn fleet_id(i: usize) -> String {
 /// `serve-sim`: the simulator with `instances` running instances and a
 /// global rate limit; prints its global counters when stdin closes.
 pub(crate) fn serve_main(rps: f64, instances: usize) -> Result<(), BoxError> {
-    let sim = start_blocking(SimConfig::builder().rate_limit(rps).build()?)?;
+    let sim = start_blocking(SimConfig::builder().token_bucket(rps).build()?)?;
     for i in 0..instances {
         sim.control().create_instance(
             NewInstance::new()

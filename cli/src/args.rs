@@ -277,9 +277,32 @@ pub(crate) struct SimulateArgs {
     /// Seed for the life-cycle schedules and faults.
     #[arg(long, value_name = "S", default_value_t = 1)]
     pub(crate) seed: u64,
-    /// Server-side rate limit in requests/s (429 with Retry-After beyond it).
-    #[arg(long, value_name = "RPS", value_parser = parse_rate)]
-    pub(crate) rate_limit: Option<f64>,
+    /// Gateway flow control: N calls per fixed window of one UNIT (second,
+    /// the default, or minute); beyond it 429 APIGW.0308, no Retry-After.
+    #[arg(long, value_name = "N[/UNIT]", value_parser = parse_gateway_rate)]
+    pub(crate) rate_limit: Option<clouddc_simulator::FlowPolicy>,
+}
+
+/// `--rate-limit N[/UNIT]` of `simulate`: one per-API gateway policy of N
+/// calls per fixed second or minute.
+#[cfg(feature = "simulator")]
+pub(crate) fn parse_gateway_rate(s: &str) -> Result<clouddc_simulator::FlowPolicy, String> {
+    const FORMS: &str = "use N or N/UNIT, with N a whole number from 1 to 1000000000 and UNIT second (the default) or minute, e.g. 20, 20/second, 200/minute";
+    let (n, unit) = s.split_once('/').unwrap_or((s, "second"));
+    let window = match unit {
+        "second" => 1,
+        "minute" => 60,
+        other => return Err(format!("the unit {other:?} is not accepted; {FORMS}")),
+    };
+    let limit = match n.parse::<u32>() {
+        Ok(limit) if n.bytes().all(|b| b.is_ascii_digit()) => limit,
+        _ => return Err(format!("{n:?} is not a whole number of calls; {FORMS}")),
+    };
+    let policy = clouddc_simulator::FlowPolicy::per_api(limit, Duration::from_secs(window));
+    policy
+        .validate()
+        .map_err(|_| format!("{limit} calls is out of range; {FORMS}"))?;
+    Ok(policy)
 }
 
 impl CommandFactory for Cli {

@@ -63,8 +63,8 @@ pub(crate) fn run(g: &GlobalArgs, a: &SimulateArgs, env: Env<'_>) -> u8 {
     if let Some(p) = &g.project_id {
         b = b.project_id(p.clone());
     }
-    if let Some(r) = a.rate_limit {
-        b = b.rate_limit(r);
+    if let Some(policy) = a.rate_limit {
+        b = b.flow_policy(policy);
     }
     let config = match b.build() {
         Ok(c) => c,
@@ -103,6 +103,14 @@ pub(crate) fn run(g: &GlobalArgs, a: &SimulateArgs, env: Env<'_>) -> u8 {
             let _ = writeln!(out, "project id: {}", sim.project_id());
             if let Some(t) = &show_token {
                 let _ = writeln!(out, "any token is accepted; e.g. CLOUDDC_AUTH_TOKEN={t}");
+            }
+            if let Some(p) = &a.rate_limit {
+                let _ = writeln!(
+                    out,
+                    "gateway flow control: {} calls per {} (429 APIGW.0308 beyond it)",
+                    p.limit,
+                    p.time_text()
+                );
             }
             for i in &instances {
                 let _ = writeln!(
@@ -159,5 +167,58 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use clouddc_simulator::FlowPolicy;
+
+    use crate::args::parse_gateway_rate;
+
+    #[test]
+    fn rate_limit_is_n_calls_per_second_or_minute() {
+        let s = Duration::from_secs;
+        assert_eq!(parse_gateway_rate("20"), Ok(FlowPolicy::per_api(20, s(1))));
+        assert_eq!(
+            parse_gateway_rate("20/second"),
+            Ok(FlowPolicy::per_api(20, s(1)))
+        );
+        assert_eq!(
+            parse_gateway_rate("200/minute"),
+            Ok(FlowPolicy::per_api(200, s(60)))
+        );
+        assert_eq!(
+            parse_gateway_rate("1000000000"),
+            Ok(FlowPolicy::per_api(1_000_000_000, s(1)))
+        );
+        for bad in [
+            "0",
+            "-1",
+            "+5",
+            "2.5",
+            "",
+            " 5",
+            "5 ",
+            "5/hour",
+            "5/seconds",
+            "5/Minute",
+            "5/",
+            "/second",
+            "5/second/x",
+            "1000000001",
+            "99999999999",
+            "five",
+        ] {
+            let e = parse_gateway_rate(bad).unwrap_err();
+            assert!(e.contains("second (the default) or minute"), "{bad:?}: {e}");
+        }
+        assert!(
+            parse_gateway_rate("5/hour")
+                .unwrap_err()
+                .contains("\"hour\"")
+        );
     }
 }

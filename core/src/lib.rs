@@ -18,6 +18,7 @@
 //! - [Driving a call](#driving-a-call)
 //! - [Bring your own transport](#bring-your-own-transport)
 //! - [Credentials, project and clock](#credentials-project-and-clock)
+//! - [Throttling and dropped connections](#throttling-and-dropped-connections)
 //! - [Security notes](#security-notes)
 //! - [Why sans-IO, and what it asks of you](#why-sans-io-and-what-it-asks-of-you)
 //!
@@ -126,6 +127,39 @@
 //! call signs again once with the gateway's time (outside its attempt limit
 //! and the retry budget) and every later call of the config does so from
 //! the start ([`Config::clock_skew`]).
+//!
+//! # Throttling and dropped connections
+//!
+//! The API gateway counts calls in fixed windows and answers a call over a
+//! quota with 429 `APIGW.0308` (`APIG.0308` in older documents), quoting the
+//! policy (`…over ratelimit,limit:20,time:1 second`) and sending no
+//! `Retry-After`; every call in the rest of the window is refused, and the
+//! vendor advises retrying after 2 to 5 s. [`parse_throttle`] reads the
+//! quote into a [`Throttle`] ([`Error::throttle`]); the retry waits a whole
+//! quoted window ([`throttle_delay`]), bounded only by the call's deadline,
+//! and spends no retry budget. Every call and fleet of a config is then
+//! paced under the tightest quota seen ([`QUOTA_MARGIN`] of it, after a
+//! window's hold; [`Config::learned_quotas`]). A `Retry-After`, which a
+//! proxy may send, is honoured as before, up to
+//! [`RetryPolicy::max_retry_after`].
+//!
+//! A transport reports a request whose connection closed before any
+//! response byte (a pooled connection the server had closed: the
+//! idle-timeout race) as [`Error::closed_unanswered`]; the machine sends it
+//! again at once as the same attempt, with [`Attempt::fresh_connection`]
+//! set, and the transport uses a new connection for it.
+//!
+//! ```
+//! use clouddc_core::{parse_status_response, http::Response, ErrorKind};
+//! use std::time::{Duration, SystemTime};
+//! let refused = Response::builder().status(429).body(
+//!     r#"{"error_msg":"The throttling threshold has been reached: policy user over ratelimit,limit:20,time:1 second","error_code":"APIGW.0308","request_id":"r1"}"#,
+//! ).unwrap();
+//! let err = parse_status_response(&refused, 65536, SystemTime::UNIX_EPOCH).unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::RateLimited);
+//! let quota = err.throttle().unwrap();
+//! assert_eq!((quota.limit(), quota.window()), (20, Duration::from_secs(1)));
+//! ```
 //!
 //! # Security notes
 //! - [`Endpoint`] refuses plain `http` unless the host is loopback or you

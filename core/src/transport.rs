@@ -9,7 +9,10 @@
 //! A transport sends `attempt.request`, gives up after `attempt.timeout`,
 //! reads at most `attempt.body_limit + 1` body bytes, never follows
 //! redirects, and maps its failures onto [`Error::transport`] or
-//! [`Error::timeout`], keeping the cause as `source()`. Closures work:
+//! [`Error::timeout`], keeping the cause as `source()`; a connection that
+//! closed or reset before any response byte is [`Error::closed_unanswered`],
+//! and an attempt with `fresh_connection` set goes on a new connection.
+//! Closures work:
 //!
 //! ```
 //! use clouddc_core::{run, Clock, Attempt, Error, Now};

@@ -17,8 +17,10 @@
 //! | `GET`/`PUT /_sim/instances/{id}/faults` | `Faults` | `Faults` |
 //! | `GET /_sim/faults` | | `{"global": Faults, "instances": {id: Faults}}` |
 //! | `PUT /_sim/faults` | `Faults` | `Faults` |
+//! | `GET /_sim/flow-control` | | `{"policies": [FlowPolicy...]}` |
+//! | `PUT /_sim/flow-control` | `{"policies": [{"scope"?: "api" \| "user", "limit": n, "window_s": n}...]}` | `{"policies": [...]}` |
 //! | `GET /_sim/counters` | | `{"global": Counters, "instances": {id: InstanceCounters}}` |
-//! | `GET /_sim/requests[?window_ms=N]` | | `{"count", "window_ms", "max_in_window", "arrivals_us": [...]}` |
+//! | `GET /_sim/requests[?window_ms=N][&records=true][&from_seq=N]` | | `{"count", "window_ms", "max_in_window", "arrivals_us": [...], "records"?: [...]}` |
 //! | `POST /_sim/reset` | `{"instances"?: n}` | `{"instances": [InstanceView...]}` |
 //! | `GET /_sim/clock` | | `{"elapsed_ms", "offset_s"}` |
 //! | `POST /_sim/clock` | `{"advance_ms": n}` | `{"elapsed_ms", "offset_s"}` |
@@ -52,6 +54,19 @@
 //! `[t, t + window_ms)` (computed before rounding to microseconds).
 //! `window_ms` defaults to 1000. For example
 //! `{"count": 3, "window_ms": 1000, "max_in_window": 2, "arrivals_us": [1520, 2210, 1003400]}`.
+//! With `records=true` it adds what became of each request
+//! ([`RequestRecord`](crate::RequestRecord)), oldest first, from number
+//! `from_seq` on (default 1):
+//! `{"seq": 3, "at_us": 1003400, "instance_id": "ins-1" | null, "status": 429 | null,
+//! "fault": "flow_control" | null, "throttled": {"policy_index": 0, "scope": "api",
+//! "limit": 20, "window_s": 1, "window_index": 1} | null, "connection": 2 | null, "reused": false}`.
+//!
+//! `PUT /_sim/flow-control` replaces the gateway's flow-control policies
+//! (see [`FlowPolicy`]); counting starts afresh, windows
+//! stay aligned to the start; `{"policies": []}` turns flow control off.
+//! For example `curl -X PUT $URL/_sim/flow-control -d '{"policies":[{"scope":"user","limit":20,"window_s":1}]}'`.
+//! The stale-connection fault is one of the global faults:
+//! `curl -X PUT $URL/_sim/faults -d '{"stale_connections":{"idle_ms":2000,"close":"reset"}}'`.
 //!
 //! Errors are `{"error_code": "SIM.<kind>", "error_msg": "..."}` with 400
 //! (invalid input), 404 (no such instance or route), 405 (method) or 409
@@ -70,6 +85,7 @@ use serde_json::{Value, json};
 use crate::config::EXAMPLE_TOKEN;
 use crate::error::Error;
 use crate::faults::Faults;
+use crate::flow::FlowPolicy;
 use crate::iam::IamProject;
 use crate::lifecycle::Action;
 use crate::metadata::Metadata;
@@ -230,6 +246,9 @@ pub(crate) fn route<B: AsRef<[u8]>>(sim: &mut Simulator, req: &Request<B>, now: 
             Ok(ok(sim.faults()))
         }),
         (["faults"], _) => Ok(method_not_allowed("GET, PUT")),
+        (["flow-control"], &Method::GET) => Ok(flow_control(sim)),
+        (["flow-control"], &Method::PUT) => set_flow_control(sim, raw),
+        (["flow-control"], _) => Ok(method_not_allowed("GET, PUT")),
         (["counters"], &Method::GET) => Ok(ok(&sim.counters())),
         (["counters"], _) => Ok(method_not_allowed("GET")),
         (["requests"], &Method::GET) => requests(sim, req.uri().query()),
@@ -369,6 +388,24 @@ fn set_iam(sim: &mut Simulator, raw: &[u8]) -> Result<Reply, Error> {
     Ok(ok(&json!({ "projects": sim.iam_projects() })))
 }
 
+fn flow_control(sim: &Simulator) -> Reply {
+    ok(&json!({ "policies": sim.flow_policies() }))
+}
+
+fn set_flow_control(sim: &mut Simulator, raw: &[u8]) -> Result<Reply, Error> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        policies: Vec<FlowPolicy>,
+    }
+    let b: Body = body(
+        raw,
+        r#"{"policies": [{"scope"?: "api" | "user", "limit": 20, "window_s": 1}]} (window_s: whole seconds)"#,
+    )?;
+    sim.set_flow_policies(b.policies)?;
+    Ok(flow_control(sim))
+}
+
 fn advance(sim: &mut Simulator, raw: &[u8], now: Instant) -> Result<Reply, Error> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -387,33 +424,62 @@ fn requests(sim: &Simulator, query: Option<&str>) -> Result<Reply, Error> {
         window_ms: u64,
         max_in_window: usize,
         arrivals_us: Vec<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        records: Option<Vec<Value>>,
     }
     let mut window_ms = 1000;
+    let mut records = false;
+    let mut from_seq = 1;
+    let number = |name: &str, v: &str| -> Result<u64, Error> {
+        v.parse().map_err(|_| {
+            Error::Invalid(format!(
+                "{name} is {v:?}; expected a whole number, such as {name}=1000"
+            ))
+        })
+    };
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=') {
-            Some(("window_ms", v)) => {
-                window_ms = v.parse().map_err(|_| {
-                    Error::Invalid(format!(
-                        "window_ms is {v:?}; expected whole milliseconds, such as window_ms=1000"
-                    ))
-                })?;
-            }
+            Some(("window_ms", v)) => window_ms = number("window_ms", v)?,
+            Some(("from_seq", v)) => from_seq = number("from_seq", v)?,
+            Some(("records", "true")) => records = true,
+            Some(("records", "false")) => records = false,
             _ => {
                 return Err(Error::Invalid(format!(
-                    "unknown query parameter {pair:?}; GET /_sim/requests takes only window_ms=N"
+                    "unknown query parameter {pair:?}; GET /_sim/requests takes window_ms=N, records=true|false and from_seq=N"
                 )));
             }
         }
     }
     let log = sim.requests(Duration::from_millis(window_ms));
+    let micros = |d: &Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    let records = records.then(|| {
+        sim.request_records_from(from_seq)
+            .iter()
+            .map(|r| {
+                json!({
+                    "seq": r.seq,
+                    "at_us": micros(&r.at),
+                    "instance_id": r.instance_id,
+                    "status": r.status,
+                    "fault": r.fault.map(|f| f.as_str()),
+                    "throttled": r.throttled.map(|t| json!({
+                        "policy_index": t.policy_index,
+                        "scope": t.policy.scope,
+                        "limit": t.policy.limit,
+                        "window_s": t.policy.window.as_secs(),
+                        "window_index": t.window_index,
+                    })),
+                    "connection": r.connection,
+                    "reused": r.reused,
+                })
+            })
+            .collect()
+    });
     Ok(ok(&Body {
         count: log.count,
         window_ms,
         max_in_window: log.max_in_window,
-        arrivals_us: log
-            .arrivals
-            .iter()
-            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-            .collect(),
+        arrivals_us: log.arrivals.iter().map(micros).collect(),
+        records,
     }))
 }

@@ -1,16 +1,24 @@
-//! The request-arrival log: when each API request reached the simulator, so
-//! tests can check a client's rate cap ("in any one-second window the server
-//! saw at most R + 1 requests").
+//! The request log: when each API request reached the simulator and what
+//! became of it, so tests can check a client's rate cap ("in any one-second
+//! window the server saw at most R + 1 requests") and how it met the
+//! gateway's flow control and stale connections.
 //!
-//! Owns the bounded buffer of arrival offsets and the sliding-window count
-//! over them. Times are passed in; must not read a clock.
+//! Owns the bounded buffer of records (compact: instance ids and policies
+//! are interned) and the sliding-window count over arrival times. Times
+//! are passed in; must not read a clock, and must not decide anything: the
+//! heart records what it decided.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-/// The most arrivals the log keeps: when it is full, each new arrival drops
-/// the oldest one. The log itself stays under 8 MiB (a snapshot of it,
-/// [`RequestLog::arrivals`], takes up to 16 MB more while it lives).
+use crate::faults::{ConnectionInfo, FaultKind};
+use crate::flow::FlowPolicy;
+
+/// The most requests the log keeps: when it is full, each new one drops the
+/// oldest. The log takes about 40 bytes a request plus each distinct
+/// instance id once; a snapshot of arrival times, [`RequestLog::arrivals`],
+/// takes up to 16 MB more while it lives, and one of [`RequestRecord`]s
+/// about 100 bytes a record.
 pub const MAX_ARRIVALS: usize = 1_000_000;
 
 /// The largest number of `arrivals` inside any half-open window
@@ -66,27 +74,169 @@ pub struct RequestLog {
     pub arrivals: Vec<Duration>,
 }
 
-/// The bounded buffer behind [`RequestLog`]: offsets in nanoseconds since
-/// the start, in the order they were recorded.
+/// One API request as the simulator saw it; see
+/// [`Control::request_records`](crate::Control::request_records).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestRecord {
+    /// Its number among the API requests since the start or the last
+    /// reset, from 1 (as [`RequestLog::count`] counts them).
+    pub seq: u64,
+    /// When it arrived: real (monotonic) time since the simulator started.
+    pub at: Duration,
+    /// The instance id of a status request, percent-decoded from the path
+    /// (whether or not the instance exists); `None` for other paths.
+    pub instance_id: Option<String>,
+    /// The status answered; `None` when no response was sent (a reset,
+    /// stalled headers, a stale connection closed).
+    pub status: Option<u16>,
+    /// The fault that shaped the answer, 429s included
+    /// ([`FaultKind::FlowControl`], [`FaultKind::RateLimit`]).
+    pub fault: Option<FaultKind>,
+    /// The gateway policy that refused it, for a flow-control 429.
+    pub throttled: Option<Throttled>,
+    /// The connection's number, from 1 in the order accepted (`None` when
+    /// the request carried no [`ConnectionInfo`]).
+    pub connection: Option<u64>,
+    /// Whether an earlier request used the same connection.
+    pub reused: bool,
+}
+
+/// Which flow-control policy refused a request, and in which window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Throttled {
+    /// Its position in the policies in force at the time, from 0.
+    pub policy_index: usize,
+    /// The policy, as it was.
+    pub policy: FlowPolicy,
+    /// The window it was refused in: window `k` is `[k × window, (k + 1) ×
+    /// window)` of simulated time after the start.
+    pub window_index: u64,
+}
+
+/// What the heart records of one request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Seen<'a> {
+    pub(crate) at: Instant,
+    pub(crate) instance_id: Option<&'a str>,
+    pub(crate) status: Option<u16>,
+    pub(crate) fault: Option<FaultKind>,
+    pub(crate) throttled: Option<Throttled>,
+    pub(crate) connection: Option<ConnectionInfo>,
+}
+
+const NONE32: u32 = u32::MAX;
+const NONE16: u16 = u16::MAX;
+
+/// One record, compact.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// Nanoseconds since the start.
+    at: u64,
+    connection: u64,
+    window_index: u64,
+    /// Index into `ids`, or [`NONE32`].
+    instance: u32,
+    /// 0: none.
+    status: u16,
+    /// Index into `policies`, or [`NONE16`].
+    policy: u16,
+    policy_index: u16,
+    fault: Option<FaultKind>,
+    has_connection: bool,
+    reused: bool,
+}
+
+/// The bounded buffer behind [`RequestLog`] and [`RequestRecord`]: entries
+/// in the order they were recorded.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Arrivals {
     count: u64,
-    nanos: VecDeque<u64>,
+    entries: VecDeque<Entry>,
+    ids: Vec<String>,
+    id_index: HashMap<String, u32>,
+    policies: Vec<FlowPolicy>,
 }
 
 impl Arrivals {
-    /// Records one arrival at `now`; `started` is the simulator's start.
-    pub(crate) fn record(&mut self, started: Instant, now: Instant) {
-        let offset = now.saturating_duration_since(started).as_nanos();
-        if self.nanos.len() >= MAX_ARRIVALS {
-            self.nanos.pop_front();
+    /// Records one request; `started` is the simulator's start.
+    pub(crate) fn record(&mut self, started: Instant, seen: Seen<'_>) {
+        let offset = seen.at.saturating_duration_since(started).as_nanos();
+        if self.entries.len() >= MAX_ARRIVALS {
+            self.entries.pop_front();
         }
-        self.nanos
-            .push_back(u64::try_from(offset).unwrap_or(u64::MAX));
+        let instance = seen.instance_id.map_or(NONE32, |id| self.intern_id(id));
+        let (policy, policy_index, window_index) = match seen.throttled {
+            Some(t) => (
+                self.intern_policy(t.policy),
+                u16::try_from(t.policy_index).unwrap_or(NONE16),
+                t.window_index,
+            ),
+            None => (NONE16, 0, 0),
+        };
+        self.entries.push_back(Entry {
+            at: u64::try_from(offset).unwrap_or(u64::MAX),
+            connection: seen.connection.map_or(0, |c| c.id),
+            window_index,
+            instance,
+            status: seen.status.unwrap_or(0),
+            policy,
+            policy_index,
+            fault: seen.fault,
+            has_connection: seen.connection.is_some(),
+            reused: seen.connection.is_some_and(|c| c.is_reused()),
+        });
         self.count += 1;
     }
 
-    /// Forgets every arrival and gives the memory back.
+    fn intern_id(&mut self, id: &str) -> u32 {
+        if let Some(&i) = self.id_index.get(id) {
+            return i;
+        }
+        // Ids of dropped records are dropped too, now and then, so the
+        // table stays within twice the log's size.
+        if self.ids.len() >= 2 * MAX_ARRIVALS {
+            self.compact_ids();
+        }
+        let i = u32::try_from(self.ids.len()).unwrap_or(NONE32);
+        if i != NONE32 {
+            self.ids.push(id.to_owned());
+            self.id_index.insert(id.to_owned(), i);
+        }
+        i
+    }
+
+    fn compact_ids(&mut self) {
+        let old = std::mem::take(&mut self.ids);
+        self.id_index.clear();
+        for e in self.entries.iter_mut() {
+            if let Some(id) = old.get(e.instance as usize) {
+                e.instance = match self.id_index.get(id) {
+                    Some(&i) => i,
+                    None => {
+                        let i = u32::try_from(self.ids.len()).unwrap_or(NONE32);
+                        self.ids.push(id.clone());
+                        self.id_index.insert(id.clone(), i);
+                        i
+                    }
+                };
+            }
+        }
+    }
+
+    fn intern_policy(&mut self, p: FlowPolicy) -> u16 {
+        if let Some(i) = self.policies.iter().position(|q| *q == p) {
+            return u16::try_from(i).unwrap_or(NONE16);
+        }
+        if self.policies.len() >= usize::from(NONE16) {
+            return NONE16;
+        }
+        self.policies.push(p);
+        u16::try_from(self.policies.len() - 1).unwrap_or(NONE16)
+    }
+
+    /// Forgets every request and gives the memory back.
     pub(crate) fn clear(&mut self) {
         *self = Self::default();
     }
@@ -94,10 +244,9 @@ impl Arrivals {
     /// The log with the busiest `window`.
     pub(crate) fn log(&self, window: Duration) -> RequestLog {
         let mut arrivals: Vec<Duration> = self
-            .nanos
+            .entries
             .iter()
-            .copied()
-            .map(Duration::from_nanos)
+            .map(|e| Duration::from_nanos(e.at))
             .collect();
         // The shell records in clock order, so this is normally sorted
         // already; a sans-IO caller may pass instants out of order.
@@ -112,9 +261,38 @@ impl Arrivals {
         }
     }
 
+    /// The records held, in the order they were recorded, from the one
+    /// numbered `from_seq` (1 is the first since the start) on.
+    pub(crate) fn records(&self, from_seq: u64) -> Vec<RequestRecord> {
+        let first_seq = self.count - self.entries.len() as u64 + 1;
+        let skip = usize::try_from(from_seq.saturating_sub(first_seq)).unwrap_or(usize::MAX);
+        self.entries
+            .iter()
+            .enumerate()
+            .skip(skip)
+            .map(|(i, e)| RequestRecord {
+                seq: first_seq + i as u64,
+                at: Duration::from_nanos(e.at),
+                instance_id: self.ids.get(e.instance as usize).cloned(),
+                status: (e.status != 0).then_some(e.status),
+                fault: e.fault,
+                throttled: self
+                    .policies
+                    .get(usize::from(e.policy))
+                    .map(|&policy| Throttled {
+                        policy_index: usize::from(e.policy_index),
+                        policy,
+                        window_index: e.window_index,
+                    }),
+                connection: e.has_connection.then_some(e.connection),
+                reused: e.reused,
+            })
+            .collect()
+    }
+
     #[cfg(test)]
     pub(crate) fn held(&self) -> usize {
-        self.nanos.len()
+        self.entries.len()
     }
 }
 
@@ -127,6 +305,17 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    fn arrival(at: Instant) -> Seen<'static> {
+        Seen {
+            at,
+            instance_id: None,
+            status: Some(200),
+            fault: None,
+            throttled: None,
+            connection: None,
+        }
     }
 
     fn at(offsets_ms: &[u64]) -> Vec<Duration> {
@@ -182,7 +371,7 @@ mod tests {
         let mut log = Arrivals::default();
         let extra = 5;
         for n in 0..MAX_ARRIVALS as u64 + extra {
-            log.record(t0, t0 + Duration::from_micros(n));
+            log.record(t0, arrival(t0 + Duration::from_micros(n)));
         }
         assert_eq!(log.held(), MAX_ARRIVALS);
         let r = log.log(ms(1));
@@ -208,11 +397,98 @@ mod tests {
         let mut log = Arrivals::default();
         for (sign, off) in [(1, 30), (1, 10), (-1, 5), (1, 20)] {
             let now = if sign > 0 { t0 + ms(off) } else { t0 - ms(off) };
-            log.record(t0, now);
+            log.record(t0, arrival(now));
         }
         // An instant before the start counts as the start.
         assert_eq!(log.log(ms(15)).arrivals, at(&[0, 10, 20, 30]));
         assert_eq!(log.log(ms(15)).max_in_window, 2);
+    }
+
+    #[test]
+    fn records_keep_what_was_seen_and_number_it() {
+        let t0 = Instant::now();
+        let mut log = Arrivals::default();
+        let policy = FlowPolicy::per_user(20, Duration::from_secs(1));
+        let throttled = Throttled {
+            policy_index: 1,
+            policy,
+            window_index: 7,
+        };
+        log.record(t0, arrival(t0 + ms(1)));
+        log.record(
+            t0,
+            Seen {
+                at: t0 + ms(2),
+                instance_id: Some("ins-1"),
+                status: Some(429),
+                fault: Some(FaultKind::FlowControl),
+                throttled: Some(throttled),
+                connection: Some(ConnectionInfo::new(3, 2, ms(5))),
+            },
+        );
+        log.record(
+            t0,
+            Seen {
+                at: t0 + ms(3),
+                instance_id: Some("ins-1"),
+                status: None,
+                fault: Some(FaultKind::StaleConnection),
+                throttled: None,
+                connection: Some(ConnectionInfo::new(4, 1, ms(0))),
+            },
+        );
+        let all = log.records(1);
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].seq, 1);
+        assert_eq!(
+            (
+                all[0].at,
+                &all[0].instance_id,
+                all[0].status,
+                all[0].connection,
+                all[0].reused
+            ),
+            (ms(1), &None, Some(200), None, false)
+        );
+        assert_eq!(
+            all[1],
+            RequestRecord {
+                seq: 2,
+                at: ms(2),
+                instance_id: Some("ins-1".to_owned()),
+                status: Some(429),
+                fault: Some(FaultKind::FlowControl),
+                throttled: Some(throttled),
+                connection: Some(3),
+                reused: true,
+            }
+        );
+        assert_eq!(
+            (all[2].status, all[2].connection, all[2].reused),
+            (None, Some(4), false)
+        );
+        assert_eq!(log.ids.len(), 1, "ids are interned");
+        assert_eq!(log.records(3).len(), 1);
+        assert_eq!(log.records(3)[0].seq, 3);
+        assert!(log.records(4).is_empty());
+        assert_eq!(log.records(0).len(), 3);
+    }
+
+    #[test]
+    fn the_id_table_is_compacted_to_the_ids_still_held() {
+        let t0 = Instant::now();
+        let mut log = Arrivals::default();
+        let mut seen = arrival(t0);
+        seen.instance_id = Some("kept");
+        log.record(t0, seen);
+        // Fill the table as if far more ids had passed than are held.
+        log.ids
+            .extend((1..2 * MAX_ARRIVALS).map(|n| format!("old-{n}")));
+        seen.instance_id = Some("new");
+        log.record(t0, seen);
+        assert_eq!(log.ids, ["kept", "new"]);
+        let ids: Vec<_> = log.records(1).into_iter().map(|r| r.instance_id).collect();
+        assert_eq!(ids, [Some("kept".to_owned()), Some("new".to_owned())]);
     }
 
     proptest! {

@@ -1,6 +1,7 @@
 //! The simulator's configuration: where it listens, which project it
 //! serves, how it authenticates, its seed, its first instances and faults,
-//! the server metadata service, IAM's projects and the gateway's clock.
+//! the gateway's flow-control policies, the server metadata service, IAM's
+//! projects and the gateway's clock.
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -11,6 +12,7 @@ use clouddc_core::{ProjectId, Secret};
 use crate::bucket::RateLimit;
 use crate::error::Error;
 use crate::faults::Faults;
+use crate::flow::{self, FlowPolicy};
 use crate::iam::{self, DEFAULT_REGION, IamProject};
 use crate::lifecycle::Schedule;
 use crate::metadata::Metadata;
@@ -130,17 +132,22 @@ impl fmt::Debug for Auth {
 /// The simulator's settings. Build with [`SimConfig::builder`].
 ///
 /// ```
-/// use clouddc_simulator::{Auth, SimConfig};
+/// use clouddc_simulator::{Auth, FlowPolicy, SimConfig};
+/// use std::time::Duration;
 /// let config = SimConfig::builder()
 ///     .listen("127.0.0.1:0".parse().unwrap())
 ///     .project_id("p1")
 ///     .auth(Auth::token("secret"))
 ///     .instances(5)
 ///     .seed(7)
-///     .rate_limit(10.0)
+///     // The gateway's flow control: 20 calls per second per user, 200 per
+///     // 5 minutes for the API.
+///     .flow_policy(FlowPolicy::per_user(20, Duration::from_secs(1)))
+///     .flow_policy(FlowPolicy::per_api(200, Duration::from_secs(300)))
 ///     .build()
 ///     .unwrap();
 /// assert_eq!(config.project_id(), "p1");
+/// assert_eq!(config.flow_policies().len(), 2);
 /// // IAM lists one project by default: this one, named after the region.
 /// assert_eq!(config.iam_projects()[0].id, "p1");
 /// assert_eq!(config.iam_projects()[0].name, "cn-east-3");
@@ -154,6 +161,7 @@ pub struct SimConfig {
     instances: usize,
     schedule: Schedule,
     faults: Faults,
+    flow_policies: Vec<FlowPolicy>,
     max_skew: Duration,
     metadata: Metadata,
     region: String,
@@ -163,7 +171,8 @@ pub struct SimConfig {
 
 impl Default for SimConfig {
     /// `127.0.0.1:0`, project [`DEFAULT_PROJECT_ID`], any token, seed 1,
-    /// no instances, the default [`Schedule`], no faults, 15 minutes skew,
+    /// no instances, the default [`Schedule`], no faults, no flow-control
+    /// policies, 15 minutes skew,
     /// no metadata service, region [`DEFAULT_REGION`](crate::DEFAULT_REGION)
     /// with IAM listing the one project, the gateway's clock on time.
     fn default() -> Self {
@@ -175,6 +184,7 @@ impl Default for SimConfig {
             instances: 0,
             schedule: Schedule::default(),
             faults: Faults::default(),
+            flow_policies: Vec::new(),
             max_skew: DEFAULT_MAX_SKEW,
             metadata: Metadata::off(),
             region: DEFAULT_REGION.to_owned(),
@@ -225,6 +235,11 @@ impl SimConfig {
     /// The global faults at start (and after a reset).
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// The gateway's flow-control policies at start (and after a reset).
+    pub fn flow_policies(&self) -> &[FlowPolicy] {
+        &self.flow_policies
     }
 
     /// The largest accepted `X-Sdk-Date` skew.
@@ -312,8 +327,28 @@ impl SimConfigBuilder {
         self
     }
 
-    /// A global rate limit of `rps` requests per second (burst `ceil(rps)`).
-    pub fn rate_limit(mut self, rps: f64) -> Self {
+    /// Adds a flow-control policy of the gateway (none by default): at most
+    /// `limit` calls per fixed window, per API or per user, answered beyond
+    /// it with 429 `APIGW.0308` and no `Retry-After`. Several may be added;
+    /// a call over any of them is refused, quoting the first exhausted one
+    /// in the order added.
+    pub fn flow_policy(mut self, policy: FlowPolicy) -> Self {
+        self.config.flow_policies.push(policy);
+        self
+    }
+
+    /// Replaces the flow-control policies with `policies`.
+    pub fn flow_policies(mut self, policies: impl IntoIterator<Item = FlowPolicy>) -> Self {
+        self.config.flow_policies = policies.into_iter().collect();
+        self
+    }
+
+    /// A global token bucket of `rps` requests per second (burst
+    /// `ceil(rps)`), answered beyond it with 429, a plain-text body and
+    /// `Retry-After`, as a proxy in front of the gateway may; sets
+    /// [`Faults::rate_limit`]. The gateway itself throttles with
+    /// [`flow_policy`](Self::flow_policy).
+    pub fn token_bucket(mut self, rps: f64) -> Self {
         self.config.faults.rate_limit = Some(RateLimit::per_second(rps));
         self
     }
@@ -395,6 +430,7 @@ impl SimConfigBuilder {
         }
         c.schedule.validate().map_err(Error::Config)?;
         c.faults.validate().map_err(Error::Config)?;
+        flow::validate(&c.flow_policies).map_err(Error::Config)?;
         c.metadata.validate().map_err(Error::Config)?;
         iam::validate_region(&c.region).map_err(Error::Config)?;
         if let Some(p) = &c.iam_projects {
@@ -431,9 +467,51 @@ mod tests {
                 .build()
                 .is_err()
         );
-        assert!(SimConfig::builder().rate_limit(0.0).build().is_err());
-        let c = SimConfig::builder().rate_limit(2.5).build().unwrap();
+        assert!(SimConfig::builder().token_bucket(0.0).build().is_err());
+        let c = SimConfig::builder().token_bucket(2.5).build().unwrap();
         assert_eq!(c.faults().rate_limit, Some(RateLimit::per_second(2.5)));
+        assert!(c.flow_policies().is_empty());
+    }
+
+    #[test]
+    fn flow_policies_are_added_in_order_and_checked() {
+        let s = Duration::from_secs;
+        assert!(
+            SimConfig::builder()
+                .build()
+                .unwrap()
+                .flow_policies()
+                .is_empty()
+        );
+        let (a, b) = (
+            FlowPolicy::per_api(60, s(6)),
+            FlowPolicy::per_user(20, s(1)),
+        );
+        let c = SimConfig::builder()
+            .flow_policy(a)
+            .flow_policy(b)
+            .build()
+            .unwrap();
+        assert_eq!(c.flow_policies(), [a, b]);
+        assert!(c.faults().rate_limit.is_none(), "no token bucket");
+        let c = SimConfig::builder()
+            .flow_policy(a)
+            .flow_policies([b])
+            .build()
+            .unwrap();
+        assert_eq!(c.flow_policies(), [b]);
+        let bad = |p: FlowPolicy| {
+            SimConfig::builder()
+                .flow_policy(p)
+                .build()
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(bad(FlowPolicy::per_api(0, s(1))).contains("limit"));
+        assert!(
+            bad(FlowPolicy::per_api(5, Duration::from_millis(500)))
+                .contains("whole number of seconds")
+        );
     }
 
     #[test]

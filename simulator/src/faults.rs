@@ -11,8 +11,22 @@
 //!
 //! ```json
 //! {"rate_limit": {"rps": 5, "burst": 5}, "latency_ms": 200,
-//!  "server_error": {"rate": 0.3, "status": 503}, "reset": {"times": 1}}
+//!  "server_error": {"rate": 0.3, "status": 503}, "reset": {"times": 1},
+//!  "stale_connections": {"idle_ms": 2000, "close": "reset"}}
 //! ```
+//!
+//! `rate_limit` here is a token bucket answering 429 with `Retry-After`, as
+//! a proxy in front of the gateway may; the gateway's own flow control
+//! (fixed windows, `APIGW.0308`, no `Retry-After`) is not a fault but a
+//! setting, see [`FlowPolicy`](crate::FlowPolicy).
+//!
+//! `stale_connections` is the idle-timeout race of every load balancer: a
+//! request arriving on a kept-alive connection the balancer has given up on
+//! is read and then the connection is closed without a response byte. The
+//! server shell describes each request's connection with a
+//! [`ConnectionInfo`] (a sans-IO caller may attach one to the request's
+//! extensions); the fault only applies to the global faults, on every
+//! route but the admin API.
 
 use std::time::Duration;
 
@@ -199,6 +213,140 @@ impl Default for StallBody {
     }
 }
 
+/// How a connection is closed without a response.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CloseWith {
+    /// An orderly close (FIN): the client reads end-of-file before any
+    /// status line.
+    #[default]
+    Eof,
+    /// An abortive close (RST, `SO_LINGER` 0): the client's read fails with
+    /// "connection reset".
+    Reset,
+}
+
+/// Closes kept-alive connections unanswered, as a load balancer whose idle
+/// timeout expired does: the request is read, then the connection is
+/// closed (see [`CloseWith`]) without any response byte.
+///
+/// Without `idle`, every request after the first on a connection is closed
+/// (the first is answered normally). With `idle`, a request is closed when
+/// its connection had been idle longer than that when it arrived: since the
+/// previous response was handed over or, for the first request, since the
+/// connection was accepted (real time, not moved by clock jumps).
+///
+/// JSON: `{"idle_ms"?: 2000, "close"?: "eof" | "reset", "rate"?: 1, "times"?: n}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StaleConnections {
+    /// Probability per eligible request (default 1).
+    #[serde(skip_serializing_if = "is_one")]
+    pub rate: f64,
+    /// Close at most this many requests (default unlimited).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub times: Option<u32>,
+    /// Only requests arriving after the connection was idle longer than
+    /// this (default: every request on a reused connection).
+    #[serde(
+        rename = "idle_ms",
+        with = "ms::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub idle: Option<Duration>,
+    /// How the connection is closed (default [`CloseWith::Eof`]).
+    pub close: CloseWith,
+}
+
+impl Default for StaleConnections {
+    fn default() -> Self {
+        Self {
+            rate: one(),
+            times: None,
+            idle: None,
+            close: CloseWith::Eof,
+        }
+    }
+}
+
+impl StaleConnections {
+    /// Every request after the first on a connection is closed unanswered.
+    pub fn reused() -> Self {
+        Self::default()
+    }
+
+    /// Requests arriving on a connection idle for longer than `idle` are
+    /// closed unanswered.
+    pub fn idle_longer_than(idle: Duration) -> Self {
+        Self {
+            idle: Some(idle),
+            ..Self::default()
+        }
+    }
+
+    /// The same, closing with `close`.
+    pub fn with_close(mut self, close: CloseWith) -> Self {
+        self.close = close;
+        self
+    }
+
+    /// The same fault firing with probability `rate` (0..=1).
+    pub fn with_rate(mut self, rate: f64) -> Self {
+        self.rate = rate;
+        self
+    }
+
+    /// The same fault firing for at most `n` more requests.
+    pub fn with_times(mut self, n: u32) -> Self {
+        self.times = Some(n);
+        self
+    }
+
+    /// Whether a request on `conn` is one this fault closes (before `rate`
+    /// and `times`).
+    pub fn applies(&self, conn: &ConnectionInfo) -> bool {
+        match self.idle {
+            None => conn.nth > 1,
+            Some(limit) => conn.idle > limit,
+        }
+    }
+}
+
+impl Armed for StaleConnections {
+    fn arm(&mut self) -> (f64, &mut Option<u32>) {
+        (self.rate, &mut self.times)
+    }
+}
+
+/// The connection a request arrived on, as the server shell tells the
+/// heart (in the request's extensions). A request without one is taken as
+/// the first on a fresh connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionInfo {
+    /// The connection's number, from 1, in the order they were accepted.
+    pub id: u64,
+    /// Which request on the connection this is, from 1.
+    pub nth: u64,
+    /// How long the connection had been idle when the request arrived:
+    /// since the previous response was handed over, or since it was
+    /// accepted.
+    pub idle: Duration,
+}
+
+impl ConnectionInfo {
+    /// Request `nth` (from 1) on connection `id`, after `idle`.
+    pub fn new(id: u64, nth: u64, idle: Duration) -> Self {
+        Self { id, nth, idle }
+    }
+
+    /// Whether an earlier request used the same connection.
+    pub fn is_reused(&self) -> bool {
+        self.nth > 1
+    }
+}
+
 /// A 200 whose valid JSON body is `bytes` long (default 1 MiB + 1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -271,7 +419,9 @@ fn draw<F: Armed + Clone>(slot: &mut Option<F>, rng: &mut SplitMix64) -> Option<
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
-    /// Token bucket: beyond it, 429 with a plain-text body and `Retry-After`.
+    /// Token bucket: beyond it, 429 with a plain-text body and `Retry-After`
+    /// (a proxy's limit; the gateway's own is a
+    /// [`FlowPolicy`](crate::FlowPolicy)).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
     /// Added before any response (or reset) is sent.
@@ -302,6 +452,10 @@ pub struct Faults {
     /// A 200 whose body is not valid JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invalid_json: Option<Trigger>,
+    /// Requests on kept-alive connections closed unanswered (global faults
+    /// only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale_connections: Option<StaleConnections>,
 }
 
 /// Which fault shaped a response. Its `as_str` is the key in the counters.
@@ -310,6 +464,10 @@ pub struct Faults {
 pub enum FaultKind {
     /// 429 from a token bucket.
     RateLimit,
+    /// 429 from a gateway flow-control policy (`APIGW.0308`).
+    FlowControl,
+    /// A request on a stale kept-alive connection, closed unanswered.
+    StaleConnection,
     /// 5xx with a JSON body.
     ServerError,
     /// 502 with an HTML body.
@@ -331,6 +489,8 @@ impl FaultKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::RateLimit => "rate_limit",
+            Self::FlowControl => "flow_control",
+            Self::StaleConnection => "stale_connection",
             Self::ServerError => "server_error",
             Self::Html502 => "html_502",
             Self::Reset => "reset",
@@ -426,6 +586,12 @@ impl Faults {
                 ms::check("stall_body.trickle_ms", t)?;
             }
         }
+        if let Some(f) = &self.stale_connections {
+            check_rate("stale_connections", f.rate)?;
+            if let Some(idle) = f.idle {
+                ms::check("stale_connections.idle_ms", idle)?;
+            }
+        }
         if let Some(f) = &self.oversized_body {
             check_rate("oversized_body", f.rate)?;
             if !(64..=64 * 1024 * 1024).contains(&f.bytes) {
@@ -436,6 +602,30 @@ impl Faults {
             }
         }
         Ok(())
+    }
+
+    /// Refuses settings that only the global faults can have, for the
+    /// faults of `owner` (an instance, the metadata service).
+    pub(crate) fn check_local(&self, owner: &str) -> Result<(), String> {
+        if self.stale_connections.is_some() {
+            return Err(format!(
+                "stale_connections applies to whole connections, so only to the global faults, not to {owner}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the stale-connection fault closes a request on `conn`
+    /// (drawn: consumes one of its `times`); how, if so.
+    pub(crate) fn draw_stale(
+        &mut self,
+        conn: &ConnectionInfo,
+        rng: &mut SplitMix64,
+    ) -> Option<CloseWith> {
+        if !self.stale_connections.as_ref()?.applies(conn) {
+            return None;
+        }
+        draw(&mut self.stale_connections, rng).map(|f| f.close)
     }
 
     /// Draws the faults in a fixed order (reset, stalled headers, stalled

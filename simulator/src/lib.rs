@@ -8,9 +8,14 @@
 //! SDKs describe it (percent-decoded path segments, token or SDK-HMAC-SHA256
 //! auth verified from the request as it arrived, gateway-style error bodies,
 //! an `X-Request-Id` and a `Date` on every response); instance life cycles
-//! driven by schedules and admin actions; faults (rate limits with
-//! `Retry-After`, 5xx, HTML 502 pages, latency, stalled headers or bodies,
-//! TCP resets, oversized and invalid bodies); the ECS/BMS server metadata
+//! driven by schedules and admin actions; the gateway's flow control
+//! (policies of N calls per fixed window, per API or per user, answered
+//! with the vendor's `APIGW.0308` JSON and no `Retry-After`; see
+//! [`FlowPolicy`]); faults (token buckets answering with `Retry-After`, as a
+//! proxy may, 5xx, HTML 502 pages, latency, stalled headers or bodies, TCP
+//! resets, oversized and invalid bodies, and kept-alive connections closed
+//! unanswered as a load balancer's idle timeout does, see
+//! [`StaleConnections`]); the ECS/BMS server metadata
 //! service on the same listener (`PUT /meta-data/latest/api/token`,
 //! `GET /openstack/latest/securitykey`: session tokens or an older host
 //! without them, an agency attached or not, temporary credentials rotated
@@ -19,9 +24,11 @@
 //! (`GET /v3/projects?name={region}`, signed, answering zero, one or several
 //! projects with an `X-IAM-Trace-Id`); a gateway clock offset (its `Date`
 //! and its `X-Sdk-Date` check, refusing with the vendor's "The request has
-//! expired" body); counters; a log of when requests arrived, to check
-//! client rate caps; an admin API under `/_sim/`; all of it deterministic
-//! for a seed.
+//! expired" body); counters; a log of when requests arrived and what
+//! became of them (status, fault, the flow-control policy and window that
+//! refused them, their connection), to check client rate caps and
+//! retries; an admin API under `/_sim/`; all of it deterministic for a
+//! seed.
 //! **Out of scope:** TLS, HTTP/2, other CloudDC calls, other IAM or
 //! metadata routes, persistence, and pretending to be exact about the
 //! vendor's own error codes for failures the documents do not show (see
@@ -80,12 +87,13 @@
 //!
 //! ```
 //! # async fn demo() -> Result<(), clouddc_simulator::Error> {
-//! use clouddc_simulator::{start, Auth, Faults, ServerError, SimConfig};
+//! use clouddc_simulator::{start, Auth, Faults, FlowPolicy, ServerError, SimConfig};
 //! let config = SimConfig::builder()
 //!     .auth(Auth::ak_sk("HPUAEXAMPLEAK000001", "exampleSecretKey"))
 //!     .instances(100)
 //!     .seed(7)
-//!     .rate_limit(50.0)
+//!     // The gateway's flow control: 50 calls per second per access key.
+//!     .flow_policy(FlowPolicy::per_user(50, std::time::Duration::from_secs(1)))
 //!     .build()?;
 //! let sim = start(config).await?;
 //! // The first two requests get a 503, then the faults are gone.
@@ -176,16 +184,27 @@
 //! 2. `Simulator::handle(&request, Instant::now(), SystemTime::now())`.
 //! 3. Wait [`Decision::delay`], then perform [`Decision::delivery`]: send the
 //!    reply; send nothing for a while then close; send headers and part of
-//!    the body then stop or trickle; or reset the connection (`SO_LINGER` 0).
+//!    the body then stop or trickle; close at once without a response; or
+//!    reset the connection (`SO_LINGER` 0).
+//!
+//! The shell also attaches a [`ConnectionInfo`] to each request's
+//! extensions (the connection's number, the request's place on it, how
+//! long it had been idle), from which the heart decides whether the
+//! stale-connection fault closes it; a sans-IO caller may attach one too.
 //!
 //! # The admin API
 //!
 //! JSON under `/_sim/`, without auth, faults or rate limits; the same
 //! operations as [`Control`]. See [`admin`] for the table of routes. For
 //! example `curl -X POST $URL/_sim/instances -d '{"id":"ins-1","schedule":{"pending_ms":3000}}'`,
+//! `curl -X PUT $URL/_sim/flow-control -d '{"policies":[{"scope":"user","limit":20,"window_s":1}]}'`
+//! (the gateway's flow control),
 //! `curl -X PUT $URL/_sim/faults -d '{"rate_limit":{"rps":5},"reset":{"times":1}}'`,
+//! `curl -X PUT $URL/_sim/faults -d '{"stale_connections":{"idle_ms":2000}}'`
+//! (kept-alive connections idle over 2 s closed unanswered),
 //! `curl $URL/_sim/counters`, `curl "$URL/_sim/requests?window_ms=1000"`
-//! (when each request arrived, and the most inside any one second),
+//! (when each request arrived, and the most inside any one second; add
+//! `&records=true` for what became of each),
 //! `curl -X PUT $URL/_sim/metadata -d '{"enabled":true,"rotation_ms":2000,"lifetime_ms":6000}'`,
 //! `curl -X PUT $URL/_sim/iam -d '{"projects":[{"id":"p1","name":"cn-east-3"}]}'`,
 //! `curl -X PUT $URL/_sim/clock -d '{"offset_s":3600}'` (the gateway's
@@ -193,20 +212,44 @@
 //!
 //! # Decisions
 //!
-//! - **Order of checks:** route (404 `APIGW.0101`, 405 with `Allow: GET`),
-//!   rate limits (429), auth (401 `APIGW.0301`), project (403), instance
+//! - **Order of checks:** the stale-connection fault (any route but the
+//!   admin API), then route (404 `APIGW.0101`, 405 with `Allow: GET`),
+//!   token buckets (429 with `Retry-After`), the gateway's flow control
+//!   (429 `APIGW.0308`), auth (401 `APIGW.0301`), project (403), instance
 //!   (404 `CLOUDDC.0404`), then at most one fault. The metadata and IAM
 //!   routes are answered before the status call's rate limits and faults,
-//!   which do not apply to them; [`Counters::requests`] and the arrival log
-//!   count only the status API and unknown paths, and the metadata and IAM
-//!   routes have counters of their own.
+//!   which do not apply to them (they are other services);
+//!   [`Counters::requests`] and the request log count only the status API
+//!   and unknown paths, and the metadata and IAM routes have counters of
+//!   their own.
+//! - **Gateway flow control** ([`FlowPolicy`], none by default): fixed
+//!   windows of whole seconds aligned to the start (simulated time, so
+//!   [`Control::advance_clock`] moves them); every status call a policy
+//!   applies to counts in its window, refused ones included, so a retry
+//!   inside the window is refused and counted again. Per-API policies count
+//!   every status call (any instance, any project in the path, with or
+//!   without credentials); per-user ones count each access key or token as
+//!   sent (before auth), and not calls with neither. Over any policy the
+//!   answer is 429, `Content-Type: application/json`, no `Retry-After`,
+//!   `{"error_msg":"The throttling threshold has been reached: policy user over ratelimit,limit:20,time:1 second","error_code":"APIGW.0308","request_id":"..."}`
+//!   quoting the first exhausted policy in the order set (`policy api` or
+//!   `policy user`, the window in the largest whole unit: `time:5 minute`).
+//!   A token bucket, when also set, is in front: calls it refuses never
+//!   reach the gateway's count.
+//! - **Stale connections** ([`StaleConnections`], a global fault): the
+//!   request is read, then the connection is closed (FIN, or RST with
+//!   [`CloseWith::Reset`]) without a byte; it is counted as a request of
+//!   its route and as `stale_closed`, but never reaches the gateway's flow
+//!   control, auth or the instance.
 //! - **Wrong project id:** 403 `{"error_code":"APIGW.0302","error_msg":"The
 //!   IAM user is not authorized to access the API: ..."}`, as a gateway
 //!   answers credentials that are not scoped to the project in the path. An
 //!   `X-Project-Id` naming another project gets the same.
-//! - **Rate limit:** a token bucket per instance and one global; 429 with a
-//!   plain-text body and `Retry-After` in whole seconds (rounded up, at
-//!   least 1). 429s are counted as `throttled`, not as faults.
+//! - **Token buckets** ([`Faults::rate_limit`],
+//!   [`SimConfigBuilder::token_bucket`]): one per instance and one global;
+//!   429 with a plain-text body and `Retry-After` in whole seconds (rounded
+//!   up, at least 1), as a proxy in front of the gateway may answer. 429s,
+//!   theirs and the gateway's, are counted as `throttled`, not as faults.
 //! - **AK/SK:** verified with the core's canonicalisation over the raw path
 //!   as received, so requests signed by the vendor's SDKs are accepted;
 //!   `X-Sdk-Date` more than 15 minutes off the gateway's clock gets the
@@ -268,6 +311,7 @@ mod bucket;
 mod config;
 mod error;
 mod faults;
+mod flow;
 mod iam;
 mod lifecycle;
 pub mod metadata;
@@ -275,14 +319,18 @@ mod ms;
 mod server;
 mod sim;
 
-pub use arrivals::{MAX_ARRIVALS, RequestLog, max_in_window};
+pub use arrivals::{MAX_ARRIVALS, RequestLog, RequestRecord, Throttled, max_in_window};
 pub use bucket::RateLimit;
 pub use config::{
     Auth, DEFAULT_MAX_SKEW, DEFAULT_PROJECT_ID, EXAMPLE_TOKEN, MAX_CLOCK_OFFSET_SECS, SimConfig,
     SimConfigBuilder,
 };
 pub use error::Error;
-pub use faults::{FaultKind, Faults, OversizedBody, ServerError, StallBody, StallHeaders, Trigger};
+pub use faults::{
+    CloseWith, ConnectionInfo, FaultKind, Faults, OversizedBody, ServerError, StaleConnections,
+    StallBody, StallHeaders, Trigger,
+};
+pub use flow::{FlowPolicy, MAX_FLOW_POLICIES, PolicyScope};
 pub use iam::{DEFAULT_DOMAIN_ID, DEFAULT_REGION, IamProject, PROJECTS_PATH, X_IAM_TRACE_ID};
 pub use lifecycle::{Action, Lifecycle, Refused, Schedule, Transition, is_allowed_transition};
 pub use metadata::{CredentialGeneration, Metadata, NO_AGENCY_MESSAGE, SessionTokens};

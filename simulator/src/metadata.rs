@@ -218,6 +218,7 @@ impl Metadata {
         }
         self.faults
             .validate()
+            .and_then(|()| self.faults.check_local("the metadata service"))
             .map_err(|e| format!("metadata faults: {e}"))
     }
 

@@ -1,10 +1,13 @@
 //! The server shell: tokio + hyper (HTTP/1.1) around the [`Simulator`],
 //! with its own accept loop so it can misbehave on the wire.
 //!
-//! Owns sockets, the clock and sleeping: it reads the time, asks the heart
-//! for a [`Decision`], then performs it (added latency, a real TCP reset with
-//! `SO_LINGER` 0, stalled headers, a body that stops or trickles). Must not
-//! decide anything about the API itself.
+//! Owns sockets, the clock and sleeping: it reads the time, tells the heart
+//! which connection a request came on ([`ConnectionInfo`]: its number, the
+//! request's place on it, how long it had been idle), asks the heart for a
+//! [`Decision`], then performs it (added latency, a real TCP reset with
+//! `SO_LINGER` 0, a close without a response, stalled headers, a body that
+//! stops or trickles). Must not decide anything about the API itself, nor
+//! which connections are stale: the heart does, from the `ConnectionInfo`.
 
 // The shell is where the clock is read; clippy.toml bans it everywhere else.
 #![allow(clippy::disallowed_methods)]
@@ -14,7 +17,7 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant, SystemTime};
@@ -33,10 +36,11 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::Sleep;
 
-use crate::arrivals::RequestLog;
+use crate::arrivals::{RequestLog, RequestRecord};
 use crate::config::SimConfig;
 use crate::error::Error;
-use crate::faults::Faults;
+use crate::faults::{ConnectionInfo, Faults};
+use crate::flow::FlowPolicy;
 use crate::iam::IamProject;
 use crate::lifecycle::Action;
 use crate::metadata::{CredentialGeneration, Metadata};
@@ -105,6 +109,13 @@ impl Control {
         self.lock().project_id().to_owned()
     }
 
+    /// When the simulator started (real, monotonic time): request records'
+    /// [`at`](RequestRecord::at) and arrivals count from it, so
+    /// `control.started() + record.at` is the `Instant` a request arrived.
+    pub fn started(&self) -> Instant {
+        self.lock().started()
+    }
+
     /// Creates an instance now: `control.create_instance(Schedule::pending_for(d))`
     /// or `control.create_instance(NewInstance::new().with_id("ins-1"))`.
     pub fn create_instance(&self, new: impl Into<NewInstance>) -> Result<InstanceView, Error> {
@@ -169,6 +180,22 @@ impl Control {
     /// The global faults in force.
     pub fn faults(&self) -> Faults {
         self.lock().faults().clone()
+    }
+
+    /// The gateway's flow-control policies in force, in order.
+    pub fn flow_policies(&self) -> Vec<FlowPolicy> {
+        self.lock().flow_policies()
+    }
+
+    /// Replaces the gateway's flow-control policies (see
+    /// [`Simulator::set_flow_policies`]); counting starts afresh, windows
+    /// stay aligned to the start. An empty list turns flow control off.
+    pub fn set_flow_policies(
+        &self,
+        policies: impl IntoIterator<Item = FlowPolicy>,
+    ) -> Result<(), Error> {
+        let policies = policies.into_iter().collect();
+        self.with(|sim, _| sim.set_flow_policies(policies))
     }
 
     /// Every counter ([`Counters::metadata_generations`](crate::Counters::metadata_generations)
@@ -258,6 +285,47 @@ impl Control {
     /// ```
     pub fn requests(&self, window: Duration) -> RequestLog {
         self.lock().requests(window)
+    }
+
+    /// What became of each API request in the log, oldest first (see
+    /// [`Simulator::request_records`]): arrival since the start, instance
+    /// id, status, fault, the flow-control policy and window that refused
+    /// it, its connection and whether that was reused.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use clouddc_simulator::{start_blocking, FaultKind, FlowPolicy, SimConfig};
+    /// use std::io::{Read, Write};
+    /// use std::time::Duration;
+    ///
+    /// let config = SimConfig::builder()
+    ///     .flow_policy(FlowPolicy::per_api(2, Duration::from_secs(60)))
+    ///     .build()?;
+    /// let sim = start_blocking(config)?;
+    /// for _ in 0..3 {
+    ///     let mut s = std::net::TcpStream::connect(sim.addr())?;
+    ///     write!(s, "GET /v1/{}/instances/ins-1/status HTTP/1.1\r\nHost: {}\r\nX-Auth-Token: t\r\nConnection: close\r\n\r\n",
+    ///         sim.project_id(), sim.addr())?;
+    ///     s.read_to_end(&mut Vec::new())?;
+    /// }
+    /// let records = sim.control().request_records();
+    /// let statuses: Vec<_> = records.iter().map(|r| r.status).collect();
+    /// assert_eq!(statuses, [Some(404), Some(404), Some(429)]);
+    /// let refused = records[2].throttled.expect("refused by a policy");
+    /// assert_eq!((refused.policy_index, refused.window_index), (0, 0));
+    /// assert_eq!(records[2].fault, Some(FaultKind::FlowControl));
+    /// assert_eq!(records[2].instance_id.as_deref(), Some("ins-1"));
+    /// assert!(!records[2].reused);
+    /// # Ok(()) }
+    /// ```
+    pub fn request_records(&self) -> Vec<RequestRecord> {
+        self.lock().request_records()
+    }
+
+    /// [`request_records`](Self::request_records) from the one numbered
+    /// `seq` on (the first since the start or the last reset is 1).
+    pub fn request_records_from(&self, seq: u64) -> Vec<RequestRecord> {
+        self.lock().request_records_from(seq)
     }
 
     /// Back to the state at start (see [`Simulator::reset`]).
@@ -448,12 +516,15 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 async fn accept_loop(listener: TcpListener, control: Control, mut stop: watch::Receiver<bool>) {
     let mut conns = JoinSet::new();
+    let mut accepted_so_far: u64 = 0;
     loop {
         tokio::select! {
             () = stopped(&mut stop) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
-                    conns.spawn(serve_connection(stream, control.clone(), stop.clone()));
+                    accepted_so_far += 1;
+                    let conn = Arc::new(Conn::new(accepted_so_far));
+                    conns.spawn(serve_connection(stream, conn, control.clone(), stop.clone()));
                 }
                 Err(e) => {
                     // Out of descriptors and the like: back off a little.
@@ -473,6 +544,44 @@ async fn accept_loop(listener: TcpListener, control: Control, mut stop: watch::R
     tracing::debug!("simulator stopped");
 }
 
+/// What the shell knows of one connection.
+struct Conn {
+    /// Its number, from 1, in accept order.
+    id: u64,
+    /// Requests that have arrived on it.
+    requests: AtomicU64,
+    /// When it was accepted or last handed a response over.
+    last_active: Mutex<Instant>,
+}
+
+impl Conn {
+    fn new(id: u64) -> Self {
+        Self {
+            id,
+            requests: AtomicU64::new(0),
+            last_active: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn last_active(&self) -> MutexGuard<'_, Instant> {
+        self.last_active
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A request arrives now: its place on the connection and the idle time.
+    fn arrive(&self) -> ConnectionInfo {
+        let nth = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        let idle = self.last_active().elapsed();
+        ConnectionInfo::new(self.id, nth, idle)
+    }
+
+    /// A response is handed over now.
+    fn answered(&self) {
+        *self.last_active() = Instant::now();
+    }
+}
+
 /// How a service call asks its connection to end.
 enum Kill {
     /// Close abortively: RST.
@@ -481,7 +590,12 @@ enum Kill {
     Close,
 }
 
-async fn serve_connection(stream: TcpStream, control: Control, mut stop: watch::Receiver<bool>) {
+async fn serve_connection(
+    stream: TcpStream,
+    conn_info: Arc<Conn>,
+    control: Control,
+    mut stop: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
     // A second descriptor of the same socket, kept so a reset can set
     // SO_LINGER to 0 after hyper has taken the stream; the RST goes out when
@@ -501,13 +615,19 @@ async fn serve_connection(stream: TcpStream, control: Control, mut stop: watch::
         let stalling = stalling.clone();
         let stop = stop.clone();
         service_fn(move |req| {
-            let (control, kill, stop, stalling) = (
+            let (control, kill, stop, stalling, conn) = (
                 control.clone(),
                 kill_tx.clone(),
                 stop.clone(),
                 stalling.clone(),
+                conn_info.clone(),
             );
-            async move { Ok::<_, Infallible>(respond(req, control, kill, stop, stalling).await) }
+            async move {
+                let seen = conn.arrive();
+                let resp = respond(req, seen, control, kill, stop, stalling).await;
+                conn.answered();
+                Ok::<_, Infallible>(resp)
+            }
         })
     };
     let mut builder = http1::Builder::new();
@@ -538,12 +658,14 @@ async fn serve_connection(stream: TcpStream, control: Control, mut stop: watch::
 
 async fn respond(
     req: Request<Incoming>,
+    connection: ConnectionInfo,
     control: Control,
     kill: mpsc::Sender<Kill>,
     mut stop: watch::Receiver<bool>,
     stalling: Arc<AtomicBool>,
 ) -> Response<SimBody> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    parts.extensions.insert(connection);
     let decision = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
         Ok(collected) => control.decide(&Request::from_parts(parts, collected.to_bytes())),
         Err(_) => control.too_large(),
@@ -577,6 +699,10 @@ async fn respond(
         }
         Delivery::Reset => {
             let _ = kill.send(Kill::Reset).await;
+            std::future::pending().await
+        }
+        Delivery::Close => {
+            let _ = kill.send(Kill::Close).await;
             std::future::pending().await
         }
         // `Delivery` is non-exhaustive for users; every variant is handled above.

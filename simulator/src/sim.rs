@@ -2,9 +2,12 @@
 //! request, with the time passed in and no IO.
 //!
 //! Owns what the service answers: routing, auth (configured keys and the
-//! metadata service's live generations), the project check, rate limits,
-//! fault draws, the status body, request ids, the gateway's clock offset and
-//! `Date`, the arrival log, the metadata and IAM routes (their answers are
+//! metadata service's live generations), the project check, rate limits
+//! (token buckets, and the gateway's [`FlowPolicy`]s, whose windows the
+//! `flow` module counts), fault draws (stale connections included, from
+//! the [`ConnectionInfo`] the shell attaches), the status body, request ids,
+//! the gateway's clock offset and `Date`, the request log, the metadata and
+//! IAM routes (their answers are
 //! built by [`metadata`](crate::metadata) and `iam`), and the admin API
 //! (see [`admin`](crate::admin)). Must not read a clock, sleep or touch a
 //! socket (the crate's `clippy.toml` bans clock reads and sleeps outside the
@@ -20,11 +23,12 @@ use clouddc_core::{ErrorStatus, InstanceId, InstanceState, InstanceStatus, Opera
 use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Serialize};
 
-use crate::arrivals::{Arrivals, RequestLog};
+use crate::arrivals::{Arrivals, RequestLog, RequestRecord, Seen, Throttled};
 use crate::bucket::{TokenBucket, retry_after_secs};
 use crate::config::{Auth, SimConfig, check_clock_offset};
 use crate::error::Error;
-use crate::faults::{FaultKind, Faults, Fired};
+use crate::faults::{CloseWith, ConnectionInfo, FaultKind, Faults, Fired};
+use crate::flow::{self, Caller, FlowControl, FlowPolicy};
 use crate::iam::{self, IamProject, X_IAM_TRACE_ID};
 use crate::lifecycle::{Action, Lifecycle, Schedule};
 use crate::metadata::{self, CredentialGeneration, Metadata};
@@ -121,6 +125,8 @@ pub enum Delivery {
     },
     /// Reset the connection (TCP RST) without a response.
     Reset,
+    /// Close the connection (FIN) without a response, at once.
+    Close,
 }
 
 /// What to do with one request.
@@ -167,8 +173,14 @@ pub struct Counters {
     /// Requests to the status API and unknown paths (everything outside
     /// `/_sim/`, the metadata routes and IAM), every outcome.
     pub requests: u64,
-    /// 429s sent.
+    /// 429s sent: token buckets' and the gateway's flow control's.
     pub throttled: u64,
+    /// 429s sent by the gateway's flow control (`APIGW.0308`), also in
+    /// `throttled`.
+    pub gateway_throttled: u64,
+    /// Requests closed unanswered by the stale-connection fault, on every
+    /// route (also in `faults` as `stale_connection`).
+    pub stale_closed: u64,
     /// Responses sent, by status (resets and stalled headers have none).
     pub by_status: BTreeMap<u16, u64>,
     /// Faults injected, by kind (`reset`, `server_error`, ...).
@@ -356,6 +368,8 @@ pub struct Simulator {
     instances: BTreeMap<String, Instance>,
     faults: Faults,
     bucket: Option<TokenBucket>,
+    initial_flow: Vec<FlowPolicy>,
+    flow: FlowControl,
     counters: Counters,
     arrivals: Arrivals,
 }
@@ -469,6 +483,51 @@ fn iam_unauthorized(denied: Denied) -> Reply {
 /// "request" or "signature", which clients read as clock skew).
 const CREDENTIALS_EXPIRED: &str = "the temporary credentials (security token) have expired; get new ones from the metadata service";
 
+/// The gateway's flow-control 429 (`APIGW.0308`), exactly as the vendor
+/// quotes it, with no `Retry-After`.
+fn flow_throttled(policy: &FlowPolicy, request_id: &str) -> Reply {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        error_msg: String,
+        error_code: &'a str,
+        request_id: &'a str,
+    }
+    Reply::json(
+        StatusCode::TOO_MANY_REQUESTS,
+        &Body {
+            error_msg: policy.message(),
+            error_code: "APIGW.0308",
+            request_id,
+        },
+    )
+}
+
+/// Who calls, as a per-user flow policy counts: the access key of a
+/// signed request, else the `X-Auth-Token`; neither is checked here.
+fn caller_of<B>(req: &Request<B>) -> Option<Caller> {
+    if let Some(a) =
+        header_str(req, "authorization").and_then(|a| AuthorizationHeader::parse(a).ok())
+    {
+        return Some(Caller::access_key(&a.access_key));
+    }
+    header_str(req, "x-auth-token")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(Caller::token)
+}
+
+/// What [`Simulator::decide`] settled for a status-API request.
+struct Decided {
+    delay: Duration,
+    delivery: Delivery,
+    fault: Option<FaultKind>,
+    /// The instance, when it exists (for its counters).
+    known: Option<String>,
+    /// The instance id named in the path, whether or not it exists.
+    named: Option<String>,
+    throttled: Option<Throttled>,
+}
+
 /// The rate limit's 429: plain text and `Retry-After` in whole seconds.
 fn throttled(wait: Duration) -> Reply {
     let secs = retry_after_secs(wait);
@@ -479,6 +538,14 @@ fn throttled(wait: Duration) -> Reply {
     r.headers
         .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
     r
+}
+
+/// How a stale connection is closed.
+fn close_delivery(close: CloseWith) -> Delivery {
+    match close {
+        CloseWith::Reset => Delivery::Reset,
+        CloseWith::Eof => Delivery::Close,
+    }
 }
 
 /// How a fault that fired reshapes or replaces the `normal` answer.
@@ -664,6 +731,8 @@ impl Simulator {
             instances: BTreeMap::new(),
             faults: Faults::default(),
             bucket: None,
+            initial_flow: config.flow_policies().to_vec(),
+            flow: FlowControl::new(config.flow_policies()),
             counters: Counters::default(),
             arrivals: Arrivals::default(),
         };
@@ -790,6 +859,12 @@ impl Simulator {
     /// The seed.
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+
+    /// When the simulator started (real, monotonic time): the origin of
+    /// [`RequestRecord::at`] and of the arrival log.
+    pub fn started(&self) -> Instant {
+        self.started
     }
 
     /// Simulated time since start: real time plus clock jumps.
@@ -968,6 +1043,9 @@ impl Simulator {
         let schedule = new.schedule.unwrap_or_else(|| self.schedule.clone());
         schedule.validate().map_err(Error::Invalid)?;
         new.faults.validate().map_err(Error::Invalid)?;
+        new.faults
+            .check_local("an instance")
+            .map_err(Error::Invalid)?;
         let id = match new.id {
             Some(id) => {
                 let id = InstanceId::new(id).map_err(|e| Error::Invalid(e.to_string()))?;
@@ -1072,12 +1150,28 @@ impl Simulator {
     /// Replaces one instance's faults.
     pub fn set_instance_faults(&mut self, id: &str, faults: Faults) -> Result<(), Error> {
         faults.validate().map_err(Error::Invalid)?;
+        faults.check_local("an instance").map_err(Error::Invalid)?;
         let inst = self
             .instances
             .get_mut(id)
             .ok_or_else(|| Error::UnknownInstance(id.to_owned()))?;
         inst.bucket = faults.rate_limit.as_ref().map(TokenBucket::new);
         inst.faults = faults;
+        Ok(())
+    }
+
+    /// The gateway's flow-control policies in force, in order.
+    pub fn flow_policies(&self) -> Vec<FlowPolicy> {
+        self.flow.policies()
+    }
+
+    /// Replaces the gateway's flow-control policies (any number up to
+    /// [`MAX_FLOW_POLICIES`](crate::MAX_FLOW_POLICIES), none included). Counting starts
+    /// afresh: every policy's current window counts only calls from now on;
+    /// windows stay aligned to the start.
+    pub fn set_flow_policies(&mut self, policies: Vec<FlowPolicy>) -> Result<(), Error> {
+        flow::validate(&policies).map_err(Error::Invalid)?;
+        self.flow = FlowControl::new(&policies);
         Ok(())
     }
 
@@ -1118,10 +1212,27 @@ impl Simulator {
         self.arrivals.log(window)
     }
 
+    /// What became of the API requests in the log (the same requests as
+    /// [`requests`](Self::requests), at most
+    /// [`MAX_ARRIVALS`](crate::MAX_ARRIVALS), oldest first): arrival, the
+    /// instance id in the path, the status, the fault, the flow-control
+    /// policy and window that refused it, the connection.
+    pub fn request_records(&self) -> Vec<RequestRecord> {
+        self.arrivals.records(1)
+    }
+
+    /// [`request_records`](Self::request_records) from the one numbered
+    /// `seq` on (the first since the start or the last reset is 1), for
+    /// reading a long run bit by bit.
+    pub fn request_records_from(&self, seq: u64) -> Vec<RequestRecord> {
+        self.arrivals.records(seq)
+    }
+
     /// Back to the state at start: the configured instances (same ids, same
-    /// schedules, from `now`), the configured faults, metadata settings
-    /// (no session tokens), IAM projects and clock offset, zero counters, an
-    /// empty arrival log, no clock jumps. Request ids keep counting, so they
+    /// schedules, from `now`), the configured faults, flow-control policies
+    /// (counted afresh), metadata settings (no session tokens), IAM projects
+    /// and clock offset, zero counters, an empty request log, no clock
+    /// jumps. Request ids keep counting, so they
     /// stay unique.
     pub fn reset(&mut self, now: Instant) {
         self.reset_with(self.initial_instances, now);
@@ -1133,6 +1244,7 @@ impl Simulator {
         self.skipped = Duration::ZERO;
         self.counters = Counters::default();
         self.arrivals.clear();
+        self.flow = FlowControl::new(&self.initial_flow);
         self.install_metadata(self.initial_metadata.clone());
         self.metadata.revoke_tokens(Duration::ZERO);
         self.iam_projects = self.initial_iam_projects.clone();
@@ -1147,12 +1259,17 @@ impl Simulator {
     /// answers; metadata and admin answers are dated `wall`. The request's
     /// URI path must be the path as it arrived, still percent-encoded.
     ///
-    /// Order: admin routes (`/_sim/...`); the metadata routes (see
-    /// [`metadata`](crate::metadata)); IAM's `/v3/projects` (405, auth 401,
-    /// projects); then the status API: routing (404 `APIGW.0101`, 405);
-    /// rate limits (instance, then global; 429); auth (401); project (403);
-    /// the instance (404) and its status (200); then at most one fault
-    /// (instance faults before global ones) reshapes or replaces the answer.
+    /// Order: admin routes (`/_sim/...`); then the stale-connection fault
+    /// (see [`StaleConnections`](crate::StaleConnections); it needs the
+    /// [`ConnectionInfo`] in the request's extensions, which the server
+    /// shell adds), which closes the connection unanswered on any of the
+    /// routes below; the metadata routes (see [`metadata`](crate::metadata));
+    /// IAM's `/v3/projects` (405, auth 401, projects); then the status API:
+    /// routing (404 `APIGW.0101`, 405); token buckets (instance, then
+    /// global; 429 with `Retry-After`); the gateway's flow-control policies
+    /// (429 `APIGW.0308`); auth (401); project (403); the instance (404) and
+    /// its status (200); then at most one fault (instance faults before
+    /// global ones) reshapes or replaces the answer.
     pub fn handle<B: AsRef<[u8]>>(
         &mut self,
         req: &Request<B>,
@@ -1176,13 +1293,18 @@ impl Simulator {
                 fault: None,
             };
         }
+        let connection = req.extensions().get::<ConnectionInfo>().copied();
+        let stale = connection.and_then(|c| self.faults.draw_stale(&c, &mut self.rng));
         if let Some(route) = metadata::Route::of(path) {
-            return self.handle_metadata(route, req, request_id, now, wall);
+            return self.handle_metadata(route, req, request_id, stale, now, wall);
         }
         let gateway = self.gateway_time(wall);
         let shifted = self.shift(now);
         if path == iam::PROJECTS_PATH {
             self.counters.iam_requests += 1;
+            if let Some(close) = stale {
+                return self.close_stale(request_id, close, gateway);
+            }
             let mut reply = self.iam(req, shifted, gateway);
             let trace = format!(
                 "{:016x}{:016x}",
@@ -1201,10 +1323,51 @@ impl Simulator {
                 gateway,
             );
         }
-        self.arrivals.record(self.started, now);
         self.counters.requests += 1;
-        let (delay, delivery, fault, id) = self.decide(req, &request_id, shifted, gateway);
-        self.finish(request_id, delay, delivery, fault, id.as_deref(), gateway)
+        let decided = match stale {
+            Some(close) => Decided {
+                delay: Duration::ZERO,
+                delivery: close_delivery(close),
+                fault: Some(FaultKind::StaleConnection),
+                known: None,
+                named: parse_status_path(path).map(|(_, id)| id),
+                throttled: None,
+            },
+            None => self.decide(req, &request_id, shifted, gateway),
+        };
+        let d = self.finish(
+            request_id,
+            decided.delay,
+            decided.delivery,
+            decided.fault,
+            decided.known.as_deref(),
+            gateway,
+        );
+        self.arrivals.record(
+            self.started,
+            Seen {
+                at: now,
+                instance_id: decided.named.as_deref(),
+                status: d.reply().map(|r| r.status.as_u16()),
+                fault: d.fault,
+                throttled: decided.throttled,
+                connection,
+            },
+        );
+        d
+    }
+
+    /// A request on a stale connection: closed unanswered.
+    fn close_stale(&mut self, request_id: String, close: CloseWith, date: SystemTime) -> Decision {
+        let fault = Some(FaultKind::StaleConnection);
+        self.finish(
+            request_id,
+            Duration::ZERO,
+            close_delivery(close),
+            fault,
+            None,
+            date,
+        )
     }
 
     /// The decision for a request whose body was over the server's limit
@@ -1212,7 +1375,17 @@ impl Simulator {
     /// 413 with an error body.
     pub fn body_too_large(&mut self, limit: usize, now: Instant, wall: SystemTime) -> Decision {
         let request_id = self.next_request_id();
-        self.arrivals.record(self.started, now);
+        self.arrivals.record(
+            self.started,
+            Seen {
+                at: now,
+                instance_id: None,
+                status: Some(StatusCode::PAYLOAD_TOO_LARGE.as_u16()),
+                fault: None,
+                throttled: None,
+                connection: None,
+            },
+        );
         self.counters.requests += 1;
         let r = Reply::error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -1230,19 +1403,24 @@ impl Simulator {
         )
     }
 
-    /// A metadata route: counted, 404 while the service is off, else its
-    /// rate limit (429), its answer, then at most one of its faults.
+    /// A metadata route: counted, closed if `stale`, 404 while the service
+    /// is off, else its rate limit (429), its answer, then at most one of
+    /// its faults.
     fn handle_metadata<B>(
         &mut self,
         route: metadata::Route,
         req: &Request<B>,
         request_id: String,
+        stale: Option<CloseWith>,
         now: Instant,
         wall: SystemTime,
     ) -> Decision {
         match route {
             metadata::Route::Token => self.counters.metadata_token_requests += 1,
             metadata::Route::SecurityKey => self.counters.metadata_key_requests += 1,
+        }
+        if let Some(close) = stale {
+            return self.close_stale(request_id, close, wall);
         }
         let respond = |r: Reply| Delivery::Respond(r);
         if !self.metadata.settings.enabled {
@@ -1293,11 +1471,31 @@ impl Simulator {
         request_id: &str,
         now: Instant,
         wall: SystemTime,
-    ) -> (Duration, Delivery, Option<FaultKind>, Option<String>) {
-        let respond = |r: Reply| (Duration::ZERO, Delivery::Respond(r), None, None);
-        let Some((project, id)) = parse_status_path(req.uri().path()) else {
-            return respond(gateway_not_found(None));
-        };
+    ) -> Decided {
+        match parse_status_path(req.uri().path()) {
+            Some((project, id)) => self.decide_status(req, request_id, &project, id, now, wall),
+            None => Decided {
+                delay: Duration::ZERO,
+                delivery: Delivery::Respond(gateway_not_found(None)),
+                fault: None,
+                known: None,
+                named: None,
+                throttled: None,
+            },
+        }
+    }
+
+    /// [`decide`](Self::decide) for a status-API path naming `project` and
+    /// instance `id`.
+    fn decide_status<B: AsRef<[u8]>>(
+        &mut self,
+        req: &Request<B>,
+        request_id: &str,
+        project: &str,
+        id: String,
+        now: Instant,
+        wall: SystemTime,
+    ) -> Decided {
         let known = project == self.project_id && self.refresh(&id, now);
         let inst_id = known.then(|| id.clone());
         let mut latency = self.faults.latency;
@@ -1306,6 +1504,14 @@ impl Simulator {
             latency = inst.faults.latency.or(latency);
         }
         let delay = latency.unwrap_or_default();
+        let out = |delay, delivery, fault, throttled| Decided {
+            delay,
+            delivery,
+            fault,
+            known: inst_id.clone(),
+            named: Some(id.clone()),
+            throttled,
+        };
         if req.method() != Method::GET {
             let mut r = gateway_not_found(Some(format!(
                 "{} is not allowed here; use GET",
@@ -1314,10 +1520,10 @@ impl Simulator {
             r.status = StatusCode::METHOD_NOT_ALLOWED;
             r.headers
                 .insert(http::header::ALLOW, HeaderValue::from_static("GET"));
-            return (Duration::ZERO, Delivery::Respond(r), None, inst_id);
+            return out(Duration::ZERO, Delivery::Respond(r), None, None);
         }
 
-        // Rate limits: a request passes only if every bucket has a token,
+        // Token buckets: a request passes only if every bucket has a token,
         // and then takes one from each.
         let mut waits = Vec::new();
         let mut inst_bucket = inst_id
@@ -1331,12 +1537,8 @@ impl Simulator {
             }
         }
         if let Some(wait) = waits.into_iter().max() {
-            return (
-                delay,
-                Delivery::Respond(throttled(wait)),
-                Some(FaultKind::RateLimit),
-                inst_id,
-            );
+            let r = Delivery::Respond(throttled(wait));
+            return out(delay, r, Some(FaultKind::RateLimit), None);
         }
         if let Some(b) = global_bucket {
             self.bucket = Some(b);
@@ -1347,13 +1549,21 @@ impl Simulator {
             inst.bucket = Some(b);
         }
 
+        // The gateway's flow control: every call counts, refused or not.
+        let elapsed = self.started_to(now);
+        if let Err(refusal) = self.flow.admit(caller_of(req), elapsed) {
+            let r = Delivery::Respond(flow_throttled(&refusal.policy, request_id));
+            let t = Throttled {
+                policy_index: refusal.index,
+                policy: refusal.policy,
+                window_index: refusal.window_index,
+            };
+            return out(delay, r, Some(FaultKind::FlowControl), Some(t));
+        }
+
         if let Err(denied) = self.authenticate(req, now, wall) {
-            return (
-                delay,
-                Delivery::Respond(unauthorized(denied, request_id)),
-                None,
-                inst_id,
-            );
+            let r = Delivery::Respond(unauthorized(denied, request_id));
+            return out(delay, r, None, None);
         }
         let header_project = header_str(req, "x-project-id");
         if project != self.project_id || header_project.is_some_and(|p| p != self.project_id) {
@@ -1373,7 +1583,7 @@ impl Simulator {
                     self.project_id
                 ),
             );
-            return (delay, Delivery::Respond(r), None, inst_id);
+            return out(delay, Delivery::Respond(r), None, None);
         }
 
         let normal = match inst_id.as_ref().and_then(|i| self.instances.get(i)) {
@@ -1407,10 +1617,10 @@ impl Simulator {
             .and_then(|inst| inst.faults.draw(rng))
             .or_else(|| faults.draw(rng));
         let Some(fired) = fired else {
-            return (delay, Delivery::Respond(normal), None, inst_id);
+            return out(delay, Delivery::Respond(normal), None, None);
         };
         let kind = Some(fired.kind());
-        (delay, deliver(fired, normal), kind, inst_id)
+        out(delay, deliver(fired, normal), kind, None)
     }
 
     /// Checks a request's credentials at simulated `now`, against the
@@ -1537,13 +1747,19 @@ impl Simulator {
         }
         let inst = id.and_then(|i| self.instances.get_mut(i));
         match fault {
-            Some(FaultKind::RateLimit) => {
+            Some(kind @ (FaultKind::RateLimit | FaultKind::FlowControl)) => {
                 self.counters.throttled += 1;
+                if kind == FaultKind::FlowControl {
+                    self.counters.gateway_throttled += 1;
+                }
                 if let Some(inst) = inst {
                     inst.counters.throttled += 1;
                 }
             }
             Some(kind) => {
+                if kind == FaultKind::StaleConnection {
+                    self.counters.stale_closed += 1;
+                }
                 *self
                     .counters
                     .faults

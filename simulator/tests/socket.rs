@@ -15,8 +15,9 @@ use clouddc_core::{
     Config, Credentials, Endpoint, InstanceId, ProjectId, build_status_request, sign_request,
 };
 use clouddc_simulator::{
-    Auth, BlockingHandle, Faults, IamProject, Metadata, NewInstance, OversizedBody, Schedule,
-    ServerError, SimConfig, StallBody, StallHeaders, Trigger, start, start_blocking,
+    Auth, BlockingHandle, CloseWith, FaultKind, Faults, FlowPolicy, IamProject, Metadata,
+    NewInstance, OversizedBody, Schedule, ServerError, SimConfig, StaleConnections, StallBody,
+    StallHeaders, Trigger, start, start_blocking,
 };
 
 /// A response as read off the wire.
@@ -336,7 +337,7 @@ fn latency_oversized_502_and_5xx_on_the_wire() {
 
 #[test]
 fn rate_limited_requests_get_429_and_retry_after() {
-    let sim = start_blocking(SimConfig::builder().rate_limit(1.0).build().unwrap()).unwrap();
+    let sim = start_blocking(SimConfig::builder().token_bucket(1.0).build().unwrap()).unwrap();
     sim.control()
         .create_instance(
             NewInstance::new()
@@ -790,4 +791,228 @@ fn metadata_credentials_iam_and_a_skewed_gateway_on_the_wire() {
         (m["enabled"].clone(), m["agency"].clone()),
         (true.into(), false.into())
     );
+}
+
+// ------------------------------------------------- gateway flow control
+
+#[test]
+fn the_gateways_429_on_the_wire_has_its_json_and_no_retry_after() {
+    let config = SimConfig::builder()
+        .flow_policy(FlowPolicy::per_user(2, Duration::from_secs(3600)))
+        .build()
+        .unwrap();
+    let sim = start_blocking(config).unwrap();
+    let mut s = connect(sim.addr());
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let target = format!("/v1/{}/instances/i/status", sim.project_id());
+    let mut statuses = Vec::new();
+    let mut last = None;
+    for _ in 0..4 {
+        s.write_all(head("GET", &target, sim.addr(), "X-Auth-Token: t\r\n", "").as_bytes())
+            .unwrap();
+        let resp = read_response(&mut r).unwrap();
+        statuses.push(resp.status);
+        last = Some(resp);
+    }
+    // No instance "i": 404 twice, then the gateway refuses before routing
+    // to the service.
+    assert_eq!(statuses, [404, 404, 429, 429]);
+    let resp = last.unwrap();
+    assert_eq!(resp.header("content-type"), Some("application/json"));
+    assert_eq!(resp.header("retry-after"), None);
+    let id = resp.header("x-request-id").unwrap();
+    assert_eq!(
+        resp.text(),
+        format!(
+            r#"{{"error_msg":"The throttling threshold has been reached: policy user over ratelimit,limit:2,time:1 hour","error_code":"APIGW.0308","request_id":"{id}"}}"#
+        )
+    );
+    // Another user has a quota of their own.
+    let other = send(sim.addr(), "GET", &target, "X-Auth-Token: u\r\n", "").unwrap();
+    assert_eq!(other.status, 404);
+    let c = sim.control().counters().global;
+    assert_eq!((c.throttled, c.gateway_throttled, c.requests), (2, 2, 5));
+    // The records tell the connections apart.
+    let recs = sim.control().request_records();
+    let conns: Vec<_> = recs.iter().map(|r| (r.connection, r.reused)).collect();
+    assert_eq!(
+        conns,
+        [
+            (Some(1), false),
+            (Some(1), true),
+            (Some(1), true),
+            (Some(1), true),
+            (Some(2), false),
+        ]
+    );
+    assert_eq!(recs[3].throttled.unwrap().window_index, 0);
+}
+
+#[test]
+fn flow_control_set_over_the_admin_api_applies_at_once() {
+    let sim = sim_with(Faults::none());
+    let put = send(
+        sim.addr(),
+        "PUT",
+        "/_sim/flow-control",
+        "",
+        r#"{"policies":[{"scope":"api","limit":1,"window_s":60}]}"#,
+    )
+    .unwrap();
+    assert_eq!(put.status, 200, "{}", put.text());
+    assert_eq!(get_status(&sim, "i").unwrap().status, 200);
+    let refused = get_status(&sim, "i").unwrap();
+    assert_eq!(refused.status, 429);
+    assert!(
+        refused
+            .text()
+            .contains("policy api over ratelimit,limit:1,time:1 minute")
+    );
+    assert_eq!(
+        sim.control().flow_policies(),
+        [FlowPolicy::per_api(1, Duration::from_secs(60))]
+    );
+    sim.control().set_flow_policies([]).unwrap();
+    assert_eq!(get_status(&sim, "i").unwrap().status, 200);
+}
+
+// ------------------------------------------------------ stale connections
+
+/// Sends `request` on `s` and reads whatever comes back until the server
+/// closes: the bytes, and the error that ended the read, if any.
+fn send_and_drain(s: &mut TcpStream, request: &str) -> (Vec<u8>, Option<io::ErrorKind>) {
+    s.write_all(request.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (got, None),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => return (got, Some(e.kind())),
+        }
+    }
+}
+
+fn status_request(sim: &BlockingHandle) -> String {
+    let target = format!("/v1/{}/instances/i/status", sim.project_id());
+    head("GET", &target, sim.addr(), "X-Auth-Token: t\r\n", "")
+}
+
+#[test]
+fn a_reused_connection_gets_eof_before_any_byte() {
+    let sim = sim_with(Faults {
+        stale_connections: Some(StaleConnections::reused()),
+        ..Faults::none()
+    });
+    let mut s = connect(sim.addr());
+    s.write_all(status_request(&sim).as_bytes()).unwrap();
+    let first = read_response(&mut BufReader::new(s.try_clone().unwrap())).unwrap();
+    assert_eq!(first.status, 200, "{}", first.text());
+    // The second request on the same connection: read, then a clean close.
+    let (bytes, error) = send_and_drain(&mut s, &status_request(&sim));
+    assert_eq!(String::from_utf8_lossy(&bytes), "", "not one byte");
+    assert_eq!(error, None, "an orderly close (EOF), not a reset");
+    // A client that opens a new connection is answered.
+    assert_eq!(get_status(&sim, "i").unwrap().status, 200);
+    let c = sim.control().counters();
+    assert_eq!(c.global.stale_closed, 1);
+    assert_eq!(c.global.requests, 3);
+    let recs = sim.control().request_records();
+    assert_eq!(recs[1].fault, Some(FaultKind::StaleConnection));
+    let arrived = sim.control().started() + recs[1].at;
+    assert!(arrived <= Instant::now() && recs[0].at <= recs[1].at);
+    assert_eq!(
+        (recs[1].connection, recs[1].reused, recs[1].status),
+        (Some(1), true, None)
+    );
+    assert_eq!((recs[2].connection, recs[2].reused), (Some(2), false));
+}
+
+#[test]
+fn a_reused_connection_gets_a_reset_before_any_byte() {
+    let sim = sim_with(Faults {
+        stale_connections: Some(StaleConnections::reused().with_close(CloseWith::Reset)),
+        ..Faults::none()
+    });
+    let mut s = connect(sim.addr());
+    s.write_all(status_request(&sim).as_bytes()).unwrap();
+    let first = read_response(&mut BufReader::new(s.try_clone().unwrap())).unwrap();
+    assert_eq!(first.status, 200);
+    let (bytes, error) = send_and_drain(&mut s, &status_request(&sim));
+    assert!(bytes.is_empty(), "{:?}", String::from_utf8_lossy(&bytes));
+    assert_eq!(error, Some(io::ErrorKind::ConnectionReset));
+    assert_eq!(sim.control().counters().global.stale_closed, 1);
+}
+
+#[test]
+fn a_pool_of_connections_goes_stale_after_an_idle_gap() {
+    let idle = ms(500);
+    let sim = sim_with(Faults {
+        stale_connections: Some(StaleConnections::idle_longer_than(idle)),
+        ..Faults::none()
+    });
+    let mut pool: Vec<TcpStream> = (0..3).map(|_| connect(sim.addr())).collect();
+    // Busy: each connection is used twice in quick succession.
+    for s in &mut pool {
+        for _ in 0..2 {
+            s.write_all(status_request(&sim).as_bytes()).unwrap();
+            let r = read_response(&mut BufReader::new(s.try_clone().unwrap())).unwrap();
+            assert_eq!(r.status, 200);
+        }
+    }
+    std::thread::sleep(idle * 2);
+    // After the gap every pooled connection is closed unanswered.
+    for s in &mut pool {
+        let (bytes, error) = send_and_drain(s, &status_request(&sim));
+        assert!(bytes.is_empty() && error.is_none(), "{bytes:?} {error:?}");
+    }
+    assert_eq!(get_status(&sim, "i").unwrap().status, 200);
+    let c = sim.control().counters().global;
+    assert_eq!((c.stale_closed, c.requests), (3, 10));
+}
+
+#[test]
+fn stale_connections_close_metadata_and_iam_requests_too() {
+    let config = SimConfig::builder()
+        .metadata(Metadata::on())
+        .faults(Faults {
+            stale_connections: Some(StaleConnections::reused()),
+            ..Faults::none()
+        })
+        .build()
+        .unwrap();
+    let sim = start_blocking(config).unwrap();
+    let requests = [
+        head(
+            "PUT",
+            "/meta-data/latest/api/token",
+            sim.addr(),
+            "X-Metadata-Token-Ttl-Seconds: 60\r\n",
+            "",
+        ),
+        head(
+            "GET",
+            "/v3/projects?name=cn-east-3",
+            sim.addr(),
+            "X-Auth-Token: t\r\n",
+            "",
+        ),
+    ];
+    for request in &requests {
+        let mut s = connect(sim.addr());
+        s.write_all(request.as_bytes()).unwrap();
+        let first = read_response(&mut BufReader::new(s.try_clone().unwrap())).unwrap();
+        assert_eq!(first.status, 200, "{}", first.text());
+        let (bytes, error) = send_and_drain(&mut s, request);
+        assert!(bytes.is_empty() && error.is_none(), "{request}");
+    }
+    // The admin API is never closed.
+    let mut s = connect(sim.addr());
+    for _ in 0..2 {
+        s.write_all(head("GET", "/_sim/counters", sim.addr(), "", "").as_bytes())
+            .unwrap();
+        let r = read_response(&mut BufReader::new(s.try_clone().unwrap())).unwrap();
+        assert_eq!(r.status, 200);
+    }
+    assert_eq!(sim.control().counters().global.stale_closed, 2);
 }

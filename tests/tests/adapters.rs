@@ -429,6 +429,54 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            name: "the gateway's APIGW.0308 (no Retry-After): rate_limited with its code, request id and quota",
+            server: || {
+                Server::script(vec![Reply::json(
+                    429,
+                    r#"{"error_msg":"The throttling threshold has been reached: policy user over ratelimit,limit:20,time:1 second","error_code":"APIGW.0308","request_id":"gw-1"}"#,
+                )
+                .header("X-Request-Id", "gw-1")])
+            },
+            settings: |s| s.max_attempts(1),
+            ids: &["ins-1"],
+            check: |r| {
+                let e = r.only_error();
+                assert_eq!(e.kind(), ErrorKind::RateLimited, "{e}");
+                assert_eq!(e.error_code(), Some("APIGW.0308"));
+                assert_eq!(e.request_id(), Some("gw-1"));
+                assert_eq!(e.retry_after(), None);
+                let q = e.throttle().expect("the quota");
+                assert_eq!((q.limit(), q.window()), (20, Duration::from_secs(1)));
+                r.assert_requests(1);
+            },
+        },
+        Case {
+            name: "the older APIG.0308 quoting a five-minute window, with a 2 s deadline: no retry, the quota kept",
+            server: || {
+                Server::script(vec![Reply::json(
+                    429,
+                    r#"{"error_msg":"The throttling threshold has been reached: policy api over ratelimit,limit:200,time:5 minute","error_code":"APIG.0308","request_id":"gw-2"}"#,
+                )
+                .header("X-Request-Id", "gw-2")])
+            },
+            settings: |s| Settings {
+                call_timeout: Some(Duration::from_secs(2)),
+                ..s.max_attempts(3)
+            },
+            ids: &["ins-1"],
+            check: |r| {
+                let e = r.only_error();
+                assert_eq!(e.kind(), ErrorKind::RateLimited, "{e}");
+                assert_eq!(e.error_code(), Some("APIG.0308"));
+                assert_eq!(e.request_id(), Some("gw-2"));
+                let q = e.throttle().expect("the quota");
+                assert_eq!((q.limit(), q.window()), (200, Duration::from_secs(300)));
+                // The next window is past the deadline: it stops at once.
+                r.assert_requests(1);
+                assert!(r.elapsed < Duration::from_secs(1), "{:?}", r.elapsed);
+            },
+        },
+        Case {
             name: "500 every time: exactly max_attempts requests",
             server: || {
                 Server::script(vec![Reply::json(

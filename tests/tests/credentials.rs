@@ -10,13 +10,16 @@
 use std::time::Duration;
 
 use clouddc_core::{
-    Config, Credentials, Endpoint, Error, ErrorKind, FleetOptions, InstanceId, InstanceStatus, Job,
-    ProjectId, RateLimiterConfig, error_chain,
+    Config, Credentials, Endpoint, ErrorKind, FleetOptions, InstanceId, InstanceStatus, ProjectId,
+    RateLimiterConfig, error_chain,
 };
 use clouddc_simulator::{
     Auth, BlockingHandle, IamProject, Metadata, NewInstance, Schedule, SessionTokens, SimConfig,
 };
-use futures_util::StreamExt;
+
+#[allow(dead_code)] // each test file uses a part
+mod common;
+use common::{Client, KINDS};
 
 const AK: &str = "HPUAPERMANENTAK01";
 const SK: &str = "permanent-secret-key-01";
@@ -76,77 +79,6 @@ fn metadata_config(sim: &BlockingHandle, project: bool) -> Config {
         b = b.project_id(ProjectId::new(sim.project_id()).expect("project"));
     }
     b.build().expect("config")
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    Ureq,
-    Reqwest,
-}
-
-const KINDS: [Kind; 2] = [Kind::Ureq, Kind::Reqwest];
-
-/// Either client, with the runtime the async one needs.
-enum Client {
-    Ureq(clouddc_ureq::Client),
-    Reqwest(clouddc_reqwest::Client, tokio::runtime::Runtime),
-}
-
-impl Client {
-    fn new(kind: Kind, config: Config) -> Self {
-        match kind {
-            Kind::Ureq => Self::Ureq(clouddc_ureq::Client::new(config).expect("client")),
-            Kind::Reqwest => {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                let c = rt.block_on(async { clouddc_reqwest::Client::new(config) });
-                Self::Reqwest(c.expect("client"), rt)
-            }
-        }
-    }
-
-    fn config(&self) -> &Config {
-        match self {
-            Self::Ureq(c) => c.config(),
-            Self::Reqwest(c, _) => c.config(),
-        }
-    }
-
-    fn resolve(&self) -> Result<(), Error> {
-        match self {
-            Self::Ureq(c) => c.resolve(),
-            Self::Reqwest(c, rt) => rt.block_on(c.resolve()),
-        }
-    }
-
-    fn status(&self, id: &str) -> Result<InstanceStatus, Error> {
-        let id = InstanceId::new(id).expect("id");
-        match self {
-            Self::Ureq(c) => c.status(&id),
-            Self::Reqwest(c, rt) => rt.block_on(c.status(&id)),
-        }
-    }
-
-    fn fleet(
-        &self,
-        ids: Vec<InstanceId>,
-        options: FleetOptions,
-    ) -> Vec<Result<InstanceStatus, Error>> {
-        match self {
-            Self::Ureq(c) => c
-                .fleet(Job::Status, ids, options)
-                .map(|e| e.into_status().1)
-                .collect(),
-            Self::Reqwest(c, rt) => rt.block_on(
-                c.fleet(Job::Status, ids, options)
-                    .map(|e| e.into_status().1)
-                    .collect(),
-            ),
-        }
-    }
 }
 
 #[test]

@@ -26,7 +26,7 @@ fn sim_with(auth: Auth, rate_limit: Option<f64>) -> BlockingHandle {
         .auth(auth)
         .instances(0);
     if let Some(r) = rate_limit {
-        b = b.rate_limit(r);
+        b = b.token_bucket(r);
     }
     clouddc_simulator::start_blocking(b.build().expect("sim config")).expect("start the simulator")
 }

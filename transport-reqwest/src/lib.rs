@@ -81,6 +81,10 @@
 //!   or a signature never travels to another host.
 //! - **Proxies** come from `ALL_PROXY`/`HTTPS_PROXY`/`HTTP_PROXY` and
 //!   `NO_PROXY`, read by reqwest when the client is built.
+//! - **Stale connections.** A request whose pooled connection closed (or
+//!   was reset) before any response byte is reported as
+//!   `Error::closed_unanswered`; the core sends it again at once, and an
+//!   attempt marked `fresh_connection` goes on a connection of its own.
 //! - **Errors.** Every I/O failure is kind `transport` or `timeout`, with
 //!   reqwest's error as the `source()`.
 //!

@@ -264,7 +264,7 @@ fn reset_restores_the_start() {
     let c = SimConfig::builder()
         .instances(5)
         .seed(9)
-        .rate_limit(1.0)
+        .token_bucket(1.0)
         .build()
         .unwrap();
     let mut s = Simulator::new(&c, t0);
@@ -710,7 +710,7 @@ fn rate_limit_answers_429_in_plain_text_with_retry_after() {
     let config = SimConfig::builder()
         .project_id(P)
         .auth(Auth::token("good-token"))
-        .rate_limit(2.0)
+        .token_bucket(2.0)
         .build()
         .unwrap();
     let mut sim = Simulator::new(&config, t0);
@@ -798,7 +798,7 @@ fn a_refused_request_takes_no_token_from_the_other_bucket() {
     let config = SimConfig::builder()
         .project_id(P)
         .auth(Auth::token("good-token"))
-        .rate_limit(1.0)
+        .token_bucket(1.0)
         .build()
         .unwrap();
     let mut sim = Simulator::new(&config, t0);
@@ -1578,5 +1578,7 @@ mod properties {
 }
 
 mod clock_offset;
+mod flow_control;
 mod iam_lookup;
 mod metadata_service;
+mod stale_connections;

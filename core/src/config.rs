@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::credentials::Credentials;
 use crate::endpoint::Endpoint;
-use crate::error::Error;
+use crate::error::{Error, Setting};
 use crate::ids::ProjectId;
 use crate::limiter::SharedLimits;
 use crate::request::PreparedHeaders;
@@ -277,7 +277,7 @@ pub struct ConfigBuilder {
     iam_endpoint: Option<Endpoint>,
     origins: Origins,
     /// What the sources could not fill, reported by `build`.
-    missing: Vec<String>,
+    missing: Vec<(Setting, String)>,
 }
 
 /// What a [`ConfigBuilder`] holds so far, for showing a user what is set
@@ -462,10 +462,12 @@ impl ConfigBuilder {
     /// fill.
     pub fn build(mut self) -> Result<Config, Error> {
         if !self.missing.is_empty() {
-            return Err(Error::invalid_input(format!(
-                "missing configuration: set {}",
-                self.missing.join("; ")
-            )));
+            let names: Vec<&str> = self.missing.iter().map(|(_, n)| n.as_str()).collect();
+            let settings = self.missing.iter().map(|(s, _)| *s).collect();
+            return Err(Error::invalid_setting(
+                format!("missing configuration: set {}", names.join("; ")),
+                settings,
+            ));
         }
         let endpoint = match (self.endpoint.take(), &self.region) {
             (Some(e), _) => Some(e),
@@ -638,9 +640,12 @@ mod tests {
 
     #[test]
     fn env_missing_names_everything() {
-        let e = from(&[("CLOUDDC_METADATA_ENDPOINT", "off")])
-            .unwrap_err()
-            .to_string();
+        let err = from(&[("CLOUDDC_METADATA_ENDPOINT", "off")]).unwrap_err();
+        assert_eq!(
+            err.settings(),
+            [Setting::Endpoint, Setting::Credentials, Setting::ProjectId]
+        );
+        let e = err.to_string();
         for v in [
             "CLOUDDC_ENDPOINT",
             "HUAWEICLOUD_SDK_PROJECT_ID",

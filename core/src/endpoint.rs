@@ -106,9 +106,12 @@ impl Endpoint {
         }
         if scheme == Scheme::HTTP {
             if !allow_insecure && !is_loopback_host(authority.host()) {
-                return Err(Error::invalid_input(format!(
-                    "endpoint {shown:?} uses plain http to a non-loopback host: use https, or allow insecure http explicitly"
-                )));
+                return Err(Error::invalid_setting(
+                    format!(
+                        "endpoint {shown:?} uses plain http to a non-loopback host: use https, or allow insecure http explicitly"
+                    ),
+                    vec![crate::error::Setting::InsecureHttp],
+                ));
             }
         } else if scheme != Scheme::HTTPS {
             return Err(bad("must use https (or http to a loopback host)"));
@@ -317,6 +320,7 @@ mod tests {
         ] {
             let e = Endpoint::parse(bad).unwrap_err();
             assert!(e.to_string().contains("allow insecure http"), "{e}");
+            assert_eq!(e.settings(), [crate::Setting::InsecureHttp]);
             assert!(Endpoint::parse_allow_insecure(bad).is_ok());
         }
     }

@@ -132,9 +132,25 @@ pub enum Error {
 impl Error {
     /// An invalid-input error with a message that names the fix.
     pub fn invalid_input(message: impl Into<String>) -> Self {
+        Self::invalid_setting(message, Vec::new())
+    }
+
+    /// An invalid-input error about these `settings` (missing or refused),
+    /// with a message that names the fix.
+    pub fn invalid_setting(message: impl Into<String>, settings: Vec<Setting>) -> Self {
         Self::InvalidInput(InvalidInput {
             message: message.into(),
+            settings,
         })
+    }
+
+    /// The settings an invalid-input error is about (missing or refused),
+    /// so that a caller can name its own way to set them.
+    pub fn settings(&self) -> &[Setting] {
+        match self {
+            Self::InvalidInput(e) => &e.settings,
+            _ => &[],
+        }
     }
 
     /// A transport failure (refused, reset, DNS, TLS, …) keeping its cause.
@@ -219,6 +235,7 @@ impl Error {
     pub fn interrupted(message: impl Into<String>) -> Self {
         Self::Interrupted(InvalidInput {
             message: message.into(),
+            settings: Vec::new(),
         })
     }
 
@@ -290,10 +307,26 @@ impl Error {
     }
 }
 
+/// A setting of a [`Config`](crate::Config) an invalid-input error can be
+/// about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Setting {
+    /// The endpoint (or the region it follows from).
+    Endpoint,
+    /// The project id.
+    ProjectId,
+    /// The credentials.
+    Credentials,
+    /// Plain `http` to a host that is not loopback.
+    InsecureHttp,
+}
+
 /// Input rejected before anything was sent.
 #[derive(Debug, Clone)]
 pub struct InvalidInput {
     message: String,
+    settings: Vec<Setting>,
 }
 
 impl InvalidInput {

@@ -218,7 +218,7 @@ pub use credentials::{Credentials, Secret};
 pub use endpoint::{Endpoint, KNOWN_REGIONS, is_loopback_host, redact_userinfo};
 pub use error::{
     ApiError, BoxError, DecodeError, DecodeReason, Error, ErrorKind, InvalidInput, ResolveError,
-    TransportError, ceil_secs, error_chain,
+    Setting, TransportError, ceil_secs, error_chain,
 };
 pub use fleet::{
     Fleet, FleetEvent, FleetOptions, FleetStep, Job, Outcome, Progress as FleetProgress, Ticket,

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use super::{ConfigBuilder, EnvLookup};
 use crate::credentials::Credentials;
 use crate::endpoint::Endpoint;
-use crate::error::Error;
+use crate::error::{Error, Setting};
 use crate::ids::ProjectId;
 use crate::metadata::DEFAULT_METADATA_ENDPOINT;
 use crate::profile::{self, Profile};
@@ -204,7 +204,10 @@ pub(super) fn fill(
                     }
                 });
             }
-            _ => missing.push("CLOUDDC_ENDPOINT or HUAWEICLOUD_SDK_REGION".to_owned()),
+            _ => missing.push((
+                Setting::Endpoint,
+                "CLOUDDC_ENDPOINT or HUAWEICLOUD_SDK_REGION".to_owned(),
+            )),
         }
     }
 
@@ -227,11 +230,12 @@ pub(super) fn fill(
                     });
                     b.origins.credentials = Origin::Env("HUAWEICLOUD_SDK_AK".into());
                 }
-                (Some(_), None) => missing.push("HUAWEICLOUD_SDK_SK (HUAWEICLOUD_SDK_AK is set)".into()),
-                (None, Some(_)) => missing.push("HUAWEICLOUD_SDK_AK (HUAWEICLOUD_SDK_SK is set)".into()),
-                (None, None) => missing.push(
+                (Some(_), None) => missing.push((Setting::Credentials, "HUAWEICLOUD_SDK_SK (HUAWEICLOUD_SDK_AK is set)".into())),
+                (None, Some(_)) => missing.push((Setting::Credentials, "HUAWEICLOUD_SDK_AK (HUAWEICLOUD_SDK_SK is set)".into())),
+                (None, None) => missing.push((
+                    Setting::Credentials,
                     "HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK (HUAWEICLOUD_SDK_SECURITY_TOKEN is set)".into(),
-                ),
+                )),
             }
         } else if let Some((c, line)) = match profile.get()? {
             Some(p) => p
@@ -248,14 +252,14 @@ pub(super) fn fill(
             match get(METADATA).as_deref() {
                 Some(off) if off.eq_ignore_ascii_case("off") => {
                     let file = profile.get()?.map(|p| p.path().display().to_string());
-                    missing.push(match file {
+                    missing.push((Setting::Credentials, match file {
                         Some(f) => format!(
                             "CLOUDDC_AUTH_TOKEN or HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK, or ak and sk in the [basic] section of {f} ({METADATA}=off turns server metadata off)"
                         ),
                         None => format!(
                             "CLOUDDC_AUTH_TOKEN or HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK, or a profile file ({METADATA}=off turns server metadata off)"
                         ),
-                    });
+                    }));
                 }
                 Some(url) => {
                     b.metadata = Some(parse_from(url, METADATA)?);
@@ -283,10 +287,11 @@ pub(super) fn fill(
             b.project_id = Some(p);
             b.origins.project_id = Origin::File { path, line };
         } else if matches!(b.credentials, Some(Credentials::Token(_))) {
-            missing.push(
+            missing.push((
+                Setting::ProjectId,
                 "HUAWEICLOUD_SDK_PROJECT_ID (with a token it cannot be looked up: find it in the console under My Credentials > API Credentials, in the row of your region)"
                     .into(),
-            );
+            ));
         } else if b.iam_endpoint.is_none() {
             if let Some(url) = get("HUAWEICLOUD_SDK_IAM_ENDPOINT") {
                 b.iam_endpoint = Some(parse_from(&url, "HUAWEICLOUD_SDK_IAM_ENDPOINT")?);
@@ -298,9 +303,10 @@ pub(super) fn fill(
                 b.iam_endpoint = Some(parse_from(&e.0, &from)?);
             }
             if b.region.is_none() {
-                missing.push(
+                missing.push((
+                    Setting::ProjectId,
                     "HUAWEICLOUD_SDK_PROJECT_ID, or HUAWEICLOUD_SDK_REGION to look it up".into(),
-                );
+                ));
             }
         }
     }

@@ -4,11 +4,9 @@
 use clouddc_bench::per_call::Samples;
 use clouddc_bench::stats::{ratios, summarize};
 
-use crate::fleet::Mode;
 use crate::report::{Row, Verdict};
-use crate::waiter::Settings as WaiterSettings;
 
-fn verdict(r: &Row, goal: &str) -> String {
+pub(crate) fn verdict(r: &Row, goal: &str) -> String {
     match r.verdict {
         Verdict::Met if r.result.contains("crosses") => format!(
             "**met** on the median ({}; goal {goal}), though some rounds fell on the other side",
@@ -127,87 +125,6 @@ pub(crate) fn loopback(name: &str, rows: [&Row; 3], timeout_why: Option<&str>) -
     format!(
         "**2. {name} vs the bare loop** — goal ≥ 0.95×: {}.{split}{why}{known}",
         verdict(ratio, "≥ 0.95×")
-    )
-}
-
-/// Item 3, one mode.
-pub(crate) fn fleet(
-    mode: Mode,
-    label: &str,
-    time: &Row,
-    share: &Row,
-    rss: &Row,
-    failed: &[f64],
-    secs: &[f64],
-) -> String {
-    let failed = summarize(failed).map_or(0.0, |s| s.max);
-    let secs = summarize(secs).map_or(f64::NAN, |s| s.median);
-    match mode {
-        Mode::Off => format!(
-            "**3. Fleet, {label}** — for contrast: {secs:.1} s ({} of the ideal), {} of \
-             requests answered 429, peak RSS {}; up to {failed:.0} calls per run failed after \
-             their retries. Without a limiter every call that meets an empty bucket retries \
-             after `Retry-After`, so the 429 share shows the traffic the limiter saves.",
-            time.median, share.median, rss.median
-        ),
-        Mode::Adaptive | Mode::Hint => {
-            let mut why = String::new();
-            if matches!(time.verdict, Verdict::Missed(_)) {
-                why.push_str(if mode == Mode::Adaptive {
-                    " Total time misses because the limiter as shipped does not know the limit: \
-                     it starts well below it (100 requests/s by default) and ramps up (slow \
-                     start), so the first seconds send less than the server would take, and \
-                     after its first 429s it cuts its rate below the limit and climbs back \
-                     slowly. With a rate hint it starts at the limit (next paragraph)."
-                } else {
-                    " Total time misses although the client starts at the limit: after a 429 \
-                     the limiter cuts its rate below the limit and climbs back slowly."
-                });
-            }
-            if matches!(share.verdict, Verdict::Missed(_)) {
-                why.push_str(
-                    " The 429s come from probing: the limiter only learns the limit by \
-                     crossing it, first when slow start overshoots and then whenever the \
-                     upward probe passes it again; each crossing costs the requests already \
-                     sent at the higher rate.",
-                );
-            }
-            format!(
-                "**3. Fleet, {label}** — time ≤ 1.15× ideal: {}; 429 share ≤ 1 %: {}; peak RSS ≤ \
-                 64 MB: {}. Failed calls: at most {failed:.0} per run.{why}",
-                verdict(time, "≤ 1.15×"),
-                verdict(share, "≤ 1.00 %"),
-                verdict(rss, "≤ 64 MB, i.e. 61.0 MiB"),
-            )
-        }
-    }
-}
-
-/// Item 4.
-pub(crate) fn waiter(
-    s: &WaiterSettings,
-    delay: &Row,
-    ratio: &Row,
-    all: &[f64],
-    polls: &[f64],
-) -> String {
-    let all = summarize(all);
-    let polls = summarize(polls).map_or(f64::NAN, |p| p.median);
-    let (p_min, p_max) = all.map_or((f64::NAN, f64::NAN), |a| (a.min, a.max));
-    format!(
-        "**4. Waiter** — no numeric goal: the median delay from the simulator's state change \
-         to `wait_until` returning is {} with a fixed poll interval of {:.0} ms, {} of the \
-         interval ({} waits per round, {} rounds; single delays from {p_min:.1} to \
-         {p_max:.1} ms; median {polls:.0} polls per wait; the simulator and the client share \
-         one unpinned process, since a millisecond of scheduling does not matter here). A poller that looks every interval \
-         sees a change that happens at a random moment half an interval later on average, so \
-         about 0.5× plus one round trip is the best any poller can do; more means the waiter \
-         adds delay of its own.",
-        delay.median,
-        s.interval.as_secs_f64() * 1000.0,
-        ratio.median,
-        s.waits,
-        s.rounds,
     )
 }
 

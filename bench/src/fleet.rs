@@ -20,7 +20,9 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::child::{self, BoxError, Pin, Server};
-use crate::report::{Goal, Row, Section, Unit};
+use crate::discussion::verdict;
+use crate::report::{Goal, Row, Section, Unit, Verdict};
+use clouddc_bench::stats::summarize;
 
 /// How the client paces itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,24 +34,30 @@ pub(crate) enum Mode {
     Hint,
     /// No limiter, no budget: retries on 429 after `Retry-After` only.
     Off,
+    /// `RateLimiterConfig::cap(rps)`: what the CLI's `--rate-limit` sets.
+    Cap,
 }
 
 impl Mode {
+    /// The modes of the fleet item.
     const ALL: [Self; 3] = [Self::Adaptive, Self::Hint, Self::Off];
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Adaptive => "adaptive",
             Self::Hint => "hint",
             Self::Off => "off",
+            Self::Cap => "cap",
         }
     }
 
     fn parse(s: &str) -> Result<Self, BoxError> {
-        Self::ALL
+        [Self::Adaptive, Self::Hint, Self::Off, Self::Cap]
             .into_iter()
             .find(|m| m.name() == s)
-            .ok_or_else(|| format!("--limiter must be adaptive, hint or off, not {s:?}").into())
+            .ok_or_else(|| {
+                format!("--limiter must be adaptive, hint, off or cap, not {s:?}").into()
+            })
     }
 
     fn label(self, rps: f64) -> String {
@@ -57,6 +65,7 @@ impl Mode {
             Self::Adaptive => "limiter as shipped (adaptive, no hint)".to_owned(),
             Self::Hint => format!("limiter with hint {rps:.0}/s (`--rate-limit`)"),
             Self::Off => "limiter off (contrast)".to_owned(),
+            Self::Cap => format!("`--rate-limit {rps:.0}` (a cap)"),
         }
     }
 }
@@ -78,7 +87,14 @@ fn fleet_id(i: usize) -> String {
 /// `serve-sim`: the simulator with `instances` running instances and a
 /// global rate limit; prints its global counters when stdin closes.
 pub(crate) fn serve_main(rps: f64, instances: usize) -> Result<(), BoxError> {
-    let sim = start_blocking(SimConfig::builder().token_bucket(rps).build()?)?;
+    serve(SimConfig::builder().token_bucket(rps).build()?, instances)
+}
+
+/// Serves `config` with `instances` running instances (`ins-00000`, …):
+/// prints `URL PROJECT` when listening, and the global counters when stdin
+/// closes.
+pub(crate) fn serve(config: SimConfig, instances: usize) -> Result<(), BoxError> {
+    let sim = start_blocking(config)?;
     for i in 0..instances {
         sim.control().create_instance(
             NewInstance::new()
@@ -97,10 +113,10 @@ pub(crate) fn serve_main(rps: f64, instances: usize) -> Result<(), BoxError> {
 /// What one client run reports.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Outcome {
-    secs: f64,
-    ok: u64,
-    failed: BTreeMap<String, u64>,
-    peak_rss_kib: Option<u64>,
+    pub(crate) secs: f64,
+    pub(crate) ok: u64,
+    pub(crate) failed: BTreeMap<String, u64>,
+    pub(crate) peak_rss_kib: Option<u64>,
 }
 
 /// Arguments of the client child.
@@ -122,6 +138,7 @@ pub(crate) fn client_main(a: &ClientArgs) -> Result<(), BoxError> {
         Mode::Adaptive => base,
         Mode::Hint => base.rate(Some(RateLimiterConfig::hint(a.rps))),
         Mode::Off => base.rate(None).budget(None),
+        Mode::Cap => base.rate(Some(RateLimiterConfig::cap(a.rps))),
     };
     let config = Config::builder()
         .endpoint(Endpoint::parse(&a.url)?)
@@ -194,7 +211,20 @@ pub(crate) fn run(pin: &Pin, s: &Settings) -> Result<Section, BoxError> {
 
 fn one_run(pin: &Pin, s: &Settings, mode: Mode) -> Result<(Outcome, Counters), BoxError> {
     let (rps, ids) = (s.rps.to_string(), s.ids.to_string());
-    let sim = Server::start(pin.server(&["serve-sim", "--rps", &rps, "--instances", &ids])?)?;
+    let server = ["serve-sim", "--rps", &rps, "--instances", &ids];
+    run_against(pin, &server, s, mode)
+}
+
+/// Starts the server child `server` (which prints `URL PROJECT`, then its
+/// counters when stdin closes) and polls `s.ids` ids from a client child.
+pub(crate) fn run_against(
+    pin: &Pin,
+    server: &[&str],
+    s: &Settings,
+    mode: Mode,
+) -> Result<(Outcome, Counters), BoxError> {
+    let (rps, ids) = (s.rps.to_string(), s.ids.to_string());
+    let sim = Server::start(pin.server(server)?)?;
     let (url, project) = sim
         .listening
         .split_once(' ')
@@ -276,7 +306,7 @@ fn section(
             Unit::MiB,
             goal(Goal::AtMost(64e6 / 1024.0 / 1024.0)),
         );
-        notes.push(crate::discussion::fleet(
+        notes.push(discussion(
             mode,
             &label,
             &time,
@@ -288,6 +318,59 @@ fn section(
         rows.extend([time, share, rss]);
     }
     Section { rows, notes }
+}
+
+/// Item 3, one mode.
+fn discussion(
+    mode: Mode,
+    label: &str,
+    time: &Row,
+    share: &Row,
+    rss: &Row,
+    failed: &[f64],
+    secs: &[f64],
+) -> String {
+    let failed = summarize(failed).map_or(0.0, |s| s.max);
+    let secs = summarize(secs).map_or(f64::NAN, |s| s.median);
+    match mode {
+        Mode::Off => format!(
+            "**3. Fleet, {label}** — for contrast: {secs:.1} s ({} of the ideal), {} of \
+             requests answered 429, peak RSS {}; up to {failed:.0} calls per run failed after \
+             their retries. Without a limiter every call that meets an empty bucket retries \
+             after `Retry-After`, so the 429 share shows the traffic the limiter saves.",
+            time.median, share.median, rss.median
+        ),
+        Mode::Adaptive | Mode::Hint | Mode::Cap => {
+            let mut why = String::new();
+            if matches!(time.verdict, Verdict::Missed(_)) {
+                why.push_str(if mode == Mode::Adaptive {
+                    " Total time misses because the limiter as shipped does not know the limit: \
+                     it starts well below it (100 requests/s by default) and ramps up (slow \
+                     start), so the first seconds send less than the server would take, and \
+                     after its first 429s it cuts its rate below the limit and climbs back \
+                     slowly. With a rate hint it starts at the limit (next paragraph)."
+                } else {
+                    " Total time misses although the client starts at the limit: after a 429 \
+                     the limiter cuts its rate below the limit and climbs back slowly."
+                });
+            }
+            if matches!(share.verdict, Verdict::Missed(_)) {
+                why.push_str(
+                    " The 429s come from probing: the limiter only learns the limit by \
+                     crossing it, first when slow start overshoots and then whenever the \
+                     upward probe passes it again; each crossing costs the requests already \
+                     sent at the higher rate.",
+                );
+            }
+            format!(
+                "**3. Fleet, {label}** — time ≤ 1.15× ideal: {}; 429 share ≤ 1 %: {}; peak RSS ≤ \
+                 64 MB: {}. Failed calls: at most {failed:.0} per run.{why}",
+                verdict(time, "≤ 1.15×"),
+                verdict(share, "≤ 1.00 %"),
+                verdict(rss, "≤ 64 MB, i.e. 61.0 MiB"),
+            )
+        }
+    }
 }
 
 #[cfg(test)]

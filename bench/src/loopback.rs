@@ -395,7 +395,7 @@ pub(crate) fn client_main(a: &ClientArgs) -> Result<(), BoxError> {
     // Blocking: clouddc-ureq and a bare ureq agent configured alike.
     let sdk = clouddc_ureq::Client::new(config.clone())?;
     let attempt_timeout = sdk.config().attempt_timeout();
-    let (url, headers) = same_request(sdk.config(), &id)?;
+    let (url, headers) = same_request(sdk.session(), &id)?;
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
@@ -454,7 +454,7 @@ pub(crate) fn client_main(a: &ClientArgs) -> Result<(), BoxError> {
         .enable_all()
         .build()?;
     let asdk = clouddc_reqwest::Client::new(config)?;
-    let (aurl, aheaders) = same_request(asdk.config(), &id)?;
+    let (aurl, aheaders) = same_request(asdk.session(), &id)?;
     let aurl = aurl.to_string();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -636,8 +636,11 @@ fn calls_for(rate: f64, loop_time: Duration) -> u64 {
 }
 
 /// The URL and headers (without `Host`) of the request the SDK sends.
-fn same_request(config: &Config, id: &InstanceId) -> Result<(http::Uri, HeaderMap), BoxError> {
-    let req = clouddc_core::build_status_request(config, id, SystemTime::now())?;
+fn same_request(
+    session: &clouddc_core::Session,
+    id: &InstanceId,
+) -> Result<(http::Uri, HeaderMap), BoxError> {
+    let req = session.status_request(id, SystemTime::now())?;
     let mut headers = req.headers().clone();
     headers.remove(HOST);
     Ok((req.uri().clone(), headers))

@@ -3,17 +3,18 @@
 //!
 //! ```text
 //! cargo run --profile bench -p clouddc-bench -- all [--skip-footprint] [--note TEXT] [--out PATH]
-//! cargo run --profile bench -p clouddc-bench -- per-call | loopback | fleet | waiter | footprint
+//! cargo run --profile bench -p clouddc-bench -- per-call | loopback | fleet | gateway | waiter | footprint
 //! ```
 //!
 //! Options (all commands): `--rounds N` (15), `--loop-ms MS` (250),
 //! `--wrk-secs S` (1), `--fleet-rounds N` (5), `--fleet-ids N` (10000),
 //! `--fleet-rps R` (1000), `--fleet-concurrency N` (64), `--waits N` (40),
-//! `--interval-ms MS` (200), `--footprint-rounds N` (1).
+//! `--interval-ms MS` (200), `--footprint-rounds N` (1), `--gateway-rounds N`
+//! (3), `--gateway-minute` (also 700 ids under 600 per minute).
 //!
 //! Internal commands, run by the ones above as child processes (pinned with
 //! `taskset` where possible): `serve-fixed`, `loopback-client`, `serve-sim`,
-//! `fleet-client`.
+//! `serve-gateway`, `fleet-client`.
 
 //!
 //! Many short rounds rather than a few long ones: on a shared machine, the
@@ -27,6 +28,7 @@ mod cost;
 mod discussion;
 mod fleet;
 mod footprint;
+mod gateway;
 mod loopback;
 mod report;
 mod waiter;
@@ -100,6 +102,7 @@ struct Opts {
     loop_ms: u64,
     wrk_secs: u64,
     fleet: fleet::Settings,
+    gateway: gateway::Settings,
     waiter: waiter::Settings,
     footprint_rounds: usize,
 }
@@ -116,6 +119,10 @@ impl Opts {
                 ids: a.value("--fleet-ids", 10_000usize)?.max(1),
                 rps: a.value("--fleet-rps", 1000.0f64)?,
                 concurrency: a.value("--fleet-concurrency", 64usize)?.max(1),
+            },
+            gateway: gateway::Settings {
+                rounds: a.value("--gateway-rounds", 3usize)?.max(1),
+                minute: a.flag("--gateway-minute"),
             },
             waiter: waiter::Settings {
                 rounds,
@@ -160,6 +167,13 @@ fn run(argv: Vec<String>) -> Result<(), BoxError> {
             a.finish()?;
             fleet::serve_main(rps, instances)
         }
+        "serve-gateway" => {
+            let limit = a.value("--limit", 200u32)?;
+            let window_s = a.value("--window-s", 1u64)?;
+            let instances = a.value("--instances", 0)?;
+            a.finish()?;
+            gateway::serve_main(limit, window_s, instances)
+        }
         "fleet-client" => {
             let args = fleet::ClientArgs {
                 url: a.string("--url")?,
@@ -181,7 +195,7 @@ fn run(argv: Vec<String>) -> Result<(), BoxError> {
             a.finish()?;
             all(&opts, skip_footprint, &note, &out, &shown)
         }
-        "per-call" | "loopback" | "fleet" | "waiter" | "footprint" => {
+        "per-call" | "loopback" | "fleet" | "gateway" | "waiter" | "footprint" => {
             let opts = Opts::parse(&mut a)?;
             a.finish()?;
             let pin = Pin::detect();
@@ -212,9 +226,10 @@ fn shell_quote(arg: &str) -> String {
 
 fn usage() -> &'static str {
     "usage: clouddc-bench all [--skip-footprint] [--note TEXT] [--out PATH] [options]\n\
-     \x20      clouddc-bench per-call|loopback|fleet|waiter|footprint [options]\n\
+     \x20      clouddc-bench per-call|loopback|fleet|gateway|waiter|footprint [options]\n\
      options: --rounds N (15) --loop-ms MS (250) --wrk-secs S (1) --fleet-rounds N (5)\n\
      \x20        --fleet-ids N (10000) --fleet-rps R (1000) --fleet-concurrency N (64)\n\
+     \x20        --gateway-rounds N (3) --gateway-minute\n\
      \x20        --waits N (40) --interval-ms MS (200) --footprint-rounds N (1)"
 }
 
@@ -225,6 +240,7 @@ fn one(cmd: &str, o: &Opts, pin: &Pin) -> Section {
         "loopback" => "2",
         "fleet" => "3",
         "waiter" => "4",
+        "gateway" => "6",
         _ => "5",
     };
     let result = match cmd {
@@ -238,6 +254,7 @@ fn one(cmd: &str, o: &Opts, pin: &Pin) -> Section {
             },
         ),
         "fleet" => fleet::run(pin, &o.fleet),
+        "gateway" => gateway::run(pin, &o.gateway),
         "waiter" => waiter::run(&o.waiter),
         _ => footprint::run(o.footprint_rounds),
     };
@@ -266,7 +283,7 @@ fn all(
     let pin = Pin::detect();
     let date = httpdate::fmt_http_date(SystemTime::now());
     let load_before = report::load();
-    let mut sections: Vec<Section> = ["per-call", "loopback", "fleet", "waiter"]
+    let mut sections: Vec<Section> = ["per-call", "loopback", "fleet", "gateway", "waiter"]
         .into_iter()
         .map(|cmd| one(cmd, o, &pin))
         .collect();

@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 
 use clouddc_core::{
-    Config, Credentials, Endpoint, InstanceId, ProjectId, build_status_request, http,
+    Config, Credentials, Endpoint, InstanceId, ProjectId, Session, build_status_request, http,
     parse_status_response,
 };
 use hmac::{Hmac, Mac};
@@ -48,8 +48,8 @@ pub struct BareStatus {
 /// Everything one core call needs, built once.
 #[derive(Debug)]
 pub struct Fixture {
-    config: Config,
-    token_config: Config,
+    config: Session,
+    token_config: Session,
     id: InstanceId,
     response: http::Response<&'static [u8]>,
     wall: SystemTime,
@@ -65,23 +65,25 @@ impl Fixture {
     /// The "plain" vendor vector: AK/SK in `cn-east-3`, signed at
     /// 2026-11-28T10:15:00Z.
     pub fn new() -> Self {
-        let config = |credentials| {
-            Config::builder()
-                .endpoint(Endpoint::from_region("cn-east-3").expect("region"))
-                .project_id(ProjectId::new(PROJECT_ID).expect("project"))
-                .credentials(credentials)
-                .build()
-                .expect("config")
+        let session = |credentials| {
+            Session::new(
+                Config::builder()
+                    .endpoint(Endpoint::from_region("cn-east-3").expect("region"))
+                    .project_id(ProjectId::new(PROJECT_ID).expect("project"))
+                    .credentials(credentials)
+                    .build()
+                    .expect("config"),
+            )
         };
         let mut response = http::Response::new(BODY);
         response
             .headers_mut()
             .insert("x-request-id", http::HeaderValue::from_static("5b2c1e7a9f"));
         Self {
-            config: config(
+            config: session(
                 Credentials::ak_sk("HPUAEXAMPLEAK000001", SECRET_KEY).expect("credentials"),
             ),
-            token_config: config(Credentials::token("tok").expect("token")),
+            token_config: session(Credentials::token("tok").expect("token")),
             id: InstanceId::new(INSTANCE_ID).expect("id"),
             response,
             wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_860_900),

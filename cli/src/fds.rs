@@ -2,7 +2,8 @@
 //!
 //! Owns raising the soft `RLIMIT_NOFILE` to the hard limit at start, and
 //! fitting `--concurrency` into what the limit allows, with one warning
-//! when it must be lowered. Must not decide anything else about a run.
+//! when it must be lowered (on stderr, through `stdio`). Must not decide
+//! anything else about a run.
 
 /// Descriptors kept for everything but sockets of requests in flight:
 /// stdio, the runtime, files, logs, idle pooled connections closing.
@@ -19,7 +20,7 @@ pub(crate) fn fit(requested: usize) -> usize {
     if requested <= room {
         return requested;
     }
-    crate::out::err(format_args!(
+    crate::stdio::err(format_args!(
         "clouddc: warning: --concurrency {requested} does not fit the open-file limit of {soft}; using {room} (raise it with `ulimit -n`)"
     ));
     room

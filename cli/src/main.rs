@@ -3,32 +3,36 @@
 //!
 //! The command-line contract (flags, environment, JSON fields, exit codes)
 //! is documented in the repository's README and is stable.
+//!
+//! This file owns the process: parsing the command line (a parse error or
+//! `--help` is printed here), the debug logs of `-v`, and handing the
+//! parsed command to `commands`. It must not hold a subcommand's logic.
+//! Modules, leaves first (none imports one listed after it, so there is no
+//! import circle): `exit`, `usage`, `stdio`, `text`, `args`, `interrupt`,
+//! `reorder`, `progress`, `fds`, `live`, `clients`, `settings`, `records`,
+//! `fleet`, `commands`.
 
 #![forbid(unsafe_code)]
 
 mod args;
-mod backend;
+mod clients;
 mod commands;
-#[cfg(feature = "simulator")]
-mod demo;
-mod engine;
+mod exit;
 mod fds;
+mod fleet;
 mod interrupt;
-mod out;
-mod output;
+mod live;
 mod progress;
+mod records;
+mod reorder;
 mod settings;
-mod show_config;
-#[cfg(feature = "simulator")]
-mod simulate;
+mod stdio;
 mod text;
-mod watch;
+mod usage;
 
 use std::process::ExitCode;
 
-use clap::CommandFactory;
-
-use crate::args::{Cli, Command};
+use crate::args::Cli;
 
 fn init_logging(verbose: u8) {
     use tracing_subscriber::filter::{LevelFilter, Targets};
@@ -67,16 +71,16 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() {
-                commands::exit::USAGE
+                exit::USAGE
             } else {
-                0
+                exit::OK
             };
             let text = e.render().to_string();
             let shown = if e.use_stderr() {
-                out::err(format_args!("{}", text.trim_end()));
+                stdio::err(format_args!("{}", text.trim_end()));
                 Ok(())
             } else {
-                out::bytes(text.as_bytes())
+                stdio::bytes(text.as_bytes())
             };
             return ExitCode::from(match shown {
                 Ok(()) => code,
@@ -86,51 +90,5 @@ fn main() -> ExitCode {
     };
     init_logging(cli.global.verbose);
     let env = |k: &str| std::env::var(k).ok();
-    let code = match &cli.command {
-        Command::Status(a) => commands::status(&cli.global, &env, a, started),
-        Command::Wait(a) => commands::wait(&cli.global, &env, a, started),
-        Command::Watch(a) => watch::run(&cli.global, &env, a),
-        Command::Config => show_config::run(&cli.global, &env),
-        #[cfg(feature = "simulator")]
-        Command::Simulate(a) => simulate::run(&cli.global, a, &env),
-        #[cfg(feature = "simulator")]
-        Command::Demo => demo::run(&cli.global),
-        Command::Completions { shell } => completions(*shell),
-    };
-    ExitCode::from(code)
-}
-
-/// Prints the completion script for `shell` on stdout, and how to install
-/// it on stderr (so that `> file` keeps only the script).
-fn completions(shell: clap_complete::Shell) -> u8 {
-    let mut script = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "clouddc", &mut script);
-    if let Err(stop) = out::bytes(&script) {
-        return stop.exit_code();
-    }
-    out::err(format_args!("{}", install_hint(shell)));
-    commands::exit::OK
-}
-
-/// One line on how to install the completion script for `shell`.
-fn install_hint(shell: clap_complete::Shell) -> &'static str {
-    use clap_complete::Shell;
-    match shell {
-        Shell::Bash => {
-            "# install: clouddc completions bash > ~/.local/share/bash-completion/completions/clouddc"
-        }
-        Shell::Zsh => {
-            "# install: clouddc completions zsh > ~/.zfunc/_clouddc, with fpath+=(~/.zfunc) before compinit in ~/.zshrc"
-        }
-        Shell::Fish => {
-            "# install: clouddc completions fish > ~/.config/fish/completions/clouddc.fish"
-        }
-        Shell::Elvish => {
-            "# install: add `eval (clouddc completions elvish | slurp)` to ~/.config/elvish/rc.elv"
-        }
-        Shell::PowerShell => {
-            "# install: add `clouddc completions powershell | Out-String | Invoke-Expression` to $PROFILE"
-        }
-        _ => "# install: save the script where your shell loads completions from",
-    }
+    ExitCode::from(commands::run(&cli, &env, started))
 }

@@ -1,9 +1,10 @@
-//! Live progress on a terminal: one line on stderr with ids done out of
-//! the total, failures so far and the request rate, for `status` and `wait`
+//! Progress on a terminal: one line on stderr with ids done out of the
+//! total, failures so far and the request rate, for `status` and `wait`
 //! whatever the output format; cleared when the run ends.
 //!
 //! Owns drawing only, on stderr, and only when stderr is a terminal. Must
-//! not write to stdout.
+//! not write to stdout nor decide when a run ends; uses no other module of
+//! this crate.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -12,12 +13,12 @@ use clouddc_core::FleetProgress;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// The progress line of one run.
-pub(crate) struct Live {
+pub(crate) struct Line {
     bar: ProgressBar,
     started: Instant,
 }
 
-impl Live {
+impl Line {
     /// Starts drawing for `total` ids, unless `enabled` is false or stderr
     /// is not a terminal.
     pub(crate) fn start(total: usize, enabled: bool) -> Option<Self> {

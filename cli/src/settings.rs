@@ -1,52 +1,46 @@
 //! Settings: turns flags and environment into a validated client
-//! configuration, or a one-line usage error that names the fix.
+//! configuration, the ids to query and the target state, or a one-line
+//! usage error that names the fix.
 //!
 //! Owns precedence (flag > environment > profile file > server metadata;
-//! `--token`/`--token-file` > `CLOUDDC_AUTH_TOKEN` > AK/SK) and the ids to
-//! query. The environment and the profile file are read by the core's
-//! `ConfigBuilder::with_sources` alone, through the functions passed in. Must not send
-//! anything: every error here means exit 2 with nothing sent.
+//! `--token`/`--token-file` > `CLOUDDC_AUTH_TOKEN` > AK/SK) and which flag
+//! sets each setting a core error is about. The environment and the profile
+//! file are read by the core's `ConfigBuilder::with_sources` alone, through
+//! the functions passed in. Must not send anything: every error here means
+//! exit 2 with nothing sent; nor read what a client resolves later (see
+//! `live`).
 
 use std::io::Read;
 use std::path::Path;
 
-use clouddc_core::{Config, ConfigBuilder, Credentials, Endpoint, InstanceId, ProjectId};
+use clouddc_core::{
+    Config, ConfigBuilder, Credentials, Endpoint, InstanceId, InstanceState, ProjectId, Setting,
+};
 
 use crate::args::{GlobalArgs, IdArgs};
-
-/// A usage or configuration error: exit 2, nothing sent.
-#[derive(Debug)]
-pub(crate) struct UsageError(pub(crate) String);
-
-impl From<clouddc_core::Error> for UsageError {
-    fn from(e: clouddc_core::Error) -> Self {
-        Self(
-            e.to_string()
-                .trim_start_matches("invalid input: ")
-                .to_owned(),
-        )
-    }
-}
+use crate::clients;
+use crate::usage::UsageError;
 
 /// Reads an environment variable (injected for tests).
 pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-/// Flag names for the settings a core error names by environment variable.
-const FLAG_HINTS: &[(&str, &str)] = &[
-    ("CLOUDDC_ENDPOINT", "--endpoint URL or --region ID"),
-    ("HUAWEICLOUD_SDK_PROJECT_ID", "--project-id ID"),
-    ("CLOUDDC_AUTH_TOKEN", "--token-file PATH (or --token)"),
-    ("allow insecure http", "--insecure-http"),
+/// The flags that set each setting a core error can be about, in the
+/// order hints are given (a setting without a flag gets no hint).
+const FLAG_HINTS: [(Setting, &str); 4] = [
+    (Setting::Endpoint, "--endpoint URL or --region ID"),
+    (Setting::ProjectId, "--project-id ID"),
+    (Setting::Credentials, "--token-file PATH (or --token)"),
+    (Setting::InsecureHttp, "--insecure-http"),
 ];
 
-/// A core configuration error with the flags that fix it.
+/// A core configuration error with the flags that set what it is about.
 fn with_flags(e: clouddc_core::Error) -> UsageError {
-    let mut msg = UsageError::from(e).0;
     let hints: Vec<&str> = FLAG_HINTS
         .iter()
-        .filter(|(needle, _)| msg.contains(needle))
-        .map(|(_, flag)| *flag)
+        .filter(|(setting, _)| e.settings().contains(setting))
+        .map(|(_, flags)| *flags)
         .collect();
+    let mut msg = UsageError::from(e).0;
     if !hints.is_empty() {
         msg.push_str(&format!(" (flags: {})", hints.join("; ")));
     }
@@ -73,23 +67,13 @@ fn flag_credentials(g: &GlobalArgs) -> Result<Option<Credentials>, UsageError> {
         })
 }
 
-/// Where a setting came from, as `config` and failure records show it:
-/// `flag` for what the command line set, else the core's spelling
-/// (`env:NAME`, `file:PATH:LINE`, `metadata`, `iam`, `default`, `unset`).
-pub(crate) fn source(origin: &clouddc_core::Origin) -> String {
-    match origin {
-        clouddc_core::Origin::Explicit => "flag".to_owned(),
-        other => other.to_string(),
-    }
-}
-
 /// Reads a file for the core (the profile file), injected for tests.
 pub(crate) type Files<'a> = clouddc_core::FileReader<'a>;
 
 /// The profile file's reader: the client library's, whichever transport
 /// this build has.
 pub(crate) fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    crate::backend::read_profile_file(path)
+    clients::read_profile_file(path)
 }
 
 /// The whole client configuration for API commands: flags on the core's
@@ -185,6 +169,24 @@ pub(crate) fn ids(a: &IdArgs) -> Result<Vec<InstanceId>, UsageError> {
             })
         })
         .collect()
+}
+
+/// The target state of `--until` (and `--until-all`): a known state or
+/// alias.
+pub(crate) fn target_state(s: &str) -> Result<InstanceState, UsageError> {
+    let st = InstanceState::parse(s.trim());
+    if st.is_known() {
+        Ok(st)
+    } else {
+        let known: Vec<&str> = InstanceState::KNOWN
+            .iter()
+            .map(InstanceState::as_str)
+            .collect();
+        Err(UsageError(format!(
+            "unknown state {s:?} for --until: use one of {}",
+            known.join(", ")
+        )))
+    }
 }
 
 #[cfg(test)]
@@ -356,5 +358,36 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn until_accepts_aliases_and_rejects_typos() {
+        assert_eq!(
+            target_state("teminated").unwrap(),
+            InstanceState::Terminated
+        );
+        assert_eq!(
+            target_state("shutting_down").unwrap(),
+            InstanceState::ShuttingDown
+        );
+        let e = target_state("runing").unwrap_err();
+        assert!(e.0.contains("running"), "{}", e.0);
+    }
+
+    #[test]
+    fn hints_follow_the_settings_an_error_is_about_not_its_text() {
+        let e = clouddc_core::Error::invalid_setting(
+            "missing configuration: set X",
+            vec![Setting::Credentials, Setting::Endpoint],
+        );
+        assert_eq!(
+            with_flags(e).0,
+            "missing configuration: set X (flags: --endpoint URL or --region ID; --token-file PATH (or --token))"
+        );
+        // Naming an environment variable is not being about its setting.
+        let e = clouddc_core::Error::invalid_input("CLOUDDC_ENDPOINT: bad");
+        assert_eq!(with_flags(e).0, "CLOUDDC_ENDPOINT: bad");
+        let e = clouddc_core::Error::invalid_setting("plain http", vec![Setting::InsecureHttp]);
+        assert_eq!(with_flags(e).0, "plain http (flags: --insecure-http)");
     }
 }

@@ -646,6 +646,11 @@ fn secrets_never_printed_even_with_verbose_logs() {
                 transport,
             ]);
             let r = run(c);
+            // The run itself worked: one failed id (or, with the wrong
+            // token, all three) gives exit 1, and the table has a header
+            // and a row per id.
+            assert_eq!(r.code, 1, "{transport} {token}: {}", r.stderr);
+            assert_eq!(r.stdout.lines().count(), 4, "{transport}: {}", r.stdout);
             assert!(
                 r.stderr.contains("DEBUG") || r.stderr.contains("TRACE"),
                 "logs are on: {}",
@@ -848,11 +853,9 @@ fn rate_limit_is_a_cap_for_both_commands_and_transports() {
             }
             c.args(["--output", "json"]);
             let r = run(c);
-            assert!(
-                r.code == 0 || r.code == 4,
-                "{transport} {command}: {}",
-                r.stderr
-            );
+            // Status: every id answers; wait: none reaches running in 3 s.
+            let code = if command == "status" { 0 } else { 4 };
+            assert_eq!(r.code, code, "{transport} {command}: {}", r.stderr);
             let log = sim.control().requests(Duration::from_secs(1));
             assert!(
                 log.count >= 10,
@@ -910,9 +913,27 @@ fn verbose_prints_one_line_per_attempt() {
 /// core's machines itself.
 #[test]
 fn the_command_drives_no_core_machine_itself() {
+    /// Every `.rs` file under `dir`, subfolders included.
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    for entry in std::fs::read_dir(src).unwrap() {
-        let path = entry.unwrap().path();
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    // The scan reaches every module, the subcommands' folder included.
+    assert!(files.iter().any(|p| p.ends_with("main.rs")), "{files:?}");
+    assert!(
+        files.iter().any(|p| p.parent() != Some(src.as_path())),
+        "no subfolder scanned: {files:?}"
+    );
+    for path in files {
         let text = std::fs::read_to_string(&path).unwrap();
         for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
             for word in ["Call", "Waiter", "Machine", "run_async", "transport::run"] {
@@ -1244,30 +1265,47 @@ fn progress_shows_on_a_terminal_only() {
     let sim = sim();
     let ids = pending_fleet(&sim, "g", 5);
     let bin = assert_cmd::cargo::cargo_bin("clouddc");
-    for transport in TRANSPORTS {
-        let cmd = format!(
-            "{} --endpoint {} --project-id {} --transport {transport} wait {} --until running \
-             --timeout 1500ms --interval 100ms --output json 2>&1 >/dev/null",
-            bin.display(),
-            sim.url(),
-            sim.project_id(),
-            ids.join(" ")
-        );
-        // Under a pseudo-terminal (script(1)): a progress line on stderr.
-        let tty = std::process::Command::new("script")
+    let records = tempfile::NamedTempFile::new().unwrap();
+    // `cmd` under a pseudo-terminal (script(1), whose -e gives the
+    // command's exit status); its stdout is what reached the terminal.
+    let on_a_terminal = |cmd: String| {
+        std::process::Command::new("script")
             .args(["-qec", &cmd, "/dev/null"])
             .env("CLOUDDC_AUTH_TOKEN", TOKEN)
             .output()
-            .unwrap();
+            .unwrap()
+    };
+    for transport in TRANSPORTS {
+        // Stderr to the terminal, stdout to `stdout`.
+        let cmd = |stdout: &str, more: &str| {
+            format!(
+                "{} --endpoint {} --project-id {} --transport {transport} wait {} --until running \
+                 --timeout 1500ms --interval 100ms --output json{more} 2>&1 >{stdout}",
+                bin.display(),
+                sim.url(),
+                sim.project_id(),
+                ids.join(" ")
+            )
+        };
+        // On a terminal: a progress line on stderr.
+        let tty = on_a_terminal(cmd("/dev/null", ""));
         let shown = String::from_utf8_lossy(&tty.stdout);
+        assert_eq!(tty.status.code(), Some(4), "{transport}: {shown:?}");
         assert!(shown.contains("/5 done"), "{transport}: {shown:?}");
-        // --no-progress turns it off.
-        let quiet = std::process::Command::new("script")
-            .args(["-qec", &format!("{cmd} --no-progress"), "/dev/null"])
-            .env("CLOUDDC_AUTH_TOKEN", TOKEN)
-            .output()
-            .unwrap();
-        assert!(!String::from_utf8_lossy(&quiet.stdout).contains("done"));
+        // --no-progress turns it off, and the wait still runs to its end:
+        // every id timed out, nothing at all on the terminal.
+        let path = records.path().display().to_string();
+        let quiet = on_a_terminal(cmd(&path, " --no-progress"));
+        let shown = String::from_utf8_lossy(&quiet.stdout);
+        assert_eq!(quiet.status.code(), Some(4), "{transport}: {shown:?}");
+        assert!(shown.trim().is_empty(), "{transport}: {shown:?}");
+        let recs = lines(&std::fs::read_to_string(records.path()).unwrap());
+        let ids_seen: Vec<&str> = recs.iter().map(|v| v["id"].as_str().unwrap()).collect();
+        assert_eq!(ids_seen, ids, "{transport}");
+        assert!(
+            recs.iter().all(|v| v["outcome"] == "timed_out"),
+            "{transport}: {recs:?}"
+        );
         // Not a terminal: nothing on stderr.
         let mut c = raw(&sim, transport);
         c.arg("wait")

@@ -220,6 +220,7 @@ fn sources_in_order_flag_env_file() {
         .env("HUAWEICLOUD_SDK_SK", SK)
         .args(["--project-id", &p, "--token", "TOKEN-X"]);
     let r = run(c);
+    assert_eq!(r.code, 1, "{}", r.stderr);
     let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
     assert_eq!(v["failure"]["credential_source"], "flag", "{v}");
 }
@@ -252,11 +253,13 @@ fn config_shows_values_and_sources_never_secrets() {
     for text in [&r.stdout, &r.stderr] {
         assert!(!text.contains(SK) && !text.contains(AK), "{text}");
     }
-    // The table, with -v: still no secret.
+    // The table, with -v: still no secret. The project lookup goes to a
+    // loopback port that refuses it: nothing leaves the machine.
     let mut c = clouddc();
     c.env("HOME", home.path())
         .env("HUAWEICLOUD_SDK_REGION", "cn-east-3")
-        .args(["config", "-v"]);
+        .env("HUAWEICLOUD_SDK_IAM_ENDPOINT", "http://127.0.0.1:9")
+        .args(["config", "-v", "--endpoint", "http://127.0.0.1:9"]);
     let r = run(c);
     assert!(r.stdout.contains("****WXYZ"), "{}", r.stdout);
     assert!(r.stdout.contains("project_id"), "{}", r.stdout);

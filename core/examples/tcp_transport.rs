@@ -14,7 +14,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Instant, SystemTime};
 
 use clouddc_core::{
-    Attempt, Call, Config, Credentials, Endpoint, Error, InstanceId, Now, ProjectId, http,
+    Attempt, Call, Config, Credentials, Endpoint, Error, InstanceId, Now, ProjectId, Session, http,
 };
 use clouddc_core::{Clock, run};
 
@@ -128,7 +128,12 @@ fn main() -> Result<(), Error> {
         .project_id(ProjectId::new("project-local")?)
         .credentials(Credentials::ak_sk("HPUAEXAMPLEAK000003", "example-secret")?)
         .build()?;
-    let mut call = Call::new(&config, InstanceId::new("ins-1")?, SystemClock.now(), 7);
+    let mut call = Call::new(
+        &Session::new(config),
+        InstanceId::new("ins-1")?,
+        SystemClock.now(),
+        7,
+    );
     let status = run(&mut call, &send, &SystemClock)?;
     println!(
         "instance ins-1 is {} (operation {}), after {} attempt(s)",

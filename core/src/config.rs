@@ -1,28 +1,24 @@
-//! Client configuration: where to send, as whom, and the limits of a call.
+//! Client configuration: where to send, as whom, and the limits of a call,
+//! as plain data.
 //!
 //! Owns the builder, its defaults and validation, the chain of sources
 //! (explicit values, environment, profile file, server metadata; see
 //! `sources`) read through functions the caller passes in (so the core
 //! itself never touches the process environment or the disk), and where
-//! each setting came from. Must not build requests (the headers it caches
-//! per credentials generation are built by `request`), decide retries, or
-//! fetch credentials (the session does).
+//! each setting came from. Must not hold anything that changes after
+//! [`ConfigBuilder::build`]: what calls learn (credentials from metadata,
+//! the project from IAM, the clock offset, quotas) lives in the
+//! [`Session`](crate::Session) built from the config.
 
-use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::credentials::Credentials;
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Endpoint, Region};
 use crate::error::{Error, Setting};
 use crate::ids::ProjectId;
-use crate::limiter::SharedLimits;
-use crate::request::PreparedHeaders;
-use crate::response::DEFAULT_BODY_LIMIT;
-use crate::retry::RetryPolicy;
-use crate::session::{CredentialSource, ProjectSource, Session};
-use crate::skew::ClockSkew;
-use crate::throttle::{QuotaPacer, Throttle};
+use crate::pacing::retry::RetryPolicy;
+use crate::wire::request::PreparedHeaders;
+use crate::wire::response::DEFAULT_BODY_LIMIT;
 
 mod sources;
 
@@ -31,7 +27,8 @@ pub use sources::{FileReader, Origin, Origins};
 /// The default per-attempt timeout.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Everything a client needs to make calls. Cheap to clone (shared inside).
+/// Everything a client needs to make calls, as plain data: what was set and
+/// where it came from. Comparable, and cheap enough to clone.
 ///
 /// ```
 /// use clouddc_core::{Config, Credentials, Endpoint, ProjectId};
@@ -42,47 +39,41 @@ pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 ///     .max_attempts(5)
 ///     .build()?;
 /// assert_eq!(config.retry().max_attempts(), 5);
+/// assert_eq!(config.clone(), config);
 /// # Ok::<(), clouddc_core::Error>(())
 /// ```
-#[derive(Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
     endpoint: Endpoint,
-    session: Arc<Session>,
-    /// The gateway quotas seen so far, pacing every call of the config.
-    pacer: Arc<QuotaPacer>,
+    credentials: CredentialSource,
+    project: ProjectSource,
     origins: Origins,
-    region: Option<String>,
-    /// The request headers of the session's current generation.
-    prepared: Mutex<Option<(u64, Arc<PreparedHeaders>)>>,
-    /// With fixed credentials and project, the headers of every request,
-    /// built once: no lock per request.
-    fixed: OnceLock<Arc<PreparedHeaders>>,
+    region: Option<Region>,
     retry: RetryPolicy,
     attempt_timeout: Duration,
     call_timeout: Option<Duration>,
     body_limit: usize,
     user_agent: String,
-    limits: Option<SharedLimits>,
 }
 
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let i = &self.inner;
-        f.debug_struct("Config")
-            .field("endpoint", &i.endpoint)
-            .field("origins", &i.origins)
-            .field("session", &i.session)
-            .field("retry", &i.retry)
-            .field("attempt_timeout", &i.attempt_timeout)
-            .field("call_timeout", &i.call_timeout)
-            .field("body_limit", &i.body_limit)
-            .field("user_agent", &i.user_agent)
-            .finish()
-    }
+/// Where the credentials come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CredentialSource {
+    /// Fixed credentials.
+    Fixed(Credentials),
+    /// Temporary credentials from the server metadata service.
+    Metadata(Endpoint),
+}
+
+/// Where the project id comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ProjectSource {
+    Fixed(ProjectId),
+    /// Looked up from IAM by region name, with AK/SK.
+    Lookup {
+        iam: Endpoint,
+        region: Region,
+    },
 }
 
 impl Config {
@@ -106,74 +97,80 @@ impl Config {
 
     /// The endpoint.
     pub fn endpoint(&self) -> &Endpoint {
-        &self.inner.endpoint
+        &self.endpoint
     }
     /// The region, when one was set.
     pub fn region(&self) -> Option<&str> {
-        self.inner.region.as_deref()
+        self.region.as_ref().map(Region::as_str)
     }
     /// Where the endpoint, region, project id and credentials come from.
     pub fn origins(&self) -> &Origins {
-        &self.inner.origins
+        &self.origins
     }
-    /// The project id: the one set, or the one IAM returned once it has
-    /// been looked up (`None` before).
-    pub fn project_id(&self) -> Option<ProjectId> {
-        self.inner.session.resolved().0
+    /// The project id that was set (`None` when it is looked up from IAM:
+    /// see [`Session::project_id`](crate::Session::project_id)).
+    pub fn project_id(&self) -> Option<&ProjectId> {
+        match &self.project {
+            ProjectSource::Fixed(p) => Some(p),
+            ProjectSource::Lookup { .. } => None,
+        }
     }
-    /// The credentials in use: the ones set, or the latest from server
-    /// metadata (`None` before the first fetch).
-    pub fn credentials(&self) -> Option<Credentials> {
-        self.inner.session.resolved().1
+    /// The IAM endpoint of the project lookup, when the project id is
+    /// looked up.
+    pub fn iam_endpoint(&self) -> Option<&Endpoint> {
+        match &self.project {
+            ProjectSource::Lookup { iam, .. } => Some(iam),
+            ProjectSource::Fixed(_) => None,
+        }
     }
-    /// When the credentials in use expire, for temporary ones from server
-    /// metadata.
-    pub fn credentials_expire(&self) -> Option<SystemTime> {
-        self.inner.session.resolved().2
+    /// The credentials that were set (`None` when they come from server
+    /// metadata: see [`Session::credentials`](crate::Session::credentials)).
+    pub fn credentials(&self) -> Option<&Credentials> {
+        match &self.credentials {
+            CredentialSource::Fixed(c) => Some(c),
+            CredentialSource::Metadata(_) => None,
+        }
     }
-    /// The gateway's clock offset, once a call has corrected for it: every
-    /// later AK/SK request is signed with the gateway's time.
-    pub fn clock_skew(&self) -> Option<ClockSkew> {
-        self.inner.session.skew()
-    }
-    /// Whether the credentials and project are usable at `now` without a
-    /// request first; else why not (the last failure to resolve them,
-    /// when there was one).
-    pub fn resolution(&self, now: SystemTime) -> Result<(), Error> {
-        self.inner.session.current(now).map(drop)
+    /// The server metadata service the credentials come from, if they do.
+    pub fn metadata_endpoint(&self) -> Option<&Endpoint> {
+        match &self.credentials {
+            CredentialSource::Metadata(e) => Some(e),
+            CredentialSource::Fixed(_) => None,
+        }
     }
     /// The retry policy.
     pub fn retry(&self) -> &RetryPolicy {
-        &self.inner.retry
+        &self.retry
     }
     /// The timeout of one attempt (connect to last body byte).
     pub fn attempt_timeout(&self) -> Duration {
-        self.inner.attempt_timeout
+        self.attempt_timeout
     }
     /// The overall deadline of one call, all attempts and waits included.
     pub fn call_timeout(&self) -> Option<Duration> {
-        self.inner.call_timeout
+        self.call_timeout
     }
     /// The largest body accepted, in bytes.
     pub fn body_limit(&self) -> usize {
-        self.inner.body_limit
+        self.body_limit
     }
     /// The `User-Agent` header value.
     pub fn user_agent(&self) -> &str {
-        &self.inner.user_agent
+        &self.user_agent
     }
 
-    /// The rate limiter and retry budget every call and fleet made with
-    /// this config shares, if set.
-    pub fn limits(&self) -> Option<&SharedLimits> {
-        self.inner.limits.as_ref()
+    pub(crate) fn credential_source(&self) -> &CredentialSource {
+        &self.credentials
+    }
+
+    pub(crate) fn project_source(&self) -> &ProjectSource {
+        &self.project
     }
 
     /// This config with `product` (e.g. `clouddc-ureq/0.1.0`) named in the
     /// `User-Agent` after the core's own; unchanged if it is named already.
     pub fn with_user_agent_product(&self, product: &str) -> Result<Self, Error> {
-        let i = &self.inner;
-        if i.user_agent.split(' ').any(|p| p == product) {
+        if self.user_agent.split(' ').any(|p| p == product) {
             return Ok(self.clone());
         }
         if product.is_empty() || !product.bytes().all(|b| b.is_ascii_graphic()) {
@@ -181,81 +178,28 @@ impl Config {
                 "a user-agent product must be printable ASCII without spaces",
             ));
         }
-        let user_agent = match i.user_agent.split_once(' ') {
+        let user_agent = match self.user_agent.split_once(' ') {
             Some((core, rest)) => format!("{core} {product} {rest}"),
-            None => format!("{} {product}", i.user_agent),
+            None => format!("{} {product}", self.user_agent),
         };
         let config = Self {
-            inner: Arc::new(Inner {
-                endpoint: i.endpoint.clone(),
-                session: i.session.clone(),
-                pacer: i.pacer.clone(),
-                origins: i.origins.clone(),
-                region: i.region.clone(),
-                prepared: Mutex::new(None),
-                fixed: OnceLock::new(),
-                retry: i.retry.clone(),
-                attempt_timeout: i.attempt_timeout,
-                call_timeout: i.call_timeout,
-                body_limit: i.body_limit,
-                user_agent,
-                limits: i.limits.clone(),
-            }),
+            user_agent,
+            ..self.clone()
         };
-        if config.inner.session.is_fixed() {
-            config.prepared(SystemTime::UNIX_EPOCH)?;
-        }
+        config.check_headers()?;
         Ok(config)
     }
 
-    pub(crate) fn session(&self) -> &Session {
-        &self.inner.session
-    }
-
-    pub(crate) fn pacer(&self) -> &QuotaPacer {
-        &self.inner.pacer
-    }
-
-    /// The gateway quotas this config's calls have been refused by so far
-    /// (one per window unit), which pace every later call and fleet.
-    pub fn learned_quotas(&self) -> Vec<Throttle> {
-        self.inner.pacer.quotas()
-    }
-
-    /// The headers of a request signed at local time `wall`, and the time
-    /// to sign it with (the gateway's, when a skew was corrected).
-    pub(crate) fn prepared(
-        &self,
-        wall: SystemTime,
-    ) -> Result<(Arc<PreparedHeaders>, SystemTime), Error> {
-        let session = &self.inner.session;
-        let (generation, skew) = session.check(wall)?;
-        let signing_wall = skew.map_or(wall, |s| s.apply(wall));
-        if let Some(p) = self.inner.fixed.get() {
-            return Ok((p.clone(), signing_wall));
-        }
-        let mut cache = self
-            .inner
-            .prepared
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some((g, p)) = cache.as_ref()
-            && *g == generation
+    /// With fixed credentials and project, the headers of every request,
+    /// checked now (a token or key that cannot be a header value fails the
+    /// build, not the first call).
+    fn check_headers(&self) -> Result<(), Error> {
+        if let (CredentialSource::Fixed(c), ProjectSource::Fixed(p)) =
+            (&self.credentials, &self.project)
         {
-            return Ok((p.clone(), signing_wall));
+            PreparedHeaders::new(&self.endpoint, p, c, &self.user_agent)?;
         }
-        let current = session.current(wall)?;
-        let prepared = Arc::new(PreparedHeaders::new(
-            &self.inner.endpoint,
-            &current.project_id,
-            &current.credentials,
-            &self.inner.user_agent,
-        )?);
-        *cache = Some((current.generation, prepared.clone()));
-        if session.is_fixed() {
-            let _ = self.inner.fixed.set(prepared.clone());
-        }
-        Ok((prepared, signing_wall))
+        Ok(())
     }
 }
 
@@ -270,7 +214,6 @@ pub struct ConfigBuilder {
     call_timeout: Option<Duration>,
     body_limit: Option<usize>,
     user_agent_suffix: Option<String>,
-    limits: Option<SharedLimits>,
     region: Option<String>,
     allow_insecure_http: bool,
     metadata: Option<Endpoint>,
@@ -375,13 +318,6 @@ impl ConfigBuilder {
     /// Largest accepted body (default 64 KiB).
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = Some(bytes);
-        self
-    }
-    /// A rate limiter and retry budget shared by every call and fleet made
-    /// with this config (default: single calls unpaced, each fleet with its
-    /// own adaptive limiter and budget).
-    pub fn limits(mut self, limits: SharedLimits) -> Self {
-        self.limits = Some(limits);
         self
     }
     /// Text appended to the `User-Agent` (e.g. your program's name/version).
@@ -518,28 +454,19 @@ impl ConfigBuilder {
                 user_agent.push_str(s.trim());
             }
         }
-        let session = Session::new(credentials, project, user_agent.clone());
         let config = Config {
-            inner: Arc::new(Inner {
-                endpoint,
-                session: Arc::new(session),
-                pacer: Arc::default(),
-                origins: self.origins,
-                region: self.region,
-                prepared: Mutex::new(None),
-                fixed: OnceLock::new(),
-                retry: self.retry,
-                attempt_timeout,
-                call_timeout: self.call_timeout,
-                body_limit: self.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
-                user_agent,
-                limits: self.limits,
-            }),
+            endpoint,
+            credentials,
+            project,
+            origins: self.origins,
+            region: self.region.map(Region::new).transpose()?,
+            retry: self.retry,
+            attempt_timeout,
+            call_timeout: self.call_timeout,
+            body_limit: self.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
+            user_agent,
         };
-        if config.inner.session.is_fixed() {
-            // Fixed credentials and project: every header checked now.
-            config.prepared(SystemTime::UNIX_EPOCH)?;
-        }
+        config.check_headers()?;
         Ok(config)
     }
 
@@ -550,14 +477,14 @@ impl ConfigBuilder {
                 "no project id: with a token, set it (HUAWEICLOUD_SDK_PROJECT_ID); find it in the console under My Credentials > API Credentials, in the row of your region",
             ));
         }
-        let Some(region) = self.region.clone() else {
+        let Some(region) = self.region.as_deref().map(Region::new).transpose()? else {
             return Err(Error::invalid_input(
                 "no project id: set it (HUAWEICLOUD_SDK_PROJECT_ID), or set a region (HUAWEICLOUD_SDK_REGION) to look it up from IAM",
             ));
         };
         let iam = match self.iam_endpoint.take() {
             Some(e) => e,
-            None => crate::iam::default_endpoint(&region)?,
+            None => region.iam_endpoint(),
         };
         self.origins.project_id = Origin::Iam;
         Ok(ProjectSource::Lookup { iam, region })
@@ -763,7 +690,12 @@ mod tests {
             c.credentials().is_none(),
             "fetched only when a call needs them"
         );
-        assert!(c.resolution(SystemTime::UNIX_EPOCH).is_err());
+        let session = crate::Session::new(c.clone());
+        assert!(
+            session
+                .resolution(std::time::SystemTime::UNIX_EPOCH)
+                .is_err()
+        );
         let (c, _) = chain(
             &[
                 EP,

@@ -40,7 +40,7 @@ impl fmt::Debug for Secret {
 }
 
 /// How requests are authenticated.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Credentials {
     /// An IAM user token sent as `X-Auth-Token`.

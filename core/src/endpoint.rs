@@ -21,6 +21,72 @@ pub const KNOWN_REGIONS: &[&str] = &[
     "ap-southeast-3",
 ];
 
+/// A region name such as `cn-east-3`: lowercase ASCII letters, digits and
+/// hyphens, at most 64 of them. The one check of a region, for the core,
+/// the command and the simulator.
+///
+/// ```
+/// use clouddc_core::Region;
+/// let r = Region::new("cn-east-3")?;
+/// assert!(r.is_known());
+/// assert_eq!(r.iam_endpoint().to_string(), "https://iam.cn-east-3.myhuaweicloud.com");
+/// assert!(Region::new("CN East 3").is_err());
+/// assert!(!Region::new("xx-north-9")?.is_known());
+/// # Ok::<(), clouddc_core::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Region(String);
+
+impl Region {
+    /// `name`, when it is a region name.
+    pub fn new(name: impl Into<String>) -> Result<Self, Error> {
+        let name = name.into();
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok {
+            Ok(Self(name))
+        } else {
+            let shown: String = name.chars().take(64).collect();
+            Err(Error::invalid_input(format!(
+                "region {shown:?} is not a region name such as cn-east-3"
+            )))
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the vendor's SDK knows CloudDC in this region
+    /// ([`KNOWN_REGIONS`]).
+    pub fn is_known(&self) -> bool {
+        KNOWN_REGIONS.contains(&self.0.as_str())
+    }
+
+    /// The region's public IAM endpoint.
+    pub fn iam_endpoint(&self) -> Endpoint {
+        Endpoint::parse(&format!("https://iam.{}.myhuaweicloud.com", self.0))
+            .unwrap_or_else(|_| unreachable!("a region name makes a valid host"))
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<&str> for Region {
+    type Error = Error;
+    fn try_from(name: &str) -> Result<Self, Error> {
+        Self::new(name)
+    }
+}
+
 /// The base URL of the service: scheme, host, optional port and path prefix.
 ///
 /// `https` is required unless the host is loopback (`127.0.0.0/8`, `::1`,
@@ -54,7 +120,7 @@ impl Endpoint {
 
     /// The public endpoint of a known region.
     pub fn from_region(region: &str) -> Result<Self, Error> {
-        if !KNOWN_REGIONS.contains(&region) {
+        if !Region::new(region).is_ok_and(|r| r.is_known()) {
             return Err(Error::invalid_input(format!(
                 "unknown region {region:?}: use one of {} or pass an endpoint URL",
                 KNOWN_REGIONS.join(", ")

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 
-use crate::throttle::Throttle;
+use crate::quota::Throttle;
 
 /// A boxed error from a transport, kept as the `source()` of [`Error`].
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -192,6 +192,46 @@ impl Error {
         }
     }
 
+    /// How attempt `number` to `uri` failed in a transport that saw `io`,
+    /// the I/O error kind beneath its own error (if any): a timeout for
+    /// `TimedOut` or `WouldBlock`; for a connection closed or reset
+    /// (`UnexpectedEof`, `ConnectionReset`, `ConnectionAborted`,
+    /// `BrokenPipe`) before any response byte (`before_response`),
+    /// [`Error::closed_unanswered`]; else kind `transport`, with `what`
+    /// happened. The transport's error is the source.
+    ///
+    /// ```
+    /// use clouddc_core::{Error, ErrorKind};
+    /// use std::io::ErrorKind as Io;
+    /// let uri: http::Uri = "http://h/x".parse().unwrap();
+    /// let e = |io, before| Error::attempt_failed(1, &uri, "failed", Some(io), before, std::io::Error::from(io));
+    /// assert_eq!(e(Io::TimedOut, true).kind(), ErrorKind::Timeout);
+    /// assert!(e(Io::UnexpectedEof, true).is_closed_unanswered());
+    /// assert!(!e(Io::UnexpectedEof, false).is_closed_unanswered());
+    /// assert_eq!(e(Io::ConnectionRefused, true).kind(), ErrorKind::Transport);
+    /// ```
+    pub fn attempt_failed(
+        number: u32,
+        uri: &http::Uri,
+        what: &str,
+        io: Option<std::io::ErrorKind>,
+        before_response: bool,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        use std::io::ErrorKind::{
+            BrokenPipe, ConnectionAborted, ConnectionReset, TimedOut, UnexpectedEof, WouldBlock,
+        };
+        match io {
+            Some(TimedOut | WouldBlock) => Self::attempt(number, uri, what, true, source),
+            Some(UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe)
+                if before_response =>
+            {
+                Self::closed_unanswered(number, uri, source)
+            }
+            _ => Self::attempt(number, uri, what, false, source),
+        }
+    }
+
     /// How attempt `number` to `uri` failed when the connection it was sent
     /// on closed (or was reset) before any byte of a response arrived: on a
     /// reused keep-alive connection, the idle-timeout race every load
@@ -318,6 +358,8 @@ pub enum Setting {
     ProjectId,
     /// The credentials.
     Credentials,
+    /// An access key and secret key, of which only a part is given.
+    AccessKeys,
     /// Plain `http` to a host that is not loopback.
     InsecureHttp,
 }

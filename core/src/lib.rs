@@ -25,20 +25,20 @@
 //! # By hand: build, sign, parse
 //!
 //! ```
-//! use clouddc_core::{build_status_request, parse_status_response, Config, Credentials,
+//! use clouddc_core::{build_status_request, parse_status_response, Config, Session, Credentials,
 //!     Endpoint, InstanceId, InstanceState, ProjectId};
 //! use std::time::{Duration, SystemTime};
 //!
-//! let config = Config::builder()
+//! let session = Session::new(Config::builder()
 //!     .endpoint(Endpoint::from_region("cn-east-3")?)
 //!     .project_id(ProjectId::new("0a1b2c3d4e5f60718293a4b5c6d7e8f9")?)
 //!     .credentials(Credentials::ak_sk("HPUAEXAMPLEAK000001", "exampleSecretKey")?)
-//!     .build()?;
+//!     .build()?);
 //! let id = InstanceId::new("ins-7f3c2a10")?;
 //!
 //! // 1. Build and sign, with the time passed in.
 //! let signed_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_860_900);
-//! let request = build_status_request(&config, &id, signed_at)?;
+//! let request = build_status_request(&session, &id, signed_at)?;
 //! assert_eq!(request.uri().to_string(),
 //!     "https://clouddc.cn-east-3.myhuaweicloud.com/v1/0a1b2c3d4e5f60718293a4b5c6d7e8f9/instances/ins-7f3c2a10/status");
 //! assert_eq!(request.headers()["x-sdk-date"], "20261128T101500Z");
@@ -49,7 +49,7 @@
 //! let response = http::Response::new(
 //!     br#"{"state": "shutting_down", "operation_state": "uninstall-processing"}"#,
 //! );
-//! let status = parse_status_response(&response, config.body_limit(), signed_at)?;
+//! let status = parse_status_response(&response, session.config().body_limit(), signed_at)?;
 //! assert_eq!(status.state, InstanceState::ShuttingDown);
 //! # Ok::<(), clouddc_core::Error>(())
 //! ```
@@ -75,7 +75,7 @@
 //! hand-written HTTP/1.1 client on `std::net::TcpStream`.
 //!
 //! ```
-//! use clouddc_core::{run, Clock, Attempt, Call, Config, Credentials, Endpoint,
+//! use clouddc_core::{run, Clock, Attempt, Call, Config, Session, Credentials, Endpoint,
 //!     Error, ErrorKind, InstanceId, Now, ProjectId};
 //! use std::time::{Instant, SystemTime};
 //!
@@ -86,17 +86,17 @@
 //!         std::thread::sleep(until.saturating_duration_since(Instant::now()))
 //!     }
 //! }
-//! let config = Config::builder()
+//! let session = Session::new(Config::builder()
 //!     .endpoint(Endpoint::parse("http://127.0.0.1:8080")?)
 //!     .project_id(ProjectId::new("p1")?)
 //!     .credentials(Credentials::token("t")?)
 //!     .max_attempts(1)
-//!     .build()?;
+//!     .build()?);
 //! let always_401 = |_: Attempt| Ok(http::Response::builder().status(401)
 //!     .header("X-Request-Id", "req-1")
 //!     .body(br#"{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information"}"#.to_vec())
 //!     .unwrap());
-//! let mut call = Call::new(&config, InstanceId::new("ins-1")?, SystemClock.now(), 1);
+//! let mut call = Call::new(&session, InstanceId::new("ins-1")?, SystemClock.now(), 1);
 //! let err = run(&mut call, &always_401, &SystemClock).unwrap_err();
 //! assert_eq!(err.kind(), ErrorKind::Unauthorized);
 //! assert_eq!(err.request_id(), Some("req-1"));
@@ -126,7 +126,7 @@
 //! response's `Date` is at least [`SKEW_THRESHOLD`] off the local clock, the
 //! call signs again once with the gateway's time (outside its attempt limit
 //! and the retry budget) and every later call of the config does so from
-//! the start ([`Config::clock_skew`]).
+//! the start ([`Session::clock_skew`]).
 //!
 //! # Throttling and dropped connections
 //!
@@ -139,7 +139,7 @@
 //! quoted window ([`throttle_delay`]), bounded only by the call's deadline,
 //! and spends no retry budget. Every call and fleet of a config is then
 //! paced under the tightest quota seen ([`QUOTA_MARGIN`] of it, after a
-//! window's hold; [`Config::learned_quotas`]). A `Retry-After`, which a
+//! window's hold; [`Session::learned_quotas`]). A `Retry-After`, which a
 //! proxy may send, is honoured as before, up to
 //! [`RetryPolicy::max_retry_after`].
 //!
@@ -179,73 +179,71 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod call;
+mod client;
 mod config;
 mod credentials;
 mod endpoint;
 mod error;
-mod fleet;
-mod iam;
+mod identity;
 mod ids;
-mod limiter;
 mod machine;
-mod metadata;
+mod machines;
 mod model;
-mod profile;
-mod request;
-mod response;
-mod retry;
-mod rng;
+mod pacing;
+mod quota;
 mod session;
-mod signing;
-mod skew;
-mod surface;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
-mod throttle;
 mod transport;
-mod waiter;
+mod wire;
 
 // The public API, in one list.
 pub use http;
 
-pub use call::{Call, CallResult};
+pub use client::{
+    ClientBuilder, ClientCore, Connect, DEFAULT_MAX_IN_FLIGHT, PROFILE_FILE_LIMIT, SingleCall,
+    read_profile,
+};
 pub use config::{
     Config, ConfigBuilder, ConfigPreview, DEFAULT_ATTEMPT_TIMEOUT, EnvLookup, FileReader, Origin,
     Origins,
 };
 pub use credentials::{Credentials, Secret};
-pub use endpoint::{Endpoint, KNOWN_REGIONS, is_loopback_host, redact_userinfo};
+pub use endpoint::{Endpoint, KNOWN_REGIONS, Region, is_loopback_host, redact_userinfo};
 pub use error::{
     ApiError, BoxError, DecodeError, DecodeReason, Error, ErrorKind, InvalidInput, ResolveError,
     Setting, TransportError, ceil_secs, error_chain,
 };
-pub use fleet::{
+pub use identity::metadata::{DEFAULT_METADATA_ENDPOINT, metadata_refresh_at};
+pub use identity::skew::{ClockSkew, SKEW_THRESHOLD};
+pub use ids::{InstanceId, ProjectId};
+pub use machine::{Attempt, Machine, Now, Step, later};
+pub use machines::call::{Call, CallResult};
+pub use machines::fleet::{
     Fleet, FleetEvent, FleetOptions, FleetStep, Job, Outcome, Progress as FleetProgress, Ticket,
 };
-pub use ids::{InstanceId, ProjectId};
-pub use limiter::{
+pub use machines::waiter::{
+    Acceptor, WaitOptions, WaitOutcome, WaitReport, Waiter, default_failure_states, judge,
+};
+pub use model::{ErrorStatus, ErrorType, InstanceState, InstanceStatus, OperationState};
+pub use pacing::limiter::{
     AdaptiveRateLimiter, Limits, RateLimiterConfig, RetryBudget, RetryBudgetConfig, SharedLimits,
 };
-pub use machine::{Attempt, Machine, Now, Step, later};
-pub use metadata::{DEFAULT_METADATA_ENDPOINT, metadata_refresh_at};
-pub use model::{ErrorStatus, ErrorType, InstanceState, InstanceStatus, OperationState};
-pub use request::{X_AUTH_TOKEN, X_PROJECT_ID, X_SECURITY_TOKEN, build_status_request};
-pub use response::{
+pub use pacing::retry::{RetryDecision, RetryPolicy, StopReason, backoff, throttle_delay};
+pub use pacing::rng::{SplitMix64, mix64};
+pub use quota::{QUOTA_MARGIN, Throttle, parse_throttle};
+pub use session::{Resolve, Session, build_status_request};
+pub use transport::{
+    AsyncClock, AsyncTransport, Clock, Ended, Transport, next_fleet_event, run, run_async,
+};
+pub use wire::request::{X_AUTH_TOKEN, X_PROJECT_ID, X_SECURITY_TOKEN};
+pub use wire::response::{
     CODE_CHARS, DEFAULT_BODY_LIMIT, MESSAGE_CHARS, REQUEST_ID, SNIPPET_CHARS, parse_retry_after,
     parse_status_response, request_id, snippet,
 };
-pub use retry::{RetryDecision, RetryPolicy, StopReason, backoff, throttle_delay};
-pub use rng::{SplitMix64, mix64};
-pub use signing::{
+pub use wire::signing::{
     ALGORITHM, AuthorizationHeader, SDK_DATE, SignInput, SignedParts, VerifyError, canonical_query,
     canonical_uri, format_sdk_date, parse_sdk_date, sign_parts, sign_request, verify_request,
-};
-pub use skew::{ClockSkew, SKEW_THRESHOLD};
-pub use throttle::{QUOTA_MARGIN, Throttle, parse_throttle};
-pub use transport::{AsyncClock, AsyncTransport, Clock, Transport, run, run_async};
-pub use waiter::{
-    Acceptor, WaitOptions, WaitOutcome, WaitReport, Waiter, default_failure_states, judge,
 };
 
 /// What a client crate re-exports to its users: the settings, the ids, the
@@ -255,7 +253,7 @@ pub mod prelude {
     pub use crate::{
         Config, ConfigBuilder, Credentials, Endpoint, Error, ErrorKind, Fleet, FleetEvent,
         FleetOptions, FleetProgress, InstanceId, InstanceState, InstanceStatus, Job, Outcome,
-        ProjectId, RetryPolicy, SharedLimits, WaitOptions, WaitOutcome, WaitReport, http,
+        ProjectId, RetryPolicy, Session, SharedLimits, WaitOptions, WaitOutcome, WaitReport, http,
     };
 }
 
@@ -265,6 +263,8 @@ const _: () = {
     const fn send_sync<T: Send + Sync>() {}
     send_sync::<Error>();
     send_sync::<Config>();
+    send_sync::<Session>();
+    send_sync::<ClientCore>();
     send_sync::<Credentials>();
     send_sync::<SharedLimits>();
     send_sync::<InstanceStatus>();

@@ -7,20 +7,20 @@
 //! ```
 //! use clouddc_core::test_util::{FakeClock, Replay};
 //! use clouddc_core::run;
-//! use clouddc_core::{Call, Config, Credentials, Endpoint, InstanceId, ProjectId, ErrorKind};
+//! use clouddc_core::{Call, Config, Session, Credentials, Endpoint, InstanceId, ProjectId, ErrorKind};
 //! use std::time::Duration;
 //!
-//! let config = Config::builder()
+//! let session = Session::new(Config::builder()
 //!     .endpoint(Endpoint::parse("https://clouddc.example.com")?)
 //!     .project_id(ProjectId::new("p1")?)
 //!     .credentials(Credentials::token("t")?)
-//!     .build()?;
+//!     .build()?);
 //! let clock = FakeClock::new();
 //! let replay = Replay::new([
 //!     Replay::status(429, &[("Retry-After", "3")], "slow down"),
 //!     Replay::status(200, &[], r#"{"state":"running"}"#),
 //! ]);
-//! let mut call = Call::new(&config, InstanceId::new("i-1")?, clock.now(), 1);
+//! let mut call = Call::new(&session, InstanceId::new("i-1")?, clock.now(), 1);
 //! let status = run(&mut call, &replay, &clock)?;
 //! assert_eq!(status.state.as_str(), "running");
 //! assert_eq!(clock.elapsed(), Duration::from_secs(3)); // no real waiting
@@ -211,7 +211,7 @@ impl AsyncTransport for NeverAnswers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::tests::config;
+    use crate::machines::call::tests::config;
     use crate::transport::run_async;
     use crate::{Call, ErrorKind, InstanceId};
     use std::pin::pin;

@@ -16,7 +16,7 @@
 //!
 //! ```
 //! use clouddc_core::{run, Clock, Attempt, Error, Now};
-//! # use clouddc_core::{Call, Config, Credentials, Endpoint, InstanceId, ProjectId, InstanceState};
+//! # use clouddc_core::{Call, Config, Session, Credentials, Endpoint, InstanceId, ProjectId, InstanceState};
 //! # use std::time::{Instant, SystemTime};
 //! struct FakeClock;
 //! impl Clock for FakeClock {
@@ -26,9 +26,9 @@
 //! let transport = |_attempt: Attempt| -> Result<http::Response<Vec<u8>>, Error> {
 //!     Ok(http::Response::new(br#"{"state":"running"}"#.to_vec()))
 //! };
-//! # let config = Config::builder().endpoint(Endpoint::parse("http://127.0.0.1:1")?)
-//! #     .project_id(ProjectId::new("p")?).credentials(Credentials::token("t")?).build()?;
-//! let mut call = Call::new(&config, InstanceId::new("i-1")?, FakeClock.now(), 1);
+//! # let session = Session::new(Config::builder().endpoint(Endpoint::parse("http://127.0.0.1:1")?)
+//! #     .project_id(ProjectId::new("p")?).credentials(Credentials::token("t")?).build()?);
+//! let mut call = Call::new(&session, InstanceId::new("i-1")?, FakeClock.now(), 1);
 //! let status = run(&mut call, &transport, &FakeClock)?;
 //! assert_eq!(status.state, InstanceState::Running);
 //! # Ok::<(), clouddc_core::Error>(())
@@ -42,7 +42,9 @@ use std::time::Instant;
 use http::Response;
 
 use crate::error::Error;
+use crate::ids::InstanceId;
 use crate::machine::{Attempt, Machine, Now, Step, later};
+use crate::machines::fleet::{Fleet, FleetEvent, FleetStep, Ticket};
 
 /// A blocking transport: one method.
 pub trait Transport {
@@ -116,6 +118,56 @@ pub fn run<M: Machine>(
     }
 }
 
+/// What a request ended with, for a fleet: its ticket and its result.
+pub type Ended = (Ticket, Result<Response<Vec<u8>>, Error>);
+
+/// The blocking driver of a [`Fleet`], up to its next event (`None` once
+/// every id has finished). `start` starts sending one request (it may send
+/// it inline and answer at once; it is told how many requests are in
+/// flight, that one included), and `wait` waits until the given time for
+/// any request to end (answering `None` when none did).
+///
+/// ```
+/// use clouddc_core::{next_fleet_event, Clock, Config, Credentials, Endpoint, Fleet,
+///     FleetOptions, InstanceId, Job, Now, ProjectId, Session, Transport};
+/// # use std::time::{Instant, SystemTime};
+/// # struct C; impl Clock for C { fn now(&self) -> Now { Now::new(SystemTime::UNIX_EPOCH, Instant::now()) } fn sleep_until(&self, _: Instant) {} }
+/// let session = Session::new(Config::builder().endpoint(Endpoint::parse("http://127.0.0.1:1")?)
+///     .project_id(ProjectId::new("p")?).credentials(Credentials::token("t")?).build()?);
+/// let transport = |_a| Ok(http::Response::new(br#"{"state":"running"}"#.to_vec()));
+/// let ids = ["a", "b"].map(|s| InstanceId::new(s).unwrap());
+/// let mut fleet = Fleet::new(&session, Job::Status, ids, FleetOptions::new());
+/// let mut done = 0;
+/// while let Some(_event) = next_fleet_event(&mut fleet, &C,
+///     |ticket, attempt, _| Some((ticket, transport.send(attempt))),
+///     |until| { C.sleep_until(until); None }) {
+///     done += 1;
+/// }
+/// assert_eq!(done, 2);
+/// # Ok::<(), clouddc_core::Error>(())
+/// ```
+pub fn next_fleet_event<I: Iterator<Item = InstanceId>>(
+    fleet: &mut Fleet<I>,
+    clock: &impl Clock,
+    mut start: impl FnMut(Ticket, Attempt, usize) -> Option<Ended>,
+    mut wait: impl FnMut(Instant) -> Option<Ended>,
+) -> Option<FleetEvent> {
+    loop {
+        let ended = match fleet.poll(clock.now()) {
+            FleetStep::Send { ticket, attempt } => {
+                let in_flight = fleet.progress().in_flight;
+                start(ticket, attempt, in_flight)
+            }
+            FleetStep::Event(e) => return Some(e),
+            FleetStep::Finished => return None,
+            FleetStep::Wait(until) => wait(until),
+        };
+        if let Some((ticket, result)) = ended {
+            fleet.handle(clock.now(), ticket, result);
+        }
+    }
+}
+
 /// Runs a machine to completion over an async transport. Each attempt also
 /// races the clock, so a transport that ignores `attempt.timeout` still
 /// cannot hang a call.
@@ -157,7 +209,7 @@ pub async fn run_async<M: Machine>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::tests::{config, resp};
+    use crate::machines::call::tests::{config, resp};
     use crate::test_util::FakeClock;
     use crate::{Call, ErrorKind, InstanceId};
     use std::cell::RefCell;

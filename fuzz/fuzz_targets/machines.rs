@@ -5,6 +5,7 @@
 use clouddc_core::http::Response;
 use clouddc_core::{
     Call, Config, Credentials, Endpoint, Error, InstanceId, InstanceState, Machine, Now, ProjectId,
+    Session,
     Step, WaitOptions, Waiter,
 };
 use libfuzzer_sys::fuzz_target;
@@ -94,14 +95,15 @@ fuzz_target!(|i: Input| {
     };
     let now = Now::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000), Instant::now());
     let id = InstanceId::new("i-1").expect("id");
+    let session = Session::new(config.clone());
     if i.waiter {
         let opts = WaitOptions::new()
             .interval(Duration::from_secs(1))
             .max_wait(Duration::from_secs(u64::from(i.max_wait_s % 60)));
-        let mut w = Waiter::new(&config, id, InstanceState::Running, opts, now, i.seed);
+        let mut w = Waiter::new(&session, id, InstanceState::Running, opts, now, i.seed);
         drive(&mut w, now, &i.events, None);
     } else {
-        let mut c = Call::new(&config, id, now, i.seed);
+        let mut c = Call::new(&session, id, now, i.seed);
         drive(&mut c, now, &i.events, Some(config.retry().max_attempts()));
     }
 });

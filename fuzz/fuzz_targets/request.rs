@@ -5,7 +5,7 @@
 #![no_main]
 
 use clouddc_core::{sign_request, verify_request};
-use clouddc_core::{Config, Credentials, Endpoint, InstanceId, ProjectId, build_status_request};
+use clouddc_core::{Config, Credentials, Endpoint, InstanceId, ProjectId, Session, build_status_request};
 use libfuzzer_sys::fuzz_target;
 use std::time::{Duration, SystemTime};
 
@@ -54,7 +54,7 @@ fuzz_target!(|i: Input| {
         return;
     };
     let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(i.secs));
-    let Ok(req) = build_status_request(&config, &id, wall) else { return };
+    let Ok(req) = build_status_request(&Session::new(config), &id, wall) else { return };
     let path = req.uri().path();
     let rest = path.strip_prefix(endpoint.prefix()).expect("prefix kept");
     let segs: Vec<&str> = rest.split('/').collect();

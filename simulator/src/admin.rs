@@ -1,7 +1,12 @@
 //! The admin API under `/_sim/`: JSON in, JSON out, no auth, no faults.
 //!
-//! Owns the routes and their JSON shapes; every operation is a method of
-//! [`Simulator`], so Rust callers and HTTP callers get the same behaviour.
+//! Owns the routes and their JSON shapes: each route reads its input into
+//! an [`Op`], has the heart apply it (the same
+//! [`Simulator::apply`](crate::Simulator::apply) that
+//! [`Control`](crate::Control) uses, so Rust callers and HTTP callers get
+//! the same behaviour) and renders the [`Outcome`]. Must not carry out an
+//! operation or hold state (it never sees the simulator, only a function
+//! that applies operations), and must not read a clock.
 //!
 //! | method and path | body | answer |
 //! |---|---|---|
@@ -46,7 +51,7 @@
 //! gateway's clock offset in seconds (positive: ahead).
 //!
 //! `GET /_sim/requests` is the arrival log of
-//! [`Simulator::requests`]: `count` API requests since the start or the
+//! [`Simulator::requests`](crate::Simulator::requests): `count` API requests since the start or the
 //! last reset (admin requests are not counted); `arrivals_us`, the most
 //! recent of them (at most [`MAX_ARRIVALS`](crate::MAX_ARRIVALS)), as whole
 //! microseconds of real time since the simulator started, ascending; and
@@ -55,7 +60,7 @@
 //! `window_ms` defaults to 1000. For example
 //! `{"count": 3, "window_ms": 1000, "max_in_window": 2, "arrivals_us": [1520, 2210, 1003400]}`.
 //! With `records=true` it adds what became of each request
-//! ([`RequestRecord`](crate::RequestRecord)), oldest first, from number
+//! ([`RequestRecord`]), oldest first, from number
 //! `from_seq` on (default 1):
 //! `{"seq": 3, "at_us": 1003400, "instance_id": "ins-1" | null, "status": 429 | null,
 //! "fault": "flow_control" | null, "throttled": {"policy_index": 0, "scope": "api",
@@ -72,8 +77,7 @@
 //! (invalid input), 404 (no such instance or route), 405 (method) or 409
 //! (exists already, or the action is not allowed in the instance's state).
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clouddc_core::InstanceState;
 use clouddc_core::http::{HeaderValue, Method, Request, StatusCode, header::ALLOW};
@@ -82,14 +86,196 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::config::EXAMPLE_TOKEN;
+use crate::arrivals::{RequestLog, RequestRecord};
+use crate::auth::EXAMPLE_TOKEN;
 use crate::error::Error;
-use crate::faults::Faults;
 use crate::flow::FlowPolicy;
 use crate::iam::IamProject;
-use crate::lifecycle::Action;
+use crate::lifecycle::{Action, Schedule};
 use crate::metadata::Metadata;
-use crate::sim::{NewInstance, Reply, Simulator};
+use crate::op::{Op, Outcome};
+use crate::reply::Reply;
+
+/// What a partial admin body is completed with: the settings in force.
+#[derive(Debug, Clone)]
+pub(crate) struct Defaults {
+    /// The schedule of instances created without one.
+    pub(crate) schedule: Schedule,
+    /// The metadata service's settings.
+    pub(crate) metadata: Metadata,
+}
+
+/// Answers one admin request (`path` starts with `/_sim`), applying the
+/// operations it asks for with `apply`.
+pub(crate) fn answer<B: AsRef<[u8]>>(
+    req: &Request<B>,
+    defaults: &Defaults,
+    mut apply: impl FnMut(Op) -> Result<Outcome, Error>,
+) -> Reply {
+    let result = route(req, defaults).and_then(|call| match call {
+        Call::Apply(op, status) => apply(*op).map(|o| with_status(render(o), status)),
+        Call::Requests {
+            window,
+            records_from,
+        } => requests(window, records_from, &mut apply),
+        Call::Answer(reply) => Ok(reply),
+    });
+    result.unwrap_or_else(|e| error_reply(&e))
+}
+
+/// What an admin request asks for.
+enum Call {
+    /// Apply this operation and answer its outcome with this status.
+    Apply(Box<Op>, StatusCode),
+    /// The request log over `window`, and its records from number
+    /// `records_from` on when asked for (two operations, one answer).
+    Requests {
+        window: Duration,
+        records_from: Option<u64>,
+    },
+    /// Answer this, applying nothing (no such route, wrong method).
+    Answer(Reply),
+}
+
+impl Call {
+    fn ok(op: Op) -> Self {
+        Self::Apply(Box::new(op), StatusCode::OK)
+    }
+}
+
+/// The route of an admin request, with its input read.
+fn route<B: AsRef<[u8]>>(req: &Request<B>, defaults: &Defaults) -> Result<Call, Error> {
+    let path = req.uri().path();
+    let rest = path.strip_prefix("/_sim").unwrap_or(path).trim_matches('/');
+    let segs: Vec<String> = if rest.is_empty() {
+        Vec::new()
+    } else {
+        rest.split('/')
+            .map(|s| percent_decode_str(s).decode_utf8().map(|c| c.into_owned()))
+            .collect::<Result<_, _>>()
+            .map_err(|_| Error::Invalid("the path is not UTF-8 once decoded".to_owned()))?
+    };
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let raw = req.body().as_ref();
+    let allow = |methods: &'static str| Ok(Call::Answer(method_not_allowed(methods)));
+    let id = |id: &str| id.to_owned();
+    match (segs.as_slice(), req.method()) {
+        ([], &Method::GET) => Ok(Call::ok(Op::Info)),
+        ([], _) => allow("GET"),
+        (["instances"], &Method::GET) => Ok(Call::ok(Op::Instances)),
+        (["instances"], &Method::POST) => new_instance(raw, &defaults.schedule)
+            .map(|op| Call::Apply(Box::new(op), StatusCode::CREATED)),
+        (["instances"], _) => allow("GET, POST"),
+        (["instances", i], &Method::GET) => Ok(Call::ok(Op::Instance(id(i)))),
+        (["instances", _], _) => allow("GET"),
+        (["instances", i, "faults"], &Method::GET) => Ok(Call::ok(Op::InstanceFaults(id(i)))),
+        (["instances", i, "faults"], &Method::PUT) => body(raw, FAULTS_SHAPE)
+            .map(|faults| Call::ok(Op::SetInstanceFaults { id: id(i), faults })),
+        (["instances", _, "faults"], _) => allow("GET, PUT"),
+        (["instances", i, name], &Method::POST) => Ok(match action(name, raw)? {
+            Some(action) => Call::ok(Op::Act { id: id(i), action }),
+            None => Call::Answer(not_found(path)),
+        }),
+        (["instances", _, _], _) => allow("POST"),
+        (["faults"], &Method::GET) => Ok(Call::ok(Op::Faults)),
+        (["faults"], &Method::PUT) => body(raw, FAULTS_SHAPE).map(|f| Call::ok(Op::SetFaults(f))),
+        (["faults"], _) => allow("GET, PUT"),
+        (["flow-control"], &Method::GET) => Ok(Call::ok(Op::FlowPolicies)),
+        (["flow-control"], &Method::PUT) => set_flow_control(raw).map(Call::ok),
+        (["flow-control"], _) => allow("GET, PUT"),
+        (["counters"], &Method::GET) => Ok(Call::ok(Op::Counters)),
+        (["counters"], _) => allow("GET"),
+        (["requests"], &Method::GET) => requests_query(req.uri().query()),
+        (["requests"], _) => allow("GET"),
+        (["reset"], &Method::POST) => reset(raw).map(Call::ok),
+        (["reset"], _) => allow("POST"),
+        (["clock"], &Method::GET) => Ok(Call::ok(Op::Clock)),
+        (["clock"], &Method::POST) => advance(raw).map(Call::ok),
+        (["clock"], &Method::PUT) => set_offset(raw).map(Call::ok),
+        (["clock"], _) => allow("GET, POST, PUT"),
+        (["metadata"], &Method::GET) => Ok(Call::ok(Op::Metadata)),
+        (["metadata"], &Method::PUT) => set_metadata(raw, &defaults.metadata).map(Call::ok),
+        (["metadata"], _) => allow("GET, PUT"),
+        (["metadata", "generations"], &Method::GET) => Ok(Call::ok(Op::MetadataGenerations)),
+        (["metadata", "generations"], _) => allow("GET"),
+        (["metadata", "revoke-tokens"], &Method::POST) => Ok(Call::ok(Op::RevokeMetadataTokens)),
+        (["metadata", "revoke-tokens"], _) => allow("POST"),
+        (["iam"], &Method::GET) => Ok(Call::ok(Op::IamProjects)),
+        (["iam"], &Method::PUT) => set_iam(raw).map(Call::ok),
+        (["iam"], _) => allow("GET, PUT"),
+        _ => Ok(Call::Answer(not_found(path))),
+    }
+}
+
+/// An outcome as its route answers it.
+fn render(outcome: Outcome) -> Reply {
+    match outcome {
+        Outcome::Info {
+            project_id,
+            auth,
+            seed,
+            instances,
+            elapsed,
+            metadata,
+            clock_offset_secs,
+        } => {
+            let mut info = json!({
+                "project_id": project_id,
+                "auth": auth,
+                "seed": seed,
+                "instances": instances,
+                "elapsed_ms": millis(elapsed),
+                "metadata": metadata,
+                "offset_s": clock_offset_secs,
+            });
+            if auth == "any_token" {
+                info["example_token"] = json!(EXAMPLE_TOKEN);
+            }
+            ok(&info)
+        }
+        Outcome::Instance(view) => ok(&view),
+        Outcome::Instances(views) => ok(&json!({ "instances": views })),
+        Outcome::Faults(faults) => ok(&faults),
+        Outcome::AllFaults { global, instances } => {
+            ok(&json!({ "global": global, "instances": instances }))
+        }
+        Outcome::FlowPolicies(policies) => ok(&json!({ "policies": policies })),
+        Outcome::Counters(counters) => ok(&counters),
+        Outcome::Requests(log) => ok(&RequestsBody::new(&log, None)),
+        Outcome::RequestRecords(records) => ok(&json!({ "records": records_json(&records) })),
+        Outcome::Clock {
+            elapsed,
+            clock_offset_secs,
+        } => ok(&json!({
+            "elapsed_ms": millis(elapsed),
+            "offset_s": clock_offset_secs,
+        })),
+        Outcome::Metadata(metadata) => ok(&metadata),
+        Outcome::Generations {
+            newest,
+            oldest_live,
+            issued,
+            session_tokens,
+        } => {
+            let newest = newest.map(|g| {
+                json!({
+                    "number": g.number,
+                    "access_key": g.access_key,
+                    "issued_at_ms": millis(g.issued_at),
+                    "expires_at_ms": millis(g.expires_at),
+                })
+            });
+            ok(&json!({
+                "newest": newest,
+                "oldest_live": oldest_live,
+                "generations_issued": issued,
+                "session_tokens": session_tokens,
+            }))
+        }
+        Outcome::Revoked(n) => ok(&json!({ "revoked": n })),
+        Outcome::IamProjects(projects) => ok(&json!({ "projects": projects })),
+    }
+}
 
 fn error_reply(e: &Error) -> Reply {
     let status = match e {
@@ -120,6 +306,19 @@ fn method_not_allowed(allow: &'static str) -> Reply {
     r
 }
 
+fn ok(value: &impl Serialize) -> Reply {
+    Reply::json(StatusCode::OK, value)
+}
+
+fn with_status(mut r: Reply, status: StatusCode) -> Reply {
+    r.status = status;
+    r
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Parses a JSON body; an empty body is `{}`. `shape` is shown on errors.
 fn body<T: DeserializeOwned>(raw: &[u8], shape: &str) -> Result<T, Error> {
     let raw = if raw.iter().all(u8::is_ascii_whitespace) {
@@ -131,11 +330,34 @@ fn body<T: DeserializeOwned>(raw: &[u8], shape: &str) -> Result<T, Error> {
         .map_err(|e| Error::Invalid(format!("request body: {e}; expected {shape}")))
 }
 
+/// `value` as JSON with the members of `given` over it (a patch of one
+/// level).
+fn patched(value: &impl Serialize, given: serde_json::Map<String, Value>) -> Result<Value, Error> {
+    let mut merged = serde_json::to_value(value).map_err(|e| Error::Invalid(e.to_string()))?;
+    if let Some(m) = merged.as_object_mut() {
+        m.extend(given);
+    }
+    Ok(merged)
+}
+
+/// A JSON value as `T`; `shape` is shown on errors.
+fn parsed<T: DeserializeOwned>(v: Value, shape: &str) -> Result<T, Error> {
+    serde_json::from_value(v)
+        .map_err(|e| Error::Invalid(format!("request body: {e}; expected {shape}")))
+}
+
 const FAULTS_SHAPE: &str = r#"a faults object such as {"reset": {"times": 1}, "latency_ms": 100}"#;
 const CREATE_SHAPE: &str = r#"{"id"?: "...", "schedule"?: {"pending_ms": 3000, "create_fails": false, ...}, "faults"?: {...}}"#;
+const METADATA_SHAPE: &str = r#"any of {"enabled": true, "session_tokens": "required" | "unsupported_404" | "unsupported_405", "agency": true, "rotation_ms": n, "lifetime_ms": n, "faults": {...}}"#;
 
-fn ok(value: &impl Serialize) -> Reply {
-    Reply::json(StatusCode::OK, value)
+/// `POST /_sim/instances`: schedule fields left out take the simulator's
+/// configured schedule.
+fn new_instance(raw: &[u8], schedule: &Schedule) -> Result<Op, Error> {
+    let mut v: Value = body(raw, CREATE_SHAPE)?;
+    if let Some(given) = v.get("schedule").and_then(Value::as_object).cloned() {
+        v["schedule"] = patched(schedule, given)?;
+    }
+    parsed(v, CREATE_SHAPE).map(Op::CreateInstance)
 }
 
 #[derive(Deserialize)]
@@ -168,164 +390,29 @@ fn action(name: &str, raw: &[u8]) -> Result<Option<Action>, Error> {
     }))
 }
 
-/// Answers one admin request (`path` starts with `/_sim`).
-pub(crate) fn route<B: AsRef<[u8]>>(sim: &mut Simulator, req: &Request<B>, now: Instant) -> Reply {
-    let path = req.uri().path();
-    let rest = path.strip_prefix("/_sim").unwrap_or(path).trim_matches('/');
-    let segs: Result<Vec<String>, _> = if rest.is_empty() {
-        Ok(Vec::new())
-    } else {
-        rest.split('/')
-            .map(|s| percent_decode_str(s).decode_utf8().map(|c| c.into_owned()))
-            .collect()
-    };
-    let Ok(segs) = segs else {
-        return error_reply(&Error::Invalid(
-            "the path is not UTF-8 once decoded".to_owned(),
-        ));
-    };
-    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    let raw = req.body().as_ref();
-    let m = req.method();
-    let result: Result<Reply, Error> = match (segs.as_slice(), m) {
-        ([], &Method::GET) => {
-            let mut info = json!({
-                "project_id": sim.project_id(),
-                "auth": sim.auth_mode(),
-                "seed": sim.seed(),
-                "instances": sim.instances(now).len(),
-                "elapsed_ms": u64::try_from(sim.elapsed(now).as_millis()).unwrap_or(u64::MAX),
-                "metadata": sim.metadata().enabled,
-                "offset_s": sim.clock_offset_secs(),
-            });
-            if sim.auth_mode() == "any_token" {
-                info["example_token"] = json!(EXAMPLE_TOKEN);
-            }
-            Ok(ok(&info))
-        }
-        ([], _) => Ok(method_not_allowed("GET")),
-        (["instances"], &Method::GET) => Ok(ok(&json!({ "instances": sim.instances(now) }))),
-        (["instances"], &Method::POST) => create(sim, raw, now),
-        (["instances"], _) => Ok(method_not_allowed("GET, POST")),
-        (["instances", id], &Method::GET) => sim
-            .instance(id, now)
-            .map(|v| ok(&v))
-            .ok_or_else(|| Error::UnknownInstance((*id).to_owned())),
-        (["instances", _], _) => Ok(method_not_allowed("GET")),
-        (["instances", id, "faults"], &Method::GET) => sim
-            .instance_faults(id)
-            .map(ok)
-            .ok_or_else(|| Error::UnknownInstance((*id).to_owned())),
-        (["instances", id, "faults"], &Method::PUT) => {
-            body::<Faults>(raw, FAULTS_SHAPE).and_then(|f| {
-                sim.set_instance_faults(id, f)?;
-                Ok(ok(sim.instance_faults(id).unwrap_or(&Faults::default())))
-            })
-        }
-        (["instances", _, "faults"], _) => Ok(method_not_allowed("GET, PUT")),
-        (["instances", id, name], &Method::POST) => match action(name, raw) {
-            Ok(Some(a)) => sim.act(id, a, now).map(|v| ok(&v)),
-            Ok(None) => Ok(not_found(path)),
-            Err(e) => Err(e),
-        },
-        (["instances", _, _], _) => Ok(method_not_allowed("POST")),
-        (["faults"], &Method::GET) => {
-            let per: BTreeMap<String, Faults> = sim
-                .instances(now)
-                .into_iter()
-                .filter_map(|v| {
-                    sim.instance_faults(&v.id)
-                        .filter(|f| !f.is_empty())
-                        .map(|f| (v.id.clone(), f.clone()))
-                })
-                .collect();
-            Ok(ok(&json!({ "global": sim.faults(), "instances": per })))
-        }
-        (["faults"], &Method::PUT) => body::<Faults>(raw, FAULTS_SHAPE).and_then(|f| {
-            sim.set_faults(f)?;
-            Ok(ok(sim.faults()))
-        }),
-        (["faults"], _) => Ok(method_not_allowed("GET, PUT")),
-        (["flow-control"], &Method::GET) => Ok(flow_control(sim)),
-        (["flow-control"], &Method::PUT) => set_flow_control(sim, raw),
-        (["flow-control"], _) => Ok(method_not_allowed("GET, PUT")),
-        (["counters"], &Method::GET) => Ok(ok(&sim.counters())),
-        (["counters"], _) => Ok(method_not_allowed("GET")),
-        (["requests"], &Method::GET) => requests(sim, req.uri().query()),
-        (["requests"], _) => Ok(method_not_allowed("GET")),
-        (["reset"], &Method::POST) => reset(sim, raw, now),
-        (["reset"], _) => Ok(method_not_allowed("POST")),
-        (["clock"], &Method::GET) => Ok(clock(sim, now)),
-        (["clock"], &Method::POST) => advance(sim, raw, now),
-        (["clock"], &Method::PUT) => set_offset(sim, raw, now),
-        (["clock"], _) => Ok(method_not_allowed("GET, POST, PUT")),
-        (["metadata"], &Method::GET) => Ok(ok(sim.metadata())),
-        (["metadata"], &Method::PUT) => set_metadata(sim, raw),
-        (["metadata"], _) => Ok(method_not_allowed("GET, PUT")),
-        (["metadata", "generations"], &Method::GET) => Ok(generations(sim, now)),
-        (["metadata", "generations"], _) => Ok(method_not_allowed("GET")),
-        (["metadata", "revoke-tokens"], &Method::POST) => {
-            Ok(ok(&json!({ "revoked": sim.revoke_metadata_tokens(now) })))
-        }
-        (["metadata", "revoke-tokens"], _) => Ok(method_not_allowed("POST")),
-        (["iam"], &Method::GET) => Ok(ok(&json!({ "projects": sim.iam_projects() }))),
-        (["iam"], &Method::PUT) => set_iam(sim, raw),
-        (["iam"], _) => Ok(method_not_allowed("GET, PUT")),
-        _ => Ok(not_found(path)),
-    };
-    result.unwrap_or_else(|e| error_reply(&e))
-}
-
-fn create(sim: &mut Simulator, raw: &[u8], now: Instant) -> Result<Reply, Error> {
-    let mut v: Value = body(raw, CREATE_SHAPE)?;
-    // Schedule fields left out take the simulator's configured schedule.
-    if let Some(given) = v.get("schedule").and_then(Value::as_object).cloned() {
-        let mut merged =
-            serde_json::to_value(sim.schedule()).map_err(|e| Error::Invalid(e.to_string()))?;
-        if let Some(m) = merged.as_object_mut() {
-            m.extend(given);
-        }
-        v["schedule"] = merged;
-    }
-    let new: NewInstance = serde_json::from_value(v)
-        .map_err(|e| Error::Invalid(format!("request body: {e}; expected {CREATE_SHAPE}")))?;
-    let view = sim.create_instance(new, now)?;
-    let mut r = ok(&view);
-    r.status = StatusCode::CREATED;
-    Ok(r)
-}
-
-fn reset(sim: &mut Simulator, raw: &[u8], now: Instant) -> Result<Reply, Error> {
+fn reset(raw: &[u8]) -> Result<Op, Error> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Body {
         instances: Option<usize>,
     }
     let b: Body = body(raw, r#"{"instances"?: n}"#)?;
-    match b.instances {
-        Some(n) if n > 100_000 => {
-            return Err(Error::Invalid(format!(
-                "{n} instances asked for; at most 100000"
-            )));
-        }
-        Some(n) => sim.reset_with(n, now),
-        None => sim.reset(now),
+    Ok(Op::Reset {
+        instances: b.instances,
+    })
+}
+
+fn advance(raw: &[u8]) -> Result<Op, Error> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        advance_ms: u64,
     }
-    Ok(ok(&json!({ "instances": sim.instances(now) })))
+    let b: Body = body(raw, r#"{"advance_ms": n}"#)?;
+    Ok(Op::AdvanceClock(Duration::from_millis(b.advance_ms)))
 }
 
-fn clock(sim: &Simulator, now: Instant) -> Reply {
-    ok(&json!({
-        "elapsed_ms": millis(sim.elapsed(now)),
-        "offset_s": sim.clock_offset_secs(),
-    }))
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn set_offset(sim: &mut Simulator, raw: &[u8], now: Instant) -> Result<Reply, Error> {
+fn set_offset(raw: &[u8]) -> Result<Op, Error> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Body {
@@ -335,46 +422,16 @@ fn set_offset(sim: &mut Simulator, raw: &[u8], now: Instant) -> Result<Reply, Er
         raw,
         r#"{"offset_s": n} (seconds; positive: the gateway is ahead)"#,
     )?;
-    sim.set_clock_offset_secs(b.offset_s)?;
-    Ok(clock(sim, now))
+    Ok(Op::SetClockOffset(b.offset_s))
 }
 
-const METADATA_SHAPE: &str = r#"any of {"enabled": true, "session_tokens": "required" | "unsupported_404" | "unsupported_405", "agency": true, "rotation_ms": n, "lifetime_ms": n, "faults": {...}}"#;
-
-/// Fields left out keep their value.
-fn set_metadata(sim: &mut Simulator, raw: &[u8]) -> Result<Reply, Error> {
+/// `PUT /_sim/metadata`: fields left out keep their value.
+fn set_metadata(raw: &[u8], current: &Metadata) -> Result<Op, Error> {
     let given: serde_json::Map<String, Value> = body(raw, METADATA_SHAPE)?;
-    let mut merged =
-        serde_json::to_value(sim.metadata()).map_err(|e| Error::Invalid(e.to_string()))?;
-    if let Some(m) = merged.as_object_mut() {
-        m.extend(given);
-    }
-    let m: Metadata = serde_json::from_value(merged)
-        .map_err(|e| Error::Invalid(format!("request body: {e}; expected {METADATA_SHAPE}")))?;
-    sim.set_metadata(m)?;
-    Ok(ok(sim.metadata()))
+    parsed(patched(current, given)?, METADATA_SHAPE).map(Op::SetMetadata)
 }
 
-fn generations(sim: &Simulator, now: Instant) -> Reply {
-    let e = sim.elapsed(now);
-    let m = sim.metadata();
-    let newest = sim.metadata_credentials(now).map(|g| {
-        json!({
-            "number": g.number,
-            "access_key": g.access_key,
-            "issued_at_ms": millis(g.issued_at),
-            "expires_at_ms": millis(g.expires_at),
-        })
-    });
-    ok(&json!({
-        "newest": newest,
-        "oldest_live": m.enabled.then(|| m.oldest_live_at(e)),
-        "generations_issued": sim.global_counters().metadata_generations,
-        "session_tokens": sim.metadata_tokens(now),
-    }))
-}
-
-fn set_iam(sim: &mut Simulator, raw: &[u8]) -> Result<Reply, Error> {
+fn set_iam(raw: &[u8]) -> Result<Op, Error> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Body {
@@ -384,15 +441,10 @@ fn set_iam(sim: &mut Simulator, raw: &[u8]) -> Result<Reply, Error> {
         raw,
         r#"{"projects": [{"id": "...", "name": "cn-east-3", "domain_id"?: "...", "enabled"?: true}]}"#,
     )?;
-    sim.set_iam_projects(b.projects)?;
-    Ok(ok(&json!({ "projects": sim.iam_projects() })))
+    Ok(Op::SetIamProjects(b.projects))
 }
 
-fn flow_control(sim: &Simulator) -> Reply {
-    ok(&json!({ "policies": sim.flow_policies() }))
-}
-
-fn set_flow_control(sim: &mut Simulator, raw: &[u8]) -> Result<Reply, Error> {
+fn set_flow_control(raw: &[u8]) -> Result<Op, Error> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Body {
@@ -402,31 +454,11 @@ fn set_flow_control(sim: &mut Simulator, raw: &[u8]) -> Result<Reply, Error> {
         raw,
         r#"{"policies": [{"scope"?: "api" | "user", "limit": 20, "window_s": 1}]} (window_s: whole seconds)"#,
     )?;
-    sim.set_flow_policies(b.policies)?;
-    Ok(flow_control(sim))
+    Ok(Op::SetFlowPolicies(b.policies))
 }
 
-fn advance(sim: &mut Simulator, raw: &[u8], now: Instant) -> Result<Reply, Error> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Body {
-        advance_ms: u64,
-    }
-    let b: Body = body(raw, r#"{"advance_ms": n}"#)?;
-    sim.advance_clock(Duration::from_millis(b.advance_ms))?;
-    Ok(clock(sim, now))
-}
-
-fn requests(sim: &Simulator, query: Option<&str>) -> Result<Reply, Error> {
-    #[derive(Serialize)]
-    struct Body {
-        count: u64,
-        window_ms: u64,
-        max_in_window: usize,
-        arrivals_us: Vec<u64>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        records: Option<Vec<Value>>,
-    }
+/// `GET /_sim/requests[?window_ms=N][&records=true][&from_seq=N]`.
+fn requests_query(query: Option<&str>) -> Result<Call, Error> {
     let mut window_ms = 1000;
     let mut records = false;
     let mut from_seq = 1;
@@ -450,36 +482,231 @@ fn requests(sim: &Simulator, query: Option<&str>) -> Result<Reply, Error> {
             }
         }
     }
-    let log = sim.requests(Duration::from_millis(window_ms));
-    let micros = |d: &Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-    let records = records.then(|| {
-        sim.request_records_from(from_seq)
-            .iter()
-            .map(|r| {
-                json!({
-                    "seq": r.seq,
-                    "at_us": micros(&r.at),
-                    "instance_id": r.instance_id,
-                    "status": r.status,
-                    "fault": r.fault.map(|f| f.as_str()),
-                    "throttled": r.throttled.map(|t| json!({
-                        "policy_index": t.policy_index,
-                        "scope": t.policy.scope,
-                        "limit": t.policy.limit,
-                        "window_s": t.policy.window.as_secs(),
-                        "window_index": t.window_index,
-                    })),
-                    "connection": r.connection,
-                    "reused": r.reused,
-                })
+    Ok(Call::Requests {
+        window: Duration::from_millis(window_ms),
+        records_from: records.then_some(from_seq),
+    })
+}
+
+/// The arrival log over `window` and, when asked for, its records from
+/// number `records_from` on, in one answer.
+fn requests(
+    window: Duration,
+    records_from: Option<u64>,
+    apply: &mut impl FnMut(Op) -> Result<Outcome, Error>,
+) -> Result<Reply, Error> {
+    let log = apply(Op::Requests { window })?.into_request_log()?;
+    let records = match records_from {
+        Some(from_seq) => {
+            let r = apply(Op::RequestRecords { from_seq })?.into_request_records()?;
+            Some(records_json(&r))
+        }
+        None => None,
+    };
+    Ok(ok(&RequestsBody::new(&log, records)))
+}
+
+#[derive(Serialize)]
+struct RequestsBody {
+    count: u64,
+    window_ms: u64,
+    max_in_window: usize,
+    arrivals_us: Vec<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    records: Option<Vec<Value>>,
+}
+
+impl RequestsBody {
+    fn new(log: &RequestLog, records: Option<Vec<Value>>) -> Self {
+        Self {
+            count: log.count,
+            window_ms: millis(log.window),
+            max_in_window: log.max_in_window,
+            arrivals_us: log.arrivals.iter().map(micros).collect(),
+            records,
+        }
+    }
+}
+
+fn micros(d: &Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn records_json(records: &[RequestRecord]) -> Vec<Value> {
+    records
+        .iter()
+        .map(|r| {
+            json!({
+                "seq": r.seq,
+                "at_us": micros(&r.at),
+                "instance_id": r.instance_id,
+                "status": r.status,
+                "fault": r.fault.map(|f| f.as_str()),
+                "throttled": r.throttled.map(|t| json!({
+                    "policy_index": t.policy_index,
+                    "scope": t.policy.scope,
+                    "limit": t.policy.limit,
+                    "window_s": t.policy.window.as_secs(),
+                    "window_index": t.window_index,
+                })),
+                "connection": r.connection,
+                "reused": r.reused,
             })
-            .collect()
-    });
-    Ok(ok(&Body {
-        count: log.count,
-        window_ms,
-        max_in_window: log.max_in_window,
-        arrivals_us: log.arrivals.iter().map(micros).collect(),
-        records,
-    }))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    //! The router alone: which operations a request asks for, with a
+    //! stand-in for the heart (the heart's own tests cover the answers).
+
+    use clouddc_core::http::Request;
+
+    use super::*;
+    use crate::op::NewInstance;
+
+    /// The operations `method path body` applies, and its status; every
+    /// operation answers `Ok` with an outcome of the right kind.
+    fn ops_of(method: &str, path: &str, body: &str) -> (Vec<Op>, StatusCode) {
+        let defaults = Defaults {
+            schedule: Schedule::default(),
+            metadata: Metadata::on(),
+        };
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(body.as_bytes().to_vec())
+            .unwrap();
+        let mut seen = Vec::new();
+        let reply = answer(&req, &defaults, |op| {
+            let outcome = match &op {
+                Op::Requests { .. } => Outcome::Requests(RequestLog::default()),
+                Op::RequestRecords { .. } => Outcome::RequestRecords(Vec::new()),
+                _ => Outcome::Revoked(0),
+            };
+            seen.push(op);
+            Ok(outcome)
+        });
+        (seen, reply.status)
+    }
+
+    #[test]
+    fn each_route_asks_for_its_operation() {
+        let ms = Duration::from_millis;
+        let patched_schedule = Schedule {
+            pending: ms(10),
+            ..Schedule::default()
+        };
+        for (method, path, body, op, status) in [
+            ("GET", "/_sim", "", Op::Info, 200),
+            (
+                "POST",
+                "/_sim/instances",
+                r#"{"schedule": {"pending_ms": 10}}"#,
+                Op::CreateInstance(NewInstance::new().with_schedule(patched_schedule)),
+                201,
+            ),
+            (
+                "POST",
+                "/_sim/instances/x%2F1/power-off",
+                "",
+                Op::Act {
+                    id: "x/1".to_owned(),
+                    action: Action::PowerOff,
+                },
+                200,
+            ),
+            (
+                "POST",
+                "/_sim/instances/i/fail",
+                r#"{"state": "failed"}"#,
+                Op::Act {
+                    id: "i".to_owned(),
+                    action: Action::Fail {
+                        to: Some(InstanceState::Failed),
+                    },
+                },
+                200,
+            ),
+            (
+                "PUT",
+                "/_sim/metadata",
+                r#"{"agency": false}"#,
+                Op::SetMetadata(Metadata::on().with_agency(false)),
+                200,
+            ),
+            (
+                "POST",
+                "/_sim/reset",
+                r#"{"instances": 3}"#,
+                Op::Reset { instances: Some(3) },
+                200,
+            ),
+            (
+                "POST",
+                "/_sim/clock",
+                r#"{"advance_ms": 5}"#,
+                Op::AdvanceClock(ms(5)),
+                200,
+            ),
+            (
+                "PUT",
+                "/_sim/clock",
+                r#"{"offset_s": -60}"#,
+                Op::SetClockOffset(-60),
+                200,
+            ),
+            (
+                "GET",
+                "/_sim/requests?window_ms=250",
+                "",
+                Op::Requests { window: ms(250) },
+                200,
+            ),
+        ] {
+            assert_eq!(
+                ops_of(method, path, body),
+                (vec![op], StatusCode::from_u16(status).unwrap()),
+                "{method} {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_request_log_with_records_is_two_operations_in_one_answer() {
+        let (ops, status) = ops_of("GET", "/_sim/requests?records=true&from_seq=4", "");
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            ops,
+            [
+                Op::Requests {
+                    window: Duration::from_secs(1)
+                },
+                Op::RequestRecords { from_seq: 4 }
+            ]
+        );
+    }
+
+    #[test]
+    fn refused_requests_apply_nothing() {
+        for (method, path, body, status) in [
+            ("DELETE", "/_sim/faults", "", 405),
+            ("GET", "/_sim/reset", "", 405),
+            ("GET", "/_sim/whatever", "", 404),
+            ("POST", "/_sim/instances/i/explode", "", 404),
+            ("PUT", "/_sim/faults", r#"{"reset": "often"}"#, 400),
+            (
+                "POST",
+                "/_sim/instances/i/power-off",
+                r#"{"fail": true}"#,
+                400,
+            ),
+            ("GET", "/_sim/requests?window_ms=soon", "", 400),
+            ("GET", "/_sim/%FF", "", 400),
+        ] {
+            let (ops, got) = ops_of(method, path, body);
+            assert_eq!((ops, got.as_u16()), (Vec::new(), status), "{method} {path}");
+        }
+    }
 }

@@ -58,7 +58,7 @@ pub fn max_in_window(arrivals: &[Duration], window: Duration) -> usize {
 /// The arrival log as [`Control::requests`](crate::Control::requests) and
 /// [`Simulator::requests`](crate::Simulator::requests) report it; `GET
 /// /_sim/requests` answers the same in JSON (see [`admin`](crate::admin)).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RequestLog {
     /// API requests recorded since the start or the last reset, including

@@ -2,13 +2,18 @@
 //! serves, how it authenticates, its seed, its first instances and faults,
 //! the gateway's flow-control policies, the server metadata service, IAM's
 //! projects and the gateway's clock.
+//!
+//! Owns those settings as plain data and their checks, made once by
+//! [`SimConfigBuilder::build`]. Must not hold live state (the
+//! [`Simulator`](crate::Simulator) built from a config owns it; a config
+//! never changes after `build`) nor read a clock.
 
-use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use clouddc_core::{ProjectId, Secret};
+use clouddc_core::ProjectId;
 
+use crate::auth::Auth;
 use crate::bucket::RateLimit;
 use crate::error::Error;
 use crate::faults::Faults;
@@ -20,14 +25,25 @@ use crate::metadata::Metadata;
 /// The project id served when none is configured.
 pub const DEFAULT_PROJECT_ID: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
 
-/// A token to show users when any token is accepted ([`Auth::AnyToken`]).
-pub const EXAMPLE_TOKEN: &str = "sim-token";
-
 /// The largest `X-Sdk-Date` skew accepted by default: 15 minutes.
 pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 
 /// The largest gateway clock offset, either way: 10 years, in seconds.
 pub const MAX_CLOCK_OFFSET_SECS: i64 = 10 * 365 * 24 * 3600;
+
+/// The most seeded instances: at start, or after a reset.
+const MAX_SEEDED_INSTANCES: usize = 100_000;
+
+/// Checks a number of seeded instances.
+pub(crate) fn check_instances(n: usize) -> Result<(), String> {
+    if n > MAX_SEEDED_INSTANCES {
+        Err(format!(
+            "{n} instances asked for; at most {MAX_SEEDED_INSTANCES}"
+        ))
+    } else {
+        Ok(())
+    }
+}
 
 /// Checks a gateway clock offset.
 pub(crate) fn check_clock_offset(secs: i64) -> Result<(), String> {
@@ -37,95 +53,6 @@ pub(crate) fn check_clock_offset(secs: i64) -> Result<(), String> {
         ))
     } else {
         Ok(())
-    }
-}
-
-/// How the simulator authenticates status requests.
-#[derive(Clone, Default)]
-#[non_exhaustive]
-pub enum Auth {
-    /// Any non-empty `X-Auth-Token`, or any well-formed SDK-HMAC-SHA256
-    /// `Authorization` with an `X-Sdk-Date` within the allowed skew (the
-    /// signature is not checked: there is no key). A request with neither
-    /// gets 401.
-    #[default]
-    AnyToken,
-    /// Exactly this `X-Auth-Token`.
-    Token(Secret),
-    /// AK/SK signing, verified from the request as it arrived.
-    AkSk {
-        /// The access key id.
-        access_key: String,
-        /// The secret key.
-        secret_key: Secret,
-        /// When set, requests must carry this `X-Security-Token`, signed;
-        /// when not set, a request carrying one is refused.
-        security_token: Option<Secret>,
-    },
-}
-
-impl Auth {
-    /// Accept any token.
-    pub fn any_token() -> Self {
-        Self::AnyToken
-    }
-
-    /// Accept only `token` as `X-Auth-Token`.
-    pub fn token(token: impl Into<String>) -> Self {
-        Self::Token(Secret::new(token))
-    }
-
-    /// Accept requests signed with this access key and secret key.
-    pub fn ak_sk(access_key: impl Into<String>, secret_key: impl Into<String>) -> Self {
-        Self::AkSk {
-            access_key: access_key.into(),
-            secret_key: Secret::new(secret_key),
-            security_token: None,
-        }
-    }
-
-    /// Temporary credentials: AK/SK plus a required `X-Security-Token`.
-    pub fn temporary(
-        access_key: impl Into<String>,
-        secret_key: impl Into<String>,
-        security_token: impl Into<String>,
-    ) -> Self {
-        Self::AkSk {
-            access_key: access_key.into(),
-            secret_key: Secret::new(secret_key),
-            security_token: Some(Secret::new(security_token)),
-        }
-    }
-
-    /// `any_token`, `token` or `ak_sk`.
-    pub fn mode(&self) -> &'static str {
-        match self {
-            Self::AnyToken => "any_token",
-            Self::Token(_) => "token",
-            Self::AkSk { .. } => "ak_sk",
-        }
-    }
-}
-
-impl fmt::Debug for Auth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::AnyToken => f.write_str("AnyToken"),
-            Self::Token(_) => f.write_str("Token(<redacted>)"),
-            Self::AkSk {
-                access_key,
-                security_token,
-                ..
-            } => f
-                .debug_struct("AkSk")
-                .field("access_key", access_key)
-                .field("secret_key", &"<redacted>")
-                .field(
-                    "security_token",
-                    &security_token.as_ref().map(|_| "<redacted>"),
-                )
-                .finish(),
-        }
     }
 }
 
@@ -422,12 +349,7 @@ impl SimConfigBuilder {
             }
             _ => {}
         }
-        if c.instances > 100_000 {
-            return Err(Error::Config(format!(
-                "{} instances asked for; at most 100000",
-                c.instances
-            )));
-        }
+        check_instances(c.instances).map_err(Error::Config)?;
         c.schedule.validate().map_err(Error::Config)?;
         c.faults.validate().map_err(Error::Config)?;
         flow::validate(&c.flow_policies).map_err(Error::Config)?;

@@ -1,4 +1,9 @@
 //! The crate's one error type.
+//!
+//! Owns the kinds of failure (binding, the runtime thread, configuration,
+//! invalid input, unknown or duplicate instances, refused actions) and
+//! their short names. A leaf: must not import the rest of the crate nor
+//! decide how an error is answered (the admin API maps kinds to statuses).
 
 use std::net::SocketAddr;
 

@@ -60,30 +60,6 @@ fn default_oversize() -> usize {
     1024 * 1024 + 1
 }
 
-macro_rules! trigger_methods {
-    ($t:ty) => {
-        impl $t {
-            /// The same fault firing with probability `rate` (0..=1).
-            pub fn with_rate(mut self, rate: f64) -> Self {
-                self.rate = rate;
-                self
-            }
-
-            /// The same fault firing for at most `n` more requests.
-            pub fn with_times(mut self, n: u32) -> Self {
-                self.times = Some(n);
-                self
-            }
-        }
-
-        impl Armed for $t {
-            fn arm(&mut self) -> (f64, &mut Option<u32>) {
-                (self.rate, &mut self.times)
-            }
-        }
-    };
-}
-
 /// A fault with no parameters: the HTML 502 page, the connection reset,
 /// the invalid JSON body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -371,11 +347,112 @@ impl Default for OversizedBody {
     }
 }
 
-trigger_methods!(Trigger);
-trigger_methods!(ServerError);
-trigger_methods!(StallHeaders);
-trigger_methods!(StallBody);
-trigger_methods!(OversizedBody);
+// Every fault has `rate` and `times`: written out for each (no macro
+// defines public API).
+impl Trigger {
+    /// The same fault firing with probability `rate` (0..=1).
+    pub fn with_rate(self, rate: f64) -> Self {
+        Self { rate, ..self }
+    }
+
+    /// The same fault firing for at most `n` more requests.
+    pub fn with_times(self, n: u32) -> Self {
+        Self {
+            times: Some(n),
+            ..self
+        }
+    }
+}
+
+impl Armed for Trigger {
+    fn arm(&mut self) -> (f64, &mut Option<u32>) {
+        (self.rate, &mut self.times)
+    }
+}
+
+impl ServerError {
+    /// The same fault firing with probability `rate` (0..=1).
+    pub fn with_rate(self, rate: f64) -> Self {
+        Self { rate, ..self }
+    }
+
+    /// The same fault firing for at most `n` more requests.
+    pub fn with_times(self, n: u32) -> Self {
+        Self {
+            times: Some(n),
+            ..self
+        }
+    }
+}
+
+impl Armed for ServerError {
+    fn arm(&mut self) -> (f64, &mut Option<u32>) {
+        (self.rate, &mut self.times)
+    }
+}
+
+impl StallHeaders {
+    /// The same fault firing with probability `rate` (0..=1).
+    pub fn with_rate(self, rate: f64) -> Self {
+        Self { rate, ..self }
+    }
+
+    /// The same fault firing for at most `n` more requests.
+    pub fn with_times(self, n: u32) -> Self {
+        Self {
+            times: Some(n),
+            ..self
+        }
+    }
+}
+
+impl Armed for StallHeaders {
+    fn arm(&mut self) -> (f64, &mut Option<u32>) {
+        (self.rate, &mut self.times)
+    }
+}
+
+impl StallBody {
+    /// The same fault firing with probability `rate` (0..=1).
+    pub fn with_rate(self, rate: f64) -> Self {
+        Self { rate, ..self }
+    }
+
+    /// The same fault firing for at most `n` more requests.
+    pub fn with_times(self, n: u32) -> Self {
+        Self {
+            times: Some(n),
+            ..self
+        }
+    }
+}
+
+impl Armed for StallBody {
+    fn arm(&mut self) -> (f64, &mut Option<u32>) {
+        (self.rate, &mut self.times)
+    }
+}
+
+impl OversizedBody {
+    /// The same fault firing with probability `rate` (0..=1).
+    pub fn with_rate(self, rate: f64) -> Self {
+        Self { rate, ..self }
+    }
+
+    /// The same fault firing for at most `n` more requests.
+    pub fn with_times(self, n: u32) -> Self {
+        Self {
+            times: Some(n),
+            ..self
+        }
+    }
+}
+
+impl Armed for OversizedBody {
+    fn arm(&mut self) -> (f64, &mut Option<u32>) {
+        (self.rate, &mut self.times)
+    }
+}
 
 /// A fault's firing settings.
 trait Armed {

@@ -9,7 +9,7 @@
 //! How the gateway counts (API.md, "How the gateway throttles"): windows
 //! are fixed, of a whole number of seconds, and aligned to the simulator's
 //! start (in simulated time, so
-//! [`advance_clock`](crate::Simulator::advance_clock) moves them): window
+//! [`Op::AdvanceClock`](crate::Op::AdvanceClock) moves them): window
 //! `k` of a policy is `[k × window, (k + 1) × window)` after the start.
 //! Every call a policy applies to counts in its current window, the calls
 //! it refuses included; so once a window is over its limit, every call for

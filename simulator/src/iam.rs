@@ -12,7 +12,7 @@ use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::sim::Reply;
+use crate::reply::Reply;
 
 /// The path of the project lookup.
 pub const PROJECTS_PATH: &str = "/v3/projects";

@@ -115,7 +115,7 @@
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use clouddc_simulator::{start_blocking, Metadata, NewInstance, Schedule, SimConfig};
-//! use clouddc_core::{build_status_request, Config, Credentials, Endpoint, InstanceId, ProjectId};
+//! use clouddc_core::{build_status_request, Config, Credentials, Endpoint, InstanceId, ProjectId, Session};
 //! use std::io::{Read, Write};
 //! use std::time::{Duration, SystemTime};
 //!
@@ -153,7 +153,7 @@
 //!     .project_id(ProjectId::new(sim.project_id())?)
 //!     .credentials(credentials)
 //!     .build()?;
-//! let req = build_status_request(&client, &InstanceId::new("ins-1")?, SystemTime::now())?;
+//! let req = build_status_request(&Session::new(client), &InstanceId::new("ins-1")?, SystemTime::now())?;
 //! let mut text = format!("GET {} HTTP/1.1\r\n", req.uri().path());
 //! for (name, value) in req.headers() {
 //!     text.push_str(&format!("{name}: {}\r\n", value.to_str()?));
@@ -170,15 +170,16 @@
 //! [`Control::set_metadata`] changes it at run time (detach the agency,
 //! drop session tokens, make it answer 503 through its
 //! [`faults`](Metadata::faults)); [`Control::set_iam_projects`] sets what
-//! IAM lists; [`Control::set_clock_offset_secs`] puts the gateway's clock
-//! ahead or behind.
+//! IAM lists; [`Op::SetClockOffset`] (through [`Control::apply`]) puts the
+//! gateway's clock ahead or behind.
 //!
 //! # Without sockets
 //!
 //! [`Simulator`] is the whole service as a value: `handle(request, now,
 //! wall)` returns a [`Decision`] (respond, or which byte-level fault to
-//! perform), with both clocks passed in, so life cycles, auth and faults are
-//! tested with a fake clock. The server shell only performs decisions:
+//! perform) and `apply(op, now)` carries out an [`Op`], with the clocks
+//! passed in, so life cycles, auth and faults are tested with a fake clock.
+//! The server shell only performs decisions:
 //!
 //! 1. Read the request (body capped at 1 MiB).
 //! 2. `Simulator::handle(&request, Instant::now(), SystemTime::now())`.
@@ -194,8 +195,10 @@
 //!
 //! # The admin API
 //!
-//! JSON under `/_sim/`, without auth, faults or rate limits; the same
-//! operations as [`Control`]. See [`admin`] for the table of routes. For
+//! JSON under `/_sim/`, without auth, faults or rate limits. Each route is
+//! one [`Op`], the list of every operation, carried out by the same
+//! [`Simulator::apply`] as [`Control::apply`]. See [`admin`] for the table
+//! of routes. For
 //! example `curl -X POST $URL/_sim/instances -d '{"id":"ins-1","schedule":{"pending_ms":3000}}'`,
 //! `curl -X PUT $URL/_sim/flow-control -d '{"policies":[{"scope":"user","limit":20,"window_s":1}]}'`
 //! (the gateway's flow control),
@@ -224,7 +227,7 @@
 //!   their own.
 //! - **Gateway flow control** ([`FlowPolicy`], none by default): fixed
 //!   windows of whole seconds aligned to the start (simulated time, so
-//!   [`Control::advance_clock`] moves them); every status call a policy
+//!   [`Op::AdvanceClock`] moves them); every status call a policy
 //!   applies to counts in its window, refused ones included, so a retry
 //!   inside the window is refused and counted again. Per-API policies count
 //!   every status call (any instance, any project in the path, with or
@@ -267,7 +270,7 @@
 //!   this machine's clock too.
 //! - **Metadata generations:** generation `k` of the agency's credentials
 //!   is issued `k × rotation` after the start (simulated time, so
-//!   [`Control::advance_clock`] moves it) and expires `lifetime` later; its
+//!   [`Op::AdvanceClock`] moves it) and expires `lifetime` later; its
 //!   access key is `SIMSTS`, `k` in six digits or more, and eight hex
 //!   digits, all derived from the seed. The status call and IAM accept a
 //!   live generation's keys with its security token signed, whatever
@@ -287,7 +290,7 @@
 //! - **Error codes** `CLOUDDC.*` in bodies and `error` objects are invented
 //!   for the simulator; the gateway codes `APIGW.*` follow the vendor's.
 //! - **Time:** transitions are evaluated lazily from the clock; no timers
-//!   run. [`Control::advance_clock`] (or `POST /_sim/clock`) jumps simulated
+//!   run. [`Op::AdvanceClock`] (or `POST /_sim/clock`) jumps simulated
 //!   time, so tests need not sleep through schedules.
 //!
 //! # Security notes
@@ -307,8 +310,10 @@
 
 pub mod admin;
 mod arrivals;
+mod auth;
 mod bucket;
 mod config;
+mod decision;
 mod error;
 mod faults;
 mod flow;
@@ -316,15 +321,19 @@ mod iam;
 mod lifecycle;
 pub mod metadata;
 mod ms;
+mod op;
+mod reply;
 mod server;
 mod sim;
+mod view;
 
 pub use arrivals::{MAX_ARRIVALS, RequestLog, RequestRecord, Throttled, max_in_window};
+pub use auth::{Auth, EXAMPLE_TOKEN};
 pub use bucket::RateLimit;
 pub use config::{
-    Auth, DEFAULT_MAX_SKEW, DEFAULT_PROJECT_ID, EXAMPLE_TOKEN, MAX_CLOCK_OFFSET_SECS, SimConfig,
-    SimConfigBuilder,
+    DEFAULT_MAX_SKEW, DEFAULT_PROJECT_ID, MAX_CLOCK_OFFSET_SECS, SimConfig, SimConfigBuilder,
 };
+pub use decision::{Decision, Delivery};
 pub use error::Error;
 pub use faults::{
     CloseWith, ConnectionInfo, FaultKind, Faults, OversizedBody, ServerError, StaleConnections,
@@ -334,10 +343,12 @@ pub use flow::{FlowPolicy, MAX_FLOW_POLICIES, PolicyScope};
 pub use iam::{DEFAULT_DOMAIN_ID, DEFAULT_REGION, IamProject, PROJECTS_PATH, X_IAM_TRACE_ID};
 pub use lifecycle::{Action, Lifecycle, Refused, Schedule, Transition, is_allowed_transition};
 pub use metadata::{CredentialGeneration, Metadata, NO_AGENCY_MESSAGE, SessionTokens};
+pub use op::{NewInstance, Op, Outcome};
+pub use reply::{Reply, X_REQUEST_ID};
 pub use server::{
     BlockingHandle, Control, Handle, start, start_blocking, start_blocking_default, start_default,
 };
-pub use sim::{
-    Counters, CountersSnapshot, Decision, Delivery, InstanceCounters, InstanceView, NewInstance,
-    NextTransition, Reply, Simulator, TransitionView, X_REQUEST_ID,
+pub use sim::Simulator;
+pub use view::{
+    Counters, CountersSnapshot, InstanceCounters, InstanceView, NextTransition, TransitionView,
 };

@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::faults::Faults;
 use crate::ms;
-use crate::sim::Reply;
+use crate::reply::Reply;
 
 /// The path of the session token request (`PUT`).
 pub const TOKEN_PATH: &str = "/meta-data/latest/api/token";

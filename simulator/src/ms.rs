@@ -1,4 +1,7 @@
 //! Serde helpers: `Duration` as whole milliseconds in the admin JSON.
+//!
+//! Owns that representation and the longest duration accepted anywhere
+//! ([`check`]). A leaf: must not import the rest of the crate.
 
 use std::time::Duration;
 

@@ -6,8 +6,11 @@
 //! request's place on it, how long it had been idle), asks the heart for a
 //! [`Decision`], then performs it (added latency, a real TCP reset with
 //! `SO_LINGER` 0, a close without a response, stalled headers, a body that
-//! stops or trickles). Must not decide anything about the API itself, nor
-//! which connections are stale: the heart does, from the `ConnectionInfo`.
+//! stops or trickles). Also owns [`Control`], the in-process handle, which
+//! reads the clock and hands [`Op`]s to the heart. Must not decide anything
+//! about the API itself, nor which connections are stale (the heart does,
+//! from the `ConnectionInfo`), nor carry out an operation (the heart's
+//! [`Simulator::apply`] does).
 
 // The shell is where the clock is read; clippy.toml bans it everywhere else.
 #![allow(clippy::disallowed_methods)]
@@ -23,7 +26,6 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use clouddc_core::InstanceStatus;
 use clouddc_core::http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Limited};
@@ -38,15 +40,16 @@ use tokio::time::Sleep;
 
 use crate::arrivals::{RequestLog, RequestRecord};
 use crate::config::SimConfig;
+use crate::decision::{Decision, Delivery};
 use crate::error::Error;
 use crate::faults::{ConnectionInfo, Faults};
-use crate::flow::FlowPolicy;
 use crate::iam::IamProject;
 use crate::lifecycle::Action;
 use crate::metadata::{CredentialGeneration, Metadata};
-use crate::sim::{
-    CountersSnapshot, Decision, Delivery, InstanceView, NewInstance, Reply, Simulator,
-};
+use crate::op::{NewInstance, Op, Outcome};
+use crate::reply::Reply;
+use crate::sim::Simulator;
+use crate::view::{CountersSnapshot, InstanceView};
 
 /// Request bodies over this are answered with 413.
 const MAX_REQUEST_BODY: usize = 1024 * 1024;
@@ -59,9 +62,11 @@ struct Shared {
     notify: Notify,
 }
 
-/// Drives a running simulator from Rust: create and act on instances, set
-/// faults, read counters, wait for a condition. Cheap to clone; every method
-/// reads the real clock and locks the simulator briefly.
+/// Drives a running simulator from Rust: [`apply`](Self::apply) any
+/// [`Op`] (the admin API's operations), a few of them typed (creating and
+/// deleting instances, faults, counters, the request log, ...), and wait
+/// for a condition. Cheap to clone; every method reads the real clock and
+/// locks the simulator briefly.
 #[derive(Clone)]
 pub struct Control {
     shared: Arc<Shared>,
@@ -96,8 +101,8 @@ impl Control {
         self.shared.notify.notify_waiters();
     }
 
-    /// Runs `f` on the simulator with the current time; for anything the
-    /// other methods do not cover.
+    /// Runs `f` on the simulator with the current time: for reading its
+    /// state, or for anything an [`Op`] does not cover.
     pub fn with<R>(&self, f: impl FnOnce(&mut Simulator, Instant) -> R) -> R {
         let r = f(&mut self.lock(), Instant::now());
         self.wake();
@@ -116,153 +121,100 @@ impl Control {
         self.lock().started()
     }
 
-    /// Creates an instance now: `control.create_instance(Schedule::pending_for(d))`
-    /// or `control.create_instance(NewInstance::new().with_id("ins-1"))`.
+    /// Carries out `op` now ([`Simulator::apply`]): every admin operation,
+    /// the same as the admin API's.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use clouddc_simulator::{start_blocking_default, FlowPolicy, Op, Outcome};
+    /// use std::time::Duration;
+    ///
+    /// let sim = start_blocking_default()?;
+    /// let policy = FlowPolicy::per_api(20, Duration::from_secs(1));
+    /// let now_set = sim.control().apply(Op::SetFlowPolicies(vec![policy]))?;
+    /// assert_eq!(now_set, Outcome::FlowPolicies(vec![policy]));
+    /// sim.control().apply(Op::SetClockOffset(3600))?; // the gateway an hour ahead
+    /// # Ok(()) }
+    /// ```
+    pub fn apply(&self, op: Op) -> Result<Outcome, Error> {
+        self.with(|sim, now| sim.apply(op, now))
+    }
+
+    /// Creates an instance now ([`Op::CreateInstance`]):
+    /// `control.create_instance(Schedule::pending_for(d))` or
+    /// `control.create_instance(NewInstance::new().with_id("ins-1"))`.
     pub fn create_instance(&self, new: impl Into<NewInstance>) -> Result<InstanceView, Error> {
-        self.with(|sim, now| sim.create_instance(new, now))
+        self.apply(Op::CreateInstance(new.into()))
+            .and_then(Outcome::into_instance)
     }
 
-    /// Starts an action on an instance now.
-    pub fn act(&self, id: &str, action: Action) -> Result<InstanceView, Error> {
-        self.with(|sim, now| sim.act(id, action, now))
-    }
-
-    /// Deletes an instance (`shutting-down`, then `terminated`).
+    /// Deletes an instance (`shutting-down`, then `terminated`):
+    /// [`Op::Act`] with [`Action::Delete`].
     pub fn delete(&self, id: &str) -> Result<InstanceView, Error> {
         self.act(id, Action::Delete { fail: false })
     }
 
-    /// Powers an instance off.
-    pub fn power_off(&self, id: &str) -> Result<InstanceView, Error> {
-        self.act(id, Action::PowerOff)
-    }
-
-    /// Powers an instance on (or retries provisioning one in `error`).
-    pub fn power_on(&self, id: &str) -> Result<InstanceView, Error> {
-        self.act(id, Action::PowerOn)
-    }
-
-    /// Reinstalls a stopped or failed instance.
-    pub fn reinstall(&self, id: &str) -> Result<InstanceView, Error> {
-        self.act(id, Action::Reinstall { fail: false })
-    }
-
-    /// Makes the operation in progress on an instance fail now.
+    /// Makes the operation in progress on an instance fail now: [`Op::Act`]
+    /// with [`Action::Fail`].
     pub fn fail(&self, id: &str) -> Result<InstanceView, Error> {
         self.act(id, Action::Fail { to: None })
     }
 
-    /// One instance.
-    pub fn instance(&self, id: &str) -> Option<InstanceView> {
-        self.with(|sim, now| sim.instance(id, now))
+    fn act(&self, id: &str, action: Action) -> Result<InstanceView, Error> {
+        let id = id.to_owned();
+        self.apply(Op::Act { id, action })
+            .and_then(Outcome::into_instance)
     }
 
-    /// Every instance, in creation order.
+    /// Every instance, in creation order ([`Op::Instances`]).
     pub fn instances(&self) -> Vec<InstanceView> {
-        self.with(|sim, now| sim.instances(now))
+        self.apply(Op::Instances)
+            .and_then(Outcome::into_instances)
+            .unwrap_or_default()
     }
 
-    /// The status a query for `id` would report now.
-    pub fn status(&self, id: &str) -> Option<InstanceStatus> {
-        self.with(|sim, now| sim.status(id, now))
-    }
-
-    /// Replaces the global faults.
+    /// Replaces the global faults ([`Op::SetFaults`]).
     pub fn set_faults(&self, faults: Faults) -> Result<(), Error> {
-        self.with(|sim, _| sim.set_faults(faults))
+        self.apply(Op::SetFaults(faults)).map(drop)
     }
 
-    /// Replaces one instance's faults.
-    pub fn set_instance_faults(&self, id: &str, faults: Faults) -> Result<(), Error> {
-        self.with(|sim, _| sim.set_instance_faults(id, faults))
-    }
-
-    /// The global faults in force.
-    pub fn faults(&self) -> Faults {
-        self.lock().faults().clone()
-    }
-
-    /// The gateway's flow-control policies in force, in order.
-    pub fn flow_policies(&self) -> Vec<FlowPolicy> {
-        self.lock().flow_policies()
-    }
-
-    /// Replaces the gateway's flow-control policies (see
-    /// [`Simulator::set_flow_policies`]); counting starts afresh, windows
-    /// stay aligned to the start. An empty list turns flow control off.
-    pub fn set_flow_policies(
-        &self,
-        policies: impl IntoIterator<Item = FlowPolicy>,
-    ) -> Result<(), Error> {
-        let policies = policies.into_iter().collect();
-        self.with(|sim, _| sim.set_flow_policies(policies))
-    }
-
-    /// Every counter ([`Counters::metadata_generations`](crate::Counters::metadata_generations)
-    /// brought up to now).
+    /// Every counter, [`Counters::metadata_generations`](crate::Counters::metadata_generations)
+    /// brought up to now ([`Op::Counters`]).
     pub fn counters(&self) -> CountersSnapshot {
-        let mut sim = self.lock();
-        sim.observe(Instant::now());
-        sim.counters()
+        self.apply(Op::Counters)
+            .and_then(Outcome::into_counters)
+            .unwrap_or_default()
     }
 
-    /// The metadata service's settings in force.
-    pub fn metadata(&self) -> Metadata {
-        self.lock().metadata().clone()
-    }
-
-    /// Replaces the metadata service's settings (see
-    /// [`Simulator::set_metadata`]): turn it on or off, change session
-    /// tokens, the agency, the rotation or its faults.
+    /// Replaces the metadata service's settings ([`Op::SetMetadata`]):
+    /// turn it on or off, change session tokens, the agency, the rotation
+    /// or its faults.
     pub fn set_metadata(&self, metadata: Metadata) -> Result<(), Error> {
-        self.with(|sim, _| sim.set_metadata(metadata))
+        self.apply(Op::SetMetadata(metadata)).map(drop)
     }
 
     /// The newest credential generation now, as `securitykey` answers it;
-    /// `None` while the metadata service is off.
+    /// `None` while the metadata service is off ([`Op::MetadataGenerations`]).
     pub fn metadata_credentials(&self) -> Option<CredentialGeneration> {
-        self.with(|sim, now| sim.metadata_credentials(now))
+        self.apply(Op::MetadataGenerations)
+            .and_then(Outcome::into_newest_credentials)
+            .unwrap_or_default()
     }
 
-    /// Credential generation `k` (issued or not, live or not).
-    pub fn metadata_generation(&self, k: u64) -> CredentialGeneration {
-        self.lock().metadata_generation(k)
-    }
-
-    /// Forgets every metadata session token; returns how many were live.
-    pub fn revoke_metadata_tokens(&self) -> usize {
-        self.with(|sim, now| sim.revoke_metadata_tokens(now))
-    }
-
-    /// The projects IAM lists.
-    pub fn iam_projects(&self) -> Vec<IamProject> {
-        self.lock().iam_projects().to_vec()
-    }
-
-    /// Replaces the projects IAM lists (any number, zero included).
+    /// Replaces the projects IAM lists, any number, zero included
+    /// ([`Op::SetIamProjects`]).
     pub fn set_iam_projects(
         &self,
         projects: impl IntoIterator<Item = IamProject>,
     ) -> Result<(), Error> {
-        let projects = projects.into_iter().collect();
-        self.with(|sim, _| sim.set_iam_projects(projects))
-    }
-
-    /// The gateway's clock offset in seconds (positive: ahead).
-    pub fn clock_offset_secs(&self) -> i64 {
-        self.lock().clock_offset_secs()
-    }
-
-    /// Sets the gateway's clock offset in seconds (positive: ahead of this
-    /// machine's clock): the `Date` of gateway and IAM answers and the
-    /// time `X-Sdk-Date` is checked against.
-    pub fn set_clock_offset_secs(&self, secs: i64) -> Result<(), Error> {
-        self.with(|sim, _| sim.set_clock_offset_secs(secs))
+        self.apply(Op::SetIamProjects(projects.into_iter().collect()))
+            .map(drop)
     }
 
     /// When the API requests so far arrived, and the most of them inside
-    /// any `window` (see [`Simulator::requests`]); for checking a client's
-    /// rate cap. Arrivals are real time since the simulator started.
+    /// any `window` ([`Op::Requests`], see [`Simulator::requests`]); for
+    /// checking a client's rate cap. Arrivals are real time since the
+    /// simulator started.
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -284,13 +236,16 @@ impl Control {
     /// # Ok(()) }
     /// ```
     pub fn requests(&self, window: Duration) -> RequestLog {
-        self.lock().requests(window)
+        self.apply(Op::Requests { window })
+            .and_then(Outcome::into_request_log)
+            .unwrap_or_default()
     }
 
-    /// What became of each API request in the log, oldest first (see
-    /// [`Simulator::request_records`]): arrival since the start, instance
-    /// id, status, fault, the flow-control policy and window that refused
-    /// it, its connection and whether that was reused.
+    /// What became of each API request in the log, oldest first
+    /// ([`Op::RequestRecords`], see [`Simulator::request_records`]):
+    /// arrival since the start, instance id, status, fault, the
+    /// flow-control policy and window that refused it, its connection and
+    /// whether that was reused.
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -319,23 +274,9 @@ impl Control {
     /// # Ok(()) }
     /// ```
     pub fn request_records(&self) -> Vec<RequestRecord> {
-        self.lock().request_records()
-    }
-
-    /// [`request_records`](Self::request_records) from the one numbered
-    /// `seq` on (the first since the start or the last reset is 1).
-    pub fn request_records_from(&self, seq: u64) -> Vec<RequestRecord> {
-        self.lock().request_records_from(seq)
-    }
-
-    /// Back to the state at start (see [`Simulator::reset`]).
-    pub fn reset(&self) {
-        self.with(|sim, now| sim.reset(now));
-    }
-
-    /// Moves simulated time forward (see [`Simulator::advance_clock`]).
-    pub fn advance_clock(&self, by: Duration) -> Result<(), Error> {
-        self.with(|sim, _| sim.advance_clock(by))
+        self.apply(Op::RequestRecords { from_seq: 1 })
+            .and_then(Outcome::into_request_records)
+            .unwrap_or_default()
     }
 
     /// Blocks until `condition` holds (checked after every request and

@@ -12,11 +12,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant, SystemTime};
 
 use clouddc_core::{
-    Config, Credentials, Endpoint, InstanceId, ProjectId, build_status_request, sign_request,
+    Config, Credentials, Endpoint, InstanceId, ProjectId, Session, build_status_request,
+    sign_request,
 };
 use clouddc_simulator::{
     Auth, BlockingHandle, CloseWith, FaultKind, Faults, FlowPolicy, IamProject, Metadata,
-    NewInstance, OversizedBody, Schedule, ServerError, SimConfig, StaleConnections, StallBody,
+    NewInstance, Op, OversizedBody, Schedule, ServerError, SimConfig, StaleConnections, StallBody,
     StallHeaders, Trigger, start, start_blocking,
 };
 
@@ -371,15 +372,17 @@ fn aksk_signed_on_the_wire_is_verified_from_the_raw_path() {
                 .with_schedule(Schedule::instant()),
         )
         .unwrap();
-    let config = Config::builder()
-        .endpoint(Endpoint::parse(sim.url()).unwrap())
-        .project_id(ProjectId::new("p-1").unwrap())
-        .credentials(Credentials::ak_sk(ak, sk).unwrap())
-        .build()
-        .unwrap();
+    let session = Session::new(
+        Config::builder()
+            .endpoint(Endpoint::parse(sim.url()).unwrap())
+            .project_id(ProjectId::new("p-1").unwrap())
+            .credentials(Credentials::ak_sk(ak, sk).unwrap())
+            .build()
+            .unwrap(),
+    );
     let wire = |secret_tamper: bool| {
         let req = build_status_request(
-            &config,
+            &session,
             &InstanceId::new("x/y z").unwrap(),
             SystemTime::now(),
         )
@@ -681,17 +684,19 @@ fn metadata_credentials_iam_and_a_skewed_gateway_on_the_wire() {
     assert_eq!(c["access"], current.access_key.as_str());
 
     // Signed with this machine's clock: refused, and Date tells by how much.
-    let config = Config::builder()
-        .endpoint(Endpoint::parse(sim.url()).unwrap())
-        .project_id(ProjectId::new("p-1").unwrap())
-        .credentials(creds.clone())
-        .build()
-        .unwrap();
+    let session = Session::new(
+        Config::builder()
+            .endpoint(Endpoint::parse(sim.url()).unwrap())
+            .project_id(ProjectId::new("p-1").unwrap())
+            .credentials(creds.clone())
+            .build()
+            .unwrap(),
+    );
     let id = InstanceId::new("i").unwrap();
     let local = SystemTime::now();
     let refused = send_request(
         sim.addr(),
-        &build_status_request(&config, &id, local).unwrap(),
+        &build_status_request(&session, &id, local).unwrap(),
     );
     assert_eq!(refused.status, 401);
     let body: serde_json::Value = serde_json::from_slice(&refused.body).unwrap();
@@ -706,7 +711,7 @@ fn metadata_credentials_iam_and_a_skewed_gateway_on_the_wire() {
     let fixed = local + Duration::from_secs(3600);
     let ok = send_request(
         sim.addr(),
-        &build_status_request(&config, &id, fixed).unwrap(),
+        &build_status_request(&session, &id, fixed).unwrap(),
     );
     assert_eq!(ok.status, 200, "{}", ok.text());
 
@@ -746,12 +751,16 @@ fn metadata_credentials_iam_and_a_skewed_gateway_on_the_wire() {
             IamProject::new("b", "cn-east-3"),
         ])
         .unwrap();
-    sim.control().set_clock_offset_secs(0).unwrap();
-    assert_eq!(sim.control().clock_offset_secs(), 0);
+    sim.control().apply(Op::SetClockOffset(0)).unwrap();
+    assert_eq!(sim.control().with(|s, _| s.clock_offset_secs()), 0);
     let v: serde_json::Value = serde_json::from_slice(&lookup(SystemTime::now()).body).unwrap();
     assert_eq!(v["projects"].as_array().unwrap().len(), 2);
     sim.control()
-        .set_metadata(sim.control().metadata().with_agency(false))
+        .set_metadata(
+            sim.control()
+                .with(|s, _| s.metadata().clone())
+                .with_agency(false),
+        )
         .unwrap();
     let no_agency = send(
         sim.addr(),
@@ -869,10 +878,12 @@ fn flow_control_set_over_the_admin_api_applies_at_once() {
             .contains("policy api over ratelimit,limit:1,time:1 minute")
     );
     assert_eq!(
-        sim.control().flow_policies(),
+        sim.control().with(|s, _| s.flow_policies()),
         [FlowPolicy::per_api(1, Duration::from_secs(60))]
     );
-    sim.control().set_flow_policies([]).unwrap();
+    sim.control()
+        .apply(Op::SetFlowPolicies(Vec::new()))
+        .unwrap();
     assert_eq!(get_status(&sim, "i").unwrap().status, 200);
 }
 

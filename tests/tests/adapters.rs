@@ -15,8 +15,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use clouddc_core::verify_request;
 use clouddc_core::{
-    Config, Credentials, Endpoint, Error, ErrorKind, InstanceId, InstanceState, InstanceStatus,
-    ProjectId, RetryPolicy, WaitOptions, WaitOutcome, WaitReport,
+    Config, Credentials, Endpoint, Error, ErrorKind, FleetOptions, InstanceId, InstanceState,
+    InstanceStatus, Job, ProjectId, RetryPolicy, WaitOptions, WaitOutcome, WaitReport,
 };
 use clouddc_tests::{Recorded, Reply, Server};
 use futures_util::StreamExt;
@@ -1070,6 +1070,52 @@ fn check_client_bound(runner: &impl Runner) {
     assert!(stats.max_open <= SLOTS, "{stats:?}");
 }
 
+/// The fleet itself never has more requests in flight than the client
+/// carries, whatever its own options allow (so that no attempt is timed
+/// while it waits for a slot), on both clients alike.
+#[test]
+fn both_clients_cap_a_fleet_at_the_client_bound() {
+    const N: usize = 24;
+    const SLOTS: usize = 3;
+    let ids = || (0..N).map(|i| InstanceId::new(format!("ins-{i}")).unwrap());
+    let options = || FleetOptions::new().max_in_flight(N).rate(None);
+    let server = parity_server(SLOTS, N);
+    let settings = Settings {
+        max_in_flight: Some(SLOTS),
+        ..Settings::new(server.url())
+    };
+    let ureq = build_client!(clouddc_ureq::Client, &settings);
+    let mut run = ureq.fleet(Job::Status, ids(), options());
+    let (mut most, mut done) = (0, 0);
+    while let Some(e) = run.next() {
+        most = most.max(run.progress().in_flight);
+        done += usize::from(e.into_status().1.is_ok());
+    }
+    assert_eq!((done, most <= SLOTS), (N, true), "ureq: {most} in flight");
+
+    let server = parity_server(SLOTS, N);
+    let settings = Settings {
+        max_in_flight: Some(SLOTS),
+        ..Settings::new(server.url())
+    };
+    let rt = runtime();
+    let reqwest = rt.block_on(async { build_client!(clouddc_reqwest::Client, &settings) });
+    let (most, done) = rt.block_on(async {
+        let mut stream = reqwest.fleet(Job::Status, ids(), options());
+        let (mut most, mut done) = (0, 0);
+        while let Some(e) = stream.next().await {
+            most = most.max(stream.progress().in_flight);
+            done += usize::from(e.into_status().1.is_ok());
+        }
+        (most, done)
+    });
+    assert_eq!(
+        (done, most <= SLOTS),
+        (N, true),
+        "reqwest: {most} in flight"
+    );
+}
+
 #[test]
 fn ureq_client_bound_caps_requests_in_flight() {
     check_client_bound(&Ureq);
@@ -1147,3 +1193,38 @@ fn reqwest_fan_out_can_be_made_outside_a_runtime() {
     assert_eq!(results.len(), 1);
     assert!(results[0].1.is_ok(), "{results:?}");
 }
+
+// Compile-time checks of clouddc-ureq: the client, its errors and the canceller are
+// `Send + Sync`; a fleet in progress is `Send` (it can move to another
+// thread, and is driven through `&mut`).
+const _: fn(&clouddc_ureq::Client) = |client| {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    send_sync(client);
+    send_sync(&Error::invalid_input("x"));
+    let fleet = client.fleet(Job::Status, Vec::new(), FleetOptions::new());
+    send_sync(&fleet.canceller());
+    send(&fleet);
+};
+
+// Compile-time checks of clouddc-reqwest: the client, its errors and the canceller are
+// `Send + Sync`; the futures and streams it returns are `Send`, so they can
+// be spawned on a multi-threaded runtime. (They are not `Sync`: a future is
+// polled through `&mut`, so nothing needs to share one.)
+const _: fn(&clouddc_reqwest::Client, &InstanceId) = |client, id| {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    send_sync(client);
+    send_sync(&Error::invalid_input("x"));
+    send(&client.status(id));
+    send(&client.wait_until(id, InstanceState::Running, WaitOptions::new()));
+    send(&client.statuses(Vec::new(), 1));
+    send(&client.wait_all(Vec::new(), InstanceState::Running, WaitOptions::new(), 1));
+    let fleet = client.fleet(Job::Status, Vec::new(), FleetOptions::new());
+    send_sync(&fleet.canceller());
+    send(&fleet);
+    send(&clouddc_core::AsyncTransport::send(
+        &client.transport(),
+        clouddc_core::Attempt::new(clouddc_core::http::Request::default(), Duration::ZERO, 0, 1),
+    ));
+};

@@ -91,7 +91,7 @@ fn metadata_alone_with_and_without_session_tokens() {
         for kind in KINDS {
             let sim = sim(Metadata::on().with_session_tokens(tokens), 0);
             let client = Client::new(kind, metadata_config(&sim, true));
-            assert!(client.config().credentials().is_none());
+            assert!(client.session().credentials().is_none());
             for _ in 0..5 {
                 let s = client.status("i-1");
                 assert!(
@@ -104,7 +104,7 @@ fn metadata_alone_with_and_without_session_tokens() {
             assert_eq!(c.metadata_key_requests, 1, "{kind:?} {tokens:?}");
             assert_eq!(c.metadata_token_requests, 1, "{kind:?} {tokens:?}");
             assert_eq!(c.requests, 5, "{kind:?} {tokens:?}");
-            let creds = client.config().credentials().expect("fetched");
+            let creds = client.session().credentials().expect("fetched");
             assert!(matches!(
                 creds,
                 Credentials::AkSk {
@@ -122,7 +122,7 @@ fn metadata_and_iam_with_no_project_anywhere_one_lookup_for_a_thousand_calls() {
         let sim = sim(Metadata::on(), 0);
         let ids = add_instances(&sim, 1000);
         let client = Client::new(kind, metadata_config(&sim, false));
-        assert!(client.config().project_id().is_none());
+        assert!(client.session().project_id().is_none());
         let results = client.fleet(ids, FleetOptions::new().max_in_flight(32));
         assert_eq!(results.len(), 1000);
         assert!(results.iter().all(Result::is_ok), "{kind:?}");
@@ -134,7 +134,7 @@ fn metadata_and_iam_with_no_project_anywhere_one_lookup_for_a_thousand_calls() {
         assert_eq!(c.metadata_key_requests, 1, "{kind:?}");
         assert_eq!(c.requests, 1003, "{kind:?}");
         assert_eq!(
-            client.config().project_id().expect("looked up").as_str(),
+            client.session().project_id().expect("looked up").as_str(),
             sim.project_id()
         );
     }
@@ -313,7 +313,7 @@ fn clock_skew_both_ways() {
                 2,
                 "{kind:?} {offset}"
             );
-            let skew = client.config().clock_skew().expect("corrected");
+            let skew = client.session().clock_skew().expect("corrected");
             assert!((skew.as_secs() - offset).abs() <= 2, "{skew}");
             for _ in 0..5 {
                 client.status("i-1").expect("later call");
@@ -367,7 +367,7 @@ fn skew_is_never_applied_to_a_token() {
             .expect("config");
         let client = Client::new(kind, config);
         client.status("i-1").expect("token calls are not signed");
-        assert!(client.config().clock_skew().is_none());
+        assert!(client.session().clock_skew().is_none());
         assert_eq!(sim.control().counters().global.requests, 1);
     }
 }
@@ -379,7 +379,7 @@ fn metadata_secrets_never_show() {
         let client = Client::new(kind, metadata_config(&sim, false));
         client.status("i-1").expect("status");
         let g = sim.control().metadata_credentials().expect("issued");
-        let shown = format!("{:?} {:?}", client.config(), client.config().credentials());
+        let shown = format!("{:?} {:?}", client.config(), client.session().credentials());
         for secret in [g.secret_key.expose(), g.security_token.expose()] {
             assert!(!shown.contains(secret), "{kind:?}: {shown}");
         }
@@ -407,7 +407,7 @@ fn a_failing_refresh_fails_calls_only_once_the_credentials_expired() {
             ..Faults::none()
         });
         sim.control().set_metadata(broken).expect("metadata");
-        let expires = client.config().credentials_expire().expect("temporary");
+        let expires = client.session().credentials_expire().expect("temporary");
         let mut outcomes = Vec::new();
         let end = std::time::Instant::now() + Duration::from_secs(6);
         let failed = |o: &[(std::time::SystemTime, Result<InstanceStatus, ErrorKind>)]| {

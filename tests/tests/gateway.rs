@@ -167,7 +167,7 @@ fn three_hundred_ids_under_twenty_per_second_lose_none() {
         assert_no_retry_inside_its_window(kind, &records, window);
         assert_windows_hold(kind, &records, window, 20);
         // The client learned the quota and keeps it for its next calls.
-        let learned = client.config().learned_quotas();
+        let learned = client.session().learned_quotas();
         assert_eq!(learned.len(), 1, "{kind:?}");
         assert_eq!((learned[0].limit(), learned[0].window()), (20, window));
     });

@@ -318,13 +318,13 @@ fn no_metadata_secret_in_logs_errors_or_debug() {
                     let c = clouddc_reqwest::Client::new(config.clone()).expect("client");
                     (
                         rt.block_on(c.status(&iid)),
-                        format!("{c:?} {:?}", c.config().credentials()),
+                        format!("{c:?} {:?}", c.session().credentials()),
                     )
                 } else {
                     let c = clouddc_ureq::Client::new(config.clone()).expect("client");
                     (
                         c.status(&iid),
-                        format!("{c:?} {:?}", c.config().credentials()),
+                        format!("{c:?} {:?}", c.session().credentials()),
                     )
                 }
             });

@@ -16,6 +16,26 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_platform_verifier::Verifier;
 
+use clouddc_core::Error;
+
+/// The client's TLS settings: rustls with the `ring` provider, HTTP/1.1,
+/// and the platform verifier, set up at the first handshake. The platform
+/// verifier loads the system's certificates then, not here: plain-http
+/// clients and one-call commands start without reading the store.
+pub(crate) fn config() -> Result<rustls::ClientConfig, Error> {
+    let tls_error = |e| Error::transport("cannot set up TLS (rustls with ring)", e);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(LazyPlatformVerifier::new(provider.clone()));
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(tls_error)?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tls)
+}
+
 /// The platform verifier, made on first use.
 #[derive(Debug)]
 pub(crate) struct LazyPlatformVerifier {

@@ -105,6 +105,7 @@
 
 mod resolve;
 
+use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::io::Read;
@@ -113,36 +114,92 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use clouddc_core::Transport;
-use clouddc_core::{Attempt, FleetStep, Now, Ticket};
+pub use clouddc_core as core;
+pub use clouddc_core::prelude::*;
+use clouddc_core::{Attempt, ClientCore, Clock, Ended, Now, Ticket, Transport};
 use ureq::tls::{RootCerts, TlsConfig};
 use ureq::unversioned::transport::DefaultConnector;
 
 use crate::resolve::CachingResolver;
 
+/// A blocking CloudDC client: one connection pool, shared by every call.
+/// Cheap to clone (clones share the pool); `Send + Sync`.
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
 #[derive(Debug)]
 struct Inner {
+    core: ClientCore,
     agent: ureq::Agent,
     /// An agent that keeps no connection, for a request sent again on a
     /// fresh one; made at the first need.
     fresh: OnceLock<ureq::Agent>,
-    config: Config,
-    max_in_flight: usize,
 }
 
-type Sent = Result<http::Response<Vec<u8>>, Error>;
+/// This transport's settings: the most requests in flight at once across
+/// one fleet, and so its most worker threads and connections (default 256);
+/// everything else is in [`Config`].
+pub type ClientBuilder = clouddc_core::ClientBuilder<Client>;
 
-clouddc_core::client_surface!(
-    "A blocking CloudDC client: one connection pool, shared by every call. Cheap to clone \\
-     (clones share the pool); `Send + Sync`.",
-    "Requests in flight at once across one fleet, and so its most worker threads and \
-     connections (default 256, at least 1)."
-);
+impl clouddc_core::Connect for Client {
+    const PRODUCT: &'static str = concat!("clouddc-ureq/", env!("CARGO_PKG_VERSION"));
+
+    fn connect(core: ClientCore) -> Result<Self, Error> {
+        // Every worker keeps its connection: no reconnecting between the
+        // requests of a fleet.
+        let agent = agent(core.config(), core.max_in_flight());
+        let fresh = OnceLock::new();
+        Ok(Self {
+            inner: Arc::new(Inner { core, agent, fresh }),
+        })
+    }
+}
+
+/// Reads a profile file for [`ConfigBuilder::with_sources`]: at most 1 MiB
+/// and a byte ([`clouddc_core::read_profile`]). A pipe works (for example a
+/// shell's `<(command)`), and is read until its writer closes it.
+pub fn read_profile_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    clouddc_core::read_profile(std::fs::File::open(path)?)
+}
 
 impl Client {
+    /// A client for `config` with this transport's defaults.
+    pub fn new(config: Config) -> Result<Self, Error> {
+        ClientBuilder::default().build(config)
+    }
+
+    /// The transport's own settings.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client configured the way the vendor's SDKs find their settings:
+    /// environment variables, the profile file (`~/.huaweicloud/credentials`)
+    /// and server metadata (see [`ConfigBuilder::with_sources`]); the error
+    /// names every variable that is missing and the file and line of
+    /// anything wrong in the profile file.
+    pub fn from_env() -> Result<Self, Error> {
+        let lookup = |k: &str| std::env::var(k).ok();
+        Self::new(Config::from_sources(&lookup, &read_profile_file)?)
+    }
+
+    /// What every call is configured with.
+    pub fn config(&self) -> &Config {
+        self.inner.core.config()
+    }
+
+    /// What the client's calls have learned: credentials, project, clock
+    /// offset, quotas.
+    pub fn session(&self) -> &Session {
+        self.inner.core.session()
+    }
+
     /// Queries the status of one instance, retrying as the policy allows.
     pub fn status(&self, id: &InstanceId) -> Result<InstanceStatus, Error> {
-        last(self.one(Job::Status, id)).into_status().1
+        let mut call = self.inner.core.status(id, SystemClock.now(), seed());
+        clouddc_core::run(&mut call, &self.transport(), &SystemClock)
     }
 
     /// Polls until the instance reaches `target`, fails, or `options`'
@@ -153,7 +210,19 @@ impl Client {
         target: InstanceState,
         options: WaitOptions,
     ) -> WaitReport {
-        last(self.one(Job::Wait { target, options }, id))
+        // One request at a time, sent from the calling thread.
+        let mut fleet = self.inner.core.one(Job::wait(target, options), id, seed());
+        let transport = self.transport();
+        let mut start = |t, a, _| Some((t, transport.send(a)));
+        let sleep = |until| {
+            SystemClock.sleep_until(until);
+            None
+        };
+        let last = std::iter::from_fn(|| {
+            clouddc_core::next_fleet_event(&mut fleet, &SystemClock, &mut start, sleep)
+        });
+        let last = last.filter(|e| e.outcome.is_final()).last();
+        last.unwrap_or_else(|| unreachable!("a fleet finishes every id"))
             .into_wait()
             .1
     }
@@ -167,12 +236,9 @@ impl Client {
         ids: I,
         concurrency: usize,
     ) -> impl Iterator<Item = (InstanceId, Result<InstanceStatus, Error>)> + use<I> {
-        let fleet = self.fleet(
-            Job::Status,
-            ids,
-            FleetOptions::new().max_in_flight(concurrency),
-        );
-        fleet.map(FleetEvent::into_status)
+        let options = FleetOptions::new().max_in_flight(concurrency);
+        self.fleet(Job::Status, ids, options)
+            .map(FleetEvent::into_status)
     }
 
     /// Waits for many instances to reach `target`, at most `concurrency`
@@ -197,21 +263,9 @@ impl Client {
         ids: I,
         options: FleetOptions,
     ) -> FleetRun<I::IntoIter> {
-        self.run(job, ids, options, false)
-    }
-
-    fn run<I: IntoIterator<Item = InstanceId>>(
-        &self,
-        job: Job,
-        ids: I,
-        options: FleetOptions,
-        inline: bool,
-    ) -> FleetRun<I::IntoIter> {
-        let seed = RandomState::new().hash_one(0u8);
-        let options = options.seed(seed).cap_in_flight(self.inner.max_in_flight);
         FleetRun {
-            fleet: Fleet::new(&self.inner.config, job, ids, options),
-            pool: Pool::new(self, inline),
+            fleet: self.inner.core.fleet(job, ids, options, seed()),
+            pool: Pool::new(self),
             cancelled: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -220,25 +274,9 @@ impl Client {
     /// project lookup), instead of before the first call; fails as that
     /// call would. Does nothing when both are set.
     pub fn resolve(&self) -> Result<(), Error> {
-        let nothing = self.run(
-            Job::Status,
-            std::iter::empty(),
-            FleetOptions::single(),
-            true,
-        );
-        nothing.for_each(drop);
-        self.inner.config.resolution(SystemTime::now())
-    }
-
-    /// A fleet of one id, sent from the calling thread: no channel, no
-    /// worker.
-    fn one(&self, job: Job, id: &InstanceId) -> FleetRun<std::iter::Once<InstanceId>> {
-        self.run(
-            job,
-            std::iter::once(id.clone()),
-            FleetOptions::single(),
-            true,
-        )
+        let mut resolve = self.inner.core.resolve();
+        clouddc_core::run(&mut resolve, &self.transport(), &SystemClock)?;
+        self.session().resolution(SystemTime::now())
     }
 
     /// The client's pool as a core [`Transport`], to drive a core machine
@@ -248,39 +286,23 @@ impl Client {
     }
 }
 
-// Compile-time checks: the client, its errors and the canceller are
-// `Send + Sync`; a fleet in progress is `Send` (it can move to another
-// thread, and is driven through `&mut`).
-const _: fn(&Client) = |client| {
-    fn send_sync<T: Send + Sync>(_: &T) {}
-    fn send<T: Send>(_: &T) {}
-    send_sync(client);
-    send_sync(&Error::invalid_input("x"));
-    let fleet = client.fleet(Job::Status, Vec::new(), FleetOptions::new());
-    send_sync(&fleet.canceller());
-    send(&fleet);
-};
-
-fn last<I: Iterator<Item = FleetEvent>>(mut run: I) -> FleetEvent {
-    let last = run.find(|e| e.outcome.is_final());
-    last.unwrap_or_else(|| unreachable!("a fleet finishes every id"))
+/// A seed for a fleet's jitter, different for every fleet.
+fn seed() -> u64 {
+    RandomState::new().hash_one(0u8)
 }
 
-/// The client and its pool for `config`.
-fn connect(config: Config, max_in_flight: usize) -> Result<Client, Error> {
-    let config =
-        config.with_user_agent_product(concat!("clouddc-ureq/", env!("CARGO_PKG_VERSION")))?;
-    // Every worker keeps its connection: no reconnecting between the
-    // requests of a fleet.
-    let agent = agent(&config, max_in_flight);
-    Ok(Client {
-        inner: Arc::new(Inner {
-            agent,
-            fresh: OnceLock::new(),
-            config,
-            max_in_flight,
-        }),
-    })
+/// The system's clocks and `std::thread::sleep`.
+#[derive(Debug, Clone, Copy)]
+struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Now {
+        Now::new(SystemTime::now(), Instant::now())
+    }
+
+    fn sleep_until(&self, until: Instant) {
+        std::thread::sleep(until.saturating_duration_since(Instant::now()));
+    }
 }
 
 /// An agent for `config` keeping at most `idle` connections per host.
@@ -318,16 +340,14 @@ pub struct FleetRun<I> {
 #[derive(Debug, Clone)]
 pub struct Canceller {
     flag: Arc<AtomicBool>,
-    wake: Option<Sender<Msg>>,
+    wake: Sender<Msg>,
 }
 
 impl Canceller {
     /// Cancels the fleet.
     pub fn cancel(&self) {
         self.flag.store(true, Ordering::SeqCst);
-        if let Some(wake) = &self.wake {
-            let _ = wake.send(Msg::Wake);
-        }
+        let _ = self.wake.send(Msg::Wake);
     }
 }
 
@@ -336,7 +356,7 @@ impl<I> FleetRun<I> {
     pub fn canceller(&self) -> Canceller {
         Canceller {
             flag: self.cancelled.clone(),
-            wake: self.pool.chans.as_ref().map(|c| c.tx.clone()),
+            wake: self.pool.tx.clone(),
         }
     }
 
@@ -350,150 +370,98 @@ impl<I: Iterator<Item = InstanceId>> Iterator for FleetRun<I> {
     type Item = FleetEvent;
 
     fn next(&mut self) -> Option<FleetEvent> {
-        loop {
-            if self.cancelled.load(Ordering::SeqCst) {
-                self.fleet.cancel();
-            }
-            let polled_at = now();
-            match self.fleet.poll(polled_at) {
-                FleetStep::Send { ticket, attempt } => {
-                    if let Some((ticket, result)) =
-                        self.pool
-                            .send(ticket, attempt, self.fleet.progress().in_flight)
-                    {
-                        self.fleet.handle(now(), ticket, result);
-                    }
-                }
-                FleetStep::Event(e) => return Some(e),
-                FleetStep::Finished => return None,
-                FleetStep::Wait(until) => {
-                    let left = until.saturating_duration_since(polled_at.mono);
-                    if let Msg::Done(ticket, result) = self.pool.recv(left) {
-                        self.fleet.handle(now(), ticket, result);
-                    }
-                }
-            }
+        if self.cancelled.load(Ordering::SeqCst) {
+            self.fleet.cancel();
         }
+        let pool = &self.pool;
+        // A cancel wakes the wait; the fleet hears of it at its next poll.
+        clouddc_core::next_fleet_event(
+            &mut self.fleet,
+            &SystemClock,
+            |ticket, attempt, in_flight| pool.send(ticket, attempt, in_flight),
+            |until| pool.recv(until),
+        )
     }
 }
 
+/// A request's end, or a wake-up (a cancel).
 #[derive(Debug)]
 enum Msg {
-    Done(Ticket, Sent),
+    Done(Ended),
     Wake,
 }
 
 /// Worker threads, started as requests need them, never more than the
-/// requests in flight or the client's bound; or, for a single call, the
-/// calling thread itself.
+/// requests in flight or the client's bound; when no thread can be started,
+/// the calling thread sends.
 #[derive(Debug)]
 struct Pool {
     client: Client,
-    /// The workers' queue and results; none when sending from the calling
-    /// thread (a single call, or no thread could be started).
-    chans: Option<Chans>,
-    workers: usize,
-}
-
-#[derive(Debug)]
-struct Chans {
     jobs: Sender<(Ticket, Attempt)>,
     queue: Arc<Mutex<Receiver<(Ticket, Attempt)>>>,
     tx: Sender<Msg>,
     results: Receiver<Msg>,
+    workers: Cell<usize>,
 }
 
 impl Pool {
-    fn new(client: &Client, inline: bool) -> Self {
-        let chans = (!inline).then(|| {
-            let ((jobs, queue), (tx, results)) = (mpsc::channel(), mpsc::channel());
-            let queue = Arc::new(Mutex::new(queue));
-            Chans {
-                jobs,
-                queue,
-                tx,
-                results,
-            }
-        });
+    fn new(client: &Client) -> Self {
+        let ((jobs, queue), (tx, results)) = (mpsc::channel(), mpsc::channel());
+        let queue = Arc::new(Mutex::new(queue));
+        let client = client.clone();
         Self {
-            client: client.clone(),
-            chans,
-            workers: 0,
+            client,
+            jobs,
+            queue,
+            tx,
+            results,
+            workers: Cell::new(0),
         }
     }
 
     /// Starts one attempt; returns its result when it was sent inline.
-    fn send(
-        &mut self,
-        ticket: Ticket,
-        attempt: Attempt,
-        in_flight: usize,
-    ) -> Option<(Ticket, Sent)> {
-        let max = self.client.inner.max_in_flight;
-        if self.workers < in_flight.min(max) && self.spawn().is_err() && self.workers == 0 {
-            self.chans = None;
+    fn send(&self, ticket: Ticket, attempt: Attempt, in_flight: usize) -> Option<Ended> {
+        let max = self.client.inner.core.max_in_flight();
+        let workers = self.workers.get();
+        if workers < in_flight.min(max) && self.spawn().is_err() && workers == 0 {
+            return Some((ticket, self.client.transport().send(attempt)));
         }
-        match &self.chans {
-            Some(c) => c.jobs.send((ticket, attempt)).ok().and(None),
-            None => Some((ticket, self.client.transport().send(attempt))),
-        }
+        self.jobs.send((ticket, attempt)).ok().and(None)
     }
 
-    fn spawn(&mut self) -> std::io::Result<()> {
-        let Some(c) = &self.chans else {
-            return Err(std::io::Error::other("a single call has no workers"));
-        };
-        let (client, queue, tx) = (self.client.clone(), c.queue.clone(), c.tx.clone());
+    fn spawn(&self) -> std::io::Result<()> {
+        let (client, queue, tx) = (self.client.clone(), self.queue.clone(), self.tx.clone());
         std::thread::Builder::new()
             .name("clouddc-ureq".into())
             .spawn(move || {
-                loop {
-                    let job = queue.lock().map(|q| q.recv());
-                    let Ok(Ok((ticket, attempt))) = job else {
-                        return;
-                    };
-                    if tx
-                        .send(Msg::Done(ticket, client.transport().send(attempt)))
-                        .is_err()
-                    {
+                while let Ok(Ok((ticket, attempt))) = queue.lock().map(|q| q.recv()) {
+                    let ended = (ticket, client.transport().send(attempt));
+                    if tx.send(Msg::Done(ended)).is_err() {
                         return;
                     }
                 }
             })?;
-        self.workers += 1;
+        self.workers.set(self.workers.get() + 1);
         Ok(())
     }
 
-    /// The next result, or `Wake` after `left` or on a cancel.
-    fn recv(&self, left: Duration) -> Msg {
-        match &self.chans {
-            Some(c) => c.results.recv_timeout(left).unwrap_or(Msg::Wake),
-            None => {
-                std::thread::sleep(left);
-                Msg::Wake
-            }
+    /// The next request to end before `until`, if any (a cancel wakes it).
+    fn recv(&self, until: Instant) -> Option<Ended> {
+        let left = until.saturating_duration_since(Instant::now());
+        match self.results.recv_timeout(left) {
+            Ok(Msg::Done(ended)) => Some(ended),
+            _ => None,
         }
     }
 }
 
-/// Both clocks now, for the fleet.
-fn now() -> Now {
-    Now::new(SystemTime::now(), Instant::now())
-}
-
-/// Whether the connection closed (or was reset) before any byte of the
-/// response: on a pooled connection, the server's idle timeout won the race.
-fn closed_unanswered(e: &ureq::Error) -> bool {
-    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
-    matches!(e, ureq::Error::Io(io)
-        if matches!(io.kind(), UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe))
-}
-
-/// Whether ureq gave up for want of time.
-fn timed_out(e: &ureq::Error) -> bool {
-    use std::io::ErrorKind::{TimedOut, WouldBlock};
-    matches!(e, ureq::Error::Timeout(_))
-        || matches!(e, ureq::Error::Io(io) if matches!(io.kind(), TimedOut | WouldBlock))
+/// The I/O error kind beneath a ureq error (its own timeout counts as one).
+fn io_kind(e: &ureq::Error) -> Option<std::io::ErrorKind> {
+    match e {
+        ureq::Error::Timeout(_) => Some(std::io::ErrorKind::TimedOut),
+        ureq::Error::Io(io) => Some(io.kind()),
+        _ => None,
+    }
 }
 
 /// This client's connection pool as a core [`Transport`]. An attempt marked
@@ -512,11 +480,12 @@ impl Transport for UreqTransport<'_> {
             ..
         } = attempt;
         let uri = request.uri().clone();
-        let fail =
-            |what: &str, e: ureq::Error| Error::attempt(number, &uri, what, timed_out(&e), e);
+        let fail = |what: &str, before_response, e: ureq::Error| {
+            Error::attempt_failed(number, &uri, what, io_kind(&e), before_response, e)
+        };
         let agent = if fresh_connection {
             let inner = self.0;
-            inner.fresh.get_or_init(|| agent(&inner.config, 0))
+            inner.fresh.get_or_init(|| agent(inner.core.config(), 0))
         } else {
             &self.0.agent
         };
@@ -527,13 +496,7 @@ impl Transport for UreqTransport<'_> {
         } else {
             run(agent, http::Request::from_parts(parts, body), timeout)
         }
-        .map_err(|e| {
-            if closed_unanswered(&e) {
-                Error::closed_unanswered(number, &uri, e)
-            } else {
-                fail("failed", e)
-            }
-        })?;
+        .map_err(|e| fail("failed", true, e))?;
         let (parts, body) = response.into_parts();
         let cap = u64::try_from(body_limit)
             .unwrap_or(u64::MAX)
@@ -542,7 +505,7 @@ impl Transport for UreqTransport<'_> {
         body.into_reader()
             .take(cap)
             .read_to_end(&mut bytes)
-            .map_err(|e| fail("failed reading the body", e.into()))?;
+            .map_err(|e| fail("failed reading the body", false, e.into()))?;
         Ok(http::Response::from_parts(parts, bytes))
     }
 }
@@ -580,19 +543,6 @@ mod tests {
         }
         .build()
         .unwrap()
-    }
-
-    #[test]
-    fn client_and_fleets_are_send_sync() {
-        fn check<T: Send + Sync + Clone + 'static>() {}
-        check::<Client>();
-        fn send<T: Send>(_: &T) {}
-        let c = Client::new(config(None)).unwrap();
-        send(&c.fleet(Job::Status, Vec::new(), FleetOptions::new()));
-        send(
-            &c.fleet(Job::Status, Vec::new(), FleetOptions::new())
-                .canceller(),
-        );
     }
 
     #[test]

@@ -15,9 +15,9 @@ use super::{ConfigBuilder, EnvLookup};
 use crate::credentials::Credentials;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Setting};
+use crate::identity::metadata::DEFAULT_METADATA_ENDPOINT;
+use crate::identity::profile::{self, Profile};
 use crate::ids::ProjectId;
-use crate::metadata::DEFAULT_METADATA_ENDPOINT;
-use crate::profile::{self, Profile};
 
 /// Reads a whole file, as `std::fs::read` does.
 pub type FileReader<'a> = &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>;
@@ -163,10 +163,19 @@ pub(super) fn fill(
             Endpoint::parse(url)
         };
         parsed.map_err(|e| {
-            Error::invalid_input(format!(
-                "{from}: {}",
-                e.to_string().trim_start_matches("invalid input: ")
-            ))
+            // The refusal keeps what it is about (plain http), and a bad
+            // endpoint URL is about the endpoint.
+            let mut settings = e.settings().to_vec();
+            if from.starts_with("CLOUDDC_ENDPOINT") || from.starts_with("HUAWEICLOUD_SDK_REGION_") {
+                settings.insert(0, Setting::Endpoint);
+            }
+            Error::invalid_setting(
+                format!(
+                    "{from}: {}",
+                    e.to_string().trim_start_matches("invalid input: ")
+                ),
+                settings,
+            )
         })
     };
 
@@ -230,10 +239,10 @@ pub(super) fn fill(
                     });
                     b.origins.credentials = Origin::Env("HUAWEICLOUD_SDK_AK".into());
                 }
-                (Some(_), None) => missing.push((Setting::Credentials, "HUAWEICLOUD_SDK_SK (HUAWEICLOUD_SDK_AK is set)".into())),
-                (None, Some(_)) => missing.push((Setting::Credentials, "HUAWEICLOUD_SDK_AK (HUAWEICLOUD_SDK_SK is set)".into())),
+                (Some(_), None) => missing.push((Setting::AccessKeys, "HUAWEICLOUD_SDK_SK (HUAWEICLOUD_SDK_AK is set)".into())),
+                (None, Some(_)) => missing.push((Setting::AccessKeys, "HUAWEICLOUD_SDK_AK (HUAWEICLOUD_SDK_SK is set)".into())),
                 (None, None) => missing.push((
-                    Setting::Credentials,
+                    Setting::AccessKeys,
                     "HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK (HUAWEICLOUD_SDK_SECURITY_TOKEN is set)".into(),
                 )),
             }

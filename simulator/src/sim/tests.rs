@@ -3,18 +3,21 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use clouddc_core::http::{Request, StatusCode};
+use clouddc_core::http::{Method, Request, StatusCode};
 use clouddc_core::parse_sdk_date;
 use clouddc_core::{
     Config, Credentials, Endpoint, ErrorType, InstanceId, InstanceState, InstanceStatus, ProjectId,
-    build_status_request,
+    Session, build_status_request,
 };
 use serde_json::{Value, json};
 
 use super::*;
+use crate::auth::Auth;
 use crate::bucket::RateLimit;
-use crate::config::{Auth, SimConfig};
-use crate::faults::{OversizedBody, ServerError, StallBody, StallHeaders, Trigger};
+use crate::decision::{Decision, Delivery};
+use crate::faults::{FaultKind, OversizedBody, ServerError, StallBody, StallHeaders, Trigger};
+use crate::op::{NewInstance, Op, Outcome};
+use crate::reply::Reply;
 
 const P: &str = "proj-1";
 
@@ -178,14 +181,15 @@ fn advancing_the_clock_skips_schedules() {
         Schedule::pending_for(Duration::from_secs(600)),
         t0,
     );
-    sim.advance_clock(Duration::from_secs(600)).unwrap();
+    sim.apply(Op::AdvanceClock(Duration::from_secs(600)), t0)
+        .unwrap();
     assert_eq!(
-        sim.status("slow", t0).unwrap().state,
+        sim.instance("slow", t0).map(|v| v.status()).unwrap().state,
         InstanceState::Running
     );
     assert!(sim.elapsed(t0) >= Duration::from_secs(600));
     assert!(
-        sim.advance_clock(Duration::from_secs(31 * 24 * 3600))
+        sim.apply(Op::AdvanceClock(Duration::from_secs(31 * 24 * 3600)), t0)
             .is_err()
     );
 }
@@ -272,10 +276,10 @@ fn reset_restores_the_start() {
     let _ = s.handle(&get(&status_path(&first[0])), t0, wall());
     s.create_instance(NewInstance::new().with_id("extra"), t0)
         .unwrap();
-    s.set_faults(Faults::none()).unwrap();
+    s.apply(Op::SetFaults(Faults::none()), t0).unwrap();
     let d = s.handle(&get("/v1/x/instances/y/status"), t0, wall());
     let before = d.request_id;
-    s.reset(t0 + ms(10));
+    s.apply(Op::Reset { instances: None }, t0 + ms(10)).unwrap();
     let again: Vec<String> = s.instances(t0).into_iter().map(|v| v.id).collect();
     assert_eq!(first, again);
     assert_eq!(s.global_counters(), &Counters::default());
@@ -448,7 +452,12 @@ fn core_config(creds: Credentials) -> Config {
 }
 
 fn signed(creds: Credentials, id: &str, at: SystemTime) -> Request<Vec<u8>> {
-    build_status_request(&core_config(creds), &InstanceId::new(id).unwrap(), at).unwrap()
+    build_status_request(
+        &Session::new(core_config(creds)),
+        &InstanceId::new(id).unwrap(),
+        at,
+    )
+    .unwrap()
 }
 
 const AK: &str = "HPUAEXAMPLEAK000001";
@@ -627,7 +636,12 @@ fn aksk_x_project_id_must_match() {
         .credentials(Credentials::ak_sk(AK, SK).unwrap())
         .build()
         .unwrap();
-    let req = build_status_request(&cfg, &InstanceId::new("ins-1").unwrap(), wall()).unwrap();
+    let req = build_status_request(
+        &Session::new(cfg),
+        &InstanceId::new("ins-1").unwrap(),
+        wall(),
+    )
+    .unwrap();
     let d = sim.handle(&req, t0, wall());
     assert_eq!(reply(&d).status, StatusCode::FORBIDDEN);
 }
@@ -836,7 +850,7 @@ fn a_refused_request_takes_no_token_from_the_other_bucket() {
 fn faulty(faults: Faults) -> (Simulator, Instant, Request<Vec<u8>>) {
     let (mut sim, t0) = sim();
     make(&mut sim, "i", Schedule::instant(), t0);
-    sim.set_faults(faults).unwrap();
+    sim.apply(Op::SetFaults(faults), t0).unwrap();
     (sim, t0, get(&status_path("i")))
 }
 
@@ -942,10 +956,13 @@ fn fault_oversized_body_is_valid_json_of_the_asked_size() {
         bytes: 100,
         ..OversizedBody::default()
     };
-    sim.set_faults(Faults {
-        oversized_body: Some(small),
-        ..Faults::none()
-    })
+    sim.apply(
+        Op::SetFaults(Faults {
+            oversized_body: Some(small),
+            ..Faults::none()
+        }),
+        t0,
+    )
     .unwrap();
     let d = sim.handle(&req, t0, wall());
     assert_eq!(reply(&d).body.len(), 100);
@@ -977,12 +994,15 @@ fn fault_latency_applies_to_every_answer() {
     assert_eq!(d.fault, None);
     assert_eq!(reply(&d).status, StatusCode::OK);
     // Per-instance latency wins over the global one.
-    sim.set_instance_faults(
-        "i",
-        Faults {
-            latency: Some(ms(5)),
-            ..Faults::none()
+    sim.apply(
+        Op::SetInstanceFaults {
+            id: "i".to_owned(),
+            faults: Faults {
+                latency: Some(ms(5)),
+                ..Faults::none()
+            },
         },
+        t0,
     )
     .unwrap();
     assert_eq!(sim.handle(&req, t0, wall()).delay, ms(5));
@@ -995,12 +1015,15 @@ fn instance_faults_come_first_and_apply_to_that_instance_only() {
         ..Faults::none()
     });
     make(&mut sim, "j", Schedule::instant(), t0);
-    sim.set_instance_faults(
-        "i",
-        Faults {
-            reset: Some(Trigger::always()),
-            ..Faults::none()
+    sim.apply(
+        Op::SetInstanceFaults {
+            id: "i".to_owned(),
+            faults: Faults {
+                reset: Some(Trigger::always()),
+                ..Faults::none()
+            },
         },
+        t0,
     )
     .unwrap();
     assert_eq!(sim.handle(&req, t0, wall()).delivery, Delivery::Reset);
@@ -1052,12 +1075,15 @@ fn fault_rates_are_replayed_by_seed() {
 fn every_api_request_is_logged_at_its_real_arrival() {
     let (mut sim, t0) = sim();
     make(&mut sim, "i", Schedule::instant(), t0);
-    sim.set_instance_faults(
-        "i",
-        Faults {
-            rate_limit: Some(RateLimit::per_second(1.0).with_burst(1)),
-            ..Faults::none()
+    sim.apply(
+        Op::SetInstanceFaults {
+            id: "i".to_owned(),
+            faults: Faults {
+                rate_limit: Some(RateLimit::per_second(1.0).with_burst(1)),
+                ..Faults::none()
+            },
         },
+        t0,
     )
     .unwrap();
     let req = get(&status_path("i"));
@@ -1070,7 +1096,8 @@ fn every_api_request_is_logged_at_its_real_arrival() {
     // Admin requests are not API requests.
     admin(&mut sim, "GET", "/_sim/counters", Value::Null, t0 + ms(400));
     // A clock jump moves simulated time, not arrivals.
-    sim.advance_clock(Duration::from_secs(3600)).unwrap();
+    sim.apply(Op::AdvanceClock(Duration::from_secs(3600)), t0)
+        .unwrap();
     let _ = sim.handle(&get(&status_path("x")), t0 + ms(500), wall());
     let _ = sim.body_too_large(16, t0 + ms(600), wall());
 
@@ -1473,7 +1500,10 @@ fn admin_faults_counters_reset_and_clock() {
         t0,
     );
     assert!(v["elapsed_ms"].as_u64().unwrap() >= 60_000);
-    assert_eq!(sim.status("i", t0).unwrap().state, InstanceState::Running);
+    assert_eq!(
+        sim.instance("i", t0).map(|v| v.status()).unwrap().state,
+        InstanceState::Running
+    );
 
     let (s, v) = admin(&mut sim, "POST", "/_sim/reset", json!({"instances": 3}), t0);
     assert_eq!(s, StatusCode::OK);

@@ -37,6 +37,13 @@ impl Client {
         }
     }
 
+    pub(crate) fn session(&self) -> &clouddc_core::Session {
+        match self {
+            Self::Ureq(c) => c.session(),
+            Self::Reqwest(c, _) => c.session(),
+        }
+    }
+
     pub(crate) fn config(&self) -> &Config {
         match self {
             Self::Ureq(c) => c.config(),

@@ -21,7 +21,7 @@ fn date_of(r: &Reply) -> SystemTime {
 fn an_offset_gateway_refuses_local_time_and_accepts_corrected_time() {
     for offset in [3600i64, -3600] {
         let (mut sim, t0) = aksk_sim();
-        sim.set_clock_offset_secs(offset).unwrap();
+        sim.apply(Op::SetClockOffset(offset), t0).unwrap();
         let creds = Credentials::ak_sk(AK, SK).unwrap();
         // Signed with this machine's clock: the vendor's body and a Date
         // showing the gateway's time.
@@ -49,12 +49,12 @@ fn an_offset_gateway_refuses_local_time_and_accepts_corrected_time() {
 #[test]
 fn within_the_skew_of_the_offset_clock_is_fine() {
     let (mut sim, t0) = aksk_sim();
-    sim.set_clock_offset_secs(600).unwrap();
+    sim.apply(Op::SetClockOffset(600), t0).unwrap();
     let creds = Credentials::ak_sk(AK, SK).unwrap();
     // Ten minutes behind the gateway is inside 15 minutes.
     let d = sim.handle(&signed(creds.clone(), "ins-1", wall()), t0, wall());
     assert_eq!(reply(&d).status, StatusCode::OK);
-    sim.set_clock_offset_secs(901).unwrap();
+    sim.apply(Op::SetClockOffset(901), t0).unwrap();
     let d = sim.handle(&signed(creds, "ins-1", wall()), t0, wall());
     assert_eq!(json_of(reply(&d))["error_msg"], EXPIRED);
 }
@@ -63,7 +63,7 @@ fn within_the_skew_of_the_offset_clock_is_fine() {
 fn any_token_mode_checks_the_date_against_the_gateway_too() {
     let (mut sim, t0) = sim_with(Auth::AnyToken);
     make(&mut sim, "ins-1", Schedule::instant(), t0);
-    sim.set_clock_offset_secs(-3600).unwrap();
+    sim.apply(Op::SetClockOffset(-3600), t0).unwrap();
     let creds = Credentials::ak_sk("ANYAK", "anysk").unwrap();
     let d = sim.handle(&signed(creds.clone(), "ins-1", wall()), t0, wall());
     assert_eq!(json_of(reply(&d))["error_msg"], EXPIRED);
@@ -84,7 +84,7 @@ fn any_token_mode_checks_the_date_against_the_gateway_too() {
 fn every_gateway_answer_is_dated_by_the_gateway() {
     let (mut sim, t0) = sim();
     make(&mut sim, "ins-1", Schedule::instant(), t0);
-    sim.set_clock_offset_secs(3600).unwrap();
+    sim.apply(Op::SetClockOffset(3600), t0).unwrap();
     let gateway = shifted(3600);
     let dated = |d: &Decision| date_of(reply(d));
     assert_eq!(
@@ -97,10 +97,13 @@ fn every_gateway_answer_is_dated_by_the_gateway() {
         gateway
     );
     assert_eq!(dated(&sim.body_too_large(16, t0, wall())), gateway);
-    sim.set_faults(Faults {
-        rate_limit: Some(RateLimit::per_second(1.0)),
-        ..Faults::none()
-    })
+    sim.apply(
+        Op::SetFaults(Faults {
+            rate_limit: Some(RateLimit::per_second(1.0)),
+            ..Faults::none()
+        }),
+        t0,
+    )
     .unwrap();
     let _ = sim.handle(&get(&status_path("ins-1")), t0, wall());
     let d = sim.handle(&get(&status_path("ins-1")), t0, wall());
@@ -158,7 +161,7 @@ fn admin_clock_offset() {
     assert_eq!(sim.clock_offset_secs(), -3600);
     let (st, _) = admin(&mut sim, "DELETE", "/_sim/clock", Value::Null, t0);
     assert_eq!(st, StatusCode::METHOD_NOT_ALLOWED);
-    sim.reset(t0);
+    sim.apply(Op::Reset { instances: None }, t0).unwrap();
     assert_eq!(sim.clock_offset_secs(), 0);
     assert_eq!(
         sim.gateway_time(wall()),

@@ -224,7 +224,7 @@ fn clock_jumps_move_the_windows() {
     let req = get(&status_path("ins-1"));
     assert_eq!(status_at(&mut sim, &req, t0), 200);
     assert_eq!(status_at(&mut sim, &req, t0 + ms(1)), 429);
-    sim.advance_clock(s(3600)).unwrap();
+    sim.apply(Op::AdvanceClock(s(3600)), t0).unwrap();
     assert_eq!(status_at(&mut sim, &req, t0 + ms(2)), 200);
     let recs = sim.request_records();
     assert_eq!(recs[1].throttled.unwrap().window_index, 0);
@@ -238,25 +238,29 @@ fn setting_policies_restarts_the_counts_and_reset_restores_them() {
     let req = get(&status_path("ins-1"));
     assert_eq!(status_at(&mut sim, &req, t0), 200);
     assert_eq!(status_at(&mut sim, &req, t0), 429);
-    sim.set_flow_policies(vec![FlowPolicy::per_api(2, s(10))])
+    sim.apply(Op::SetFlowPolicies(vec![FlowPolicy::per_api(2, s(10))]), t0)
         .unwrap();
     assert_eq!(sim.flow_policies(), [FlowPolicy::per_api(2, s(10))]);
     assert_eq!(status_at(&mut sim, &req, t0), 200);
     assert_eq!(status_at(&mut sim, &req, t0), 200);
     assert_eq!(status_at(&mut sim, &req, t0), 429);
-    sim.set_flow_policies(Vec::new()).unwrap();
+    sim.apply(Op::SetFlowPolicies(Vec::new()), t0).unwrap();
     for _ in 0..10 {
         assert_eq!(status_at(&mut sim, &req, t0), 200);
     }
     let e = sim
-        .set_flow_policies(vec![FlowPolicy::per_api(1, ms(1500))])
+        .apply(
+            Op::SetFlowPolicies(vec![FlowPolicy::per_api(1, ms(1500))]),
+            t0,
+        )
         .unwrap_err();
     assert_eq!(e.kind(), "invalid");
     assert!(
         sim.flow_policies().is_empty(),
         "a refused setting changes nothing"
     );
-    sim.reset(t0 + ms(1));
+    sim.apply(Op::Reset { instances: None }, t0 + ms(1))
+        .unwrap();
     assert_eq!(sim.flow_policies(), [FlowPolicy::per_api(1, s(10))]);
     // The reset forgot the instance (none configured): 404, yet counted.
     assert_eq!(status_at(&mut sim, &req, t0 + ms(2)), 404);

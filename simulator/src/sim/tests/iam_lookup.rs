@@ -4,7 +4,7 @@
 use clouddc_core::sign_request;
 
 use super::*;
-use crate::iam::IamProject;
+use crate::iam::{self, IamProject};
 use crate::metadata::Metadata;
 
 /// `GET /v3/projects?{query}`, signed with `creds` at `at`.
@@ -152,21 +152,24 @@ fn zero_one_or_several_projects() {
         assert!(reply(&d).headers.contains_key("x-iam-trace-id"));
         ids(reply(&d))
     };
-    sim.set_iam_projects(Vec::new()).unwrap();
+    sim.apply(Op::SetIamProjects(Vec::new()), t0).unwrap();
     assert!(ask(&mut sim, "name=cn-east-3").is_empty());
-    sim.set_iam_projects(vec![
-        IamProject::new("a", "cn-east-3"),
-        IamProject::new("b", "cn-east-3_sub"),
-        IamProject::new("c", "cn-east-3"),
-        IamProject::new("d", "ap-southeast-3"),
-    ])
+    sim.apply(
+        Op::SetIamProjects(vec![
+            IamProject::new("a", "cn-east-3"),
+            IamProject::new("b", "cn-east-3_sub"),
+            IamProject::new("c", "cn-east-3"),
+            IamProject::new("d", "ap-southeast-3"),
+        ]),
+        t0,
+    )
     .unwrap();
     assert_eq!(ask(&mut sim, "name=cn-east-3"), ["a", "c"]);
     assert_eq!(ask(&mut sim, "name=ap-southeast-3"), ["d"]);
     assert_eq!(ask(&mut sim, "name=cn-east-3_sub"), ["b"]);
     assert_eq!(ask(&mut sim, "enabled=true").len(), 4);
     assert!(
-        sim.set_iam_projects(vec![IamProject::new("", "x")])
+        sim.apply(Op::SetIamProjects(vec![IamProject::new("", "x")]), t0)
             .is_err()
     );
 
@@ -195,7 +198,7 @@ fn zero_one_or_several_projects() {
     }
     let (st, _) = admin(&mut sim, "POST", "/_sim/iam", Value::Null, t0);
     assert_eq!(st, StatusCode::METHOD_NOT_ALLOWED);
-    sim.reset(t0);
+    sim.apply(Op::Reset { instances: None }, t0).unwrap();
     assert_eq!(ask(&mut sim, "name=cn-east-3"), [P]);
 }
 
@@ -217,8 +220,13 @@ fn the_region_names_the_default_project() {
 #[test]
 fn metadata_generations_sign_lookups_while_live() {
     let (mut sim, t0) = sim_with(Auth::token("good-token"));
-    sim.set_metadata(Metadata::on().with_rotation(Duration::from_secs(2), Duration::from_secs(6)))
-        .unwrap();
+    sim.apply(
+        Op::SetMetadata(
+            Metadata::on().with_rotation(Duration::from_secs(2), Duration::from_secs(6)),
+        ),
+        t0,
+    )
+    .unwrap();
     let g = sim.metadata_generation(0);
     let creds = Credentials::temporary(
         g.access_key.clone(),

@@ -193,7 +193,7 @@ fn stale_unknown_missing_or_revoked_tokens_get_401() {
     }
     // Simulated time expires tokens too.
     let t = token(&mut sim, t0, 10);
-    sim.advance_clock(s(10)).unwrap();
+    sim.apply(Op::AdvanceClock(s(10)), t0).unwrap();
     assert_eq!(
         reply(&sim.handle(&get_key(Some(&t)), t0, wall())).status,
         StatusCode::UNAUTHORIZED
@@ -201,7 +201,10 @@ fn stale_unknown_missing_or_revoked_tokens_get_401() {
     // Revoking forgets live tokens.
     let t = token(&mut sim, t0, 100);
     assert_eq!(sim.metadata_tokens(t0), 1);
-    assert_eq!(sim.revoke_metadata_tokens(t0), 1);
+    assert_eq!(
+        sim.apply(Op::RevokeMetadataTokens, t0).unwrap(),
+        Outcome::Revoked(1)
+    );
     assert_eq!(
         reply(&sim.handle(&get_key(Some(&t)), t0, wall())).status,
         StatusCode::UNAUTHORIZED
@@ -222,8 +225,11 @@ fn without_an_agency_securitykey_says_so() {
     assert_eq!(v["error"]["message"], NO_AGENCY_MESSAGE);
     assert!(body_text(r).contains("Please configure Cloud Service Agency first"));
     // Attaching one at run time fixes it.
-    sim.set_metadata(sim.metadata().clone().with_agency(true))
-        .unwrap();
+    sim.apply(
+        Op::SetMetadata(sim.metadata().clone().with_agency(true)),
+        t0,
+    )
+    .unwrap();
     credential(&sim.handle(&get_key(Some(&t)), t0, wall()));
 }
 
@@ -244,7 +250,7 @@ fn metadata_off_answers_404_like_unknown_paths_and_accepts_no_generation() {
     let req = signed(creds_of(&g), "ins-1", wall());
     assert!(detail(&sim.handle(&req, t0, wall())).contains("expects X-Auth-Token"));
     // Turned on at run time, the same keys work.
-    sim.set_metadata(Metadata::on()).unwrap();
+    sim.apply(Op::SetMetadata(Metadata::on()), t0).unwrap();
     assert_eq!(reply(&sim.handle(&req, t0, wall())).status, StatusCode::OK);
 }
 
@@ -275,7 +281,7 @@ fn securitykey_follows_the_rotation_at_exact_boundaries() {
         .collect();
     assert_eq!(keys.len(), 4);
     // Jumping the clock issues the generations in between.
-    sim.advance_clock(s(20)).unwrap();
+    sim.apply(Op::AdvanceClock(s(20)), t0).unwrap();
     let c = credential(&sim.handle(&get_key(None), at(6000), wall()));
     assert_eq!(c["access"], sim.metadata_generation(13).access_key.as_str());
     assert_eq!(sim.global_counters().metadata_generations, 14);
@@ -363,7 +369,7 @@ fn the_gateway_accepts_live_generations_and_refuses_expired_ones() {
         StatusCode::OK
     );
     // Jumping the clock expires generations as well.
-    sim.advance_clock(s(2)).unwrap();
+    sim.apply(Op::AdvanceClock(s(2)), t0).unwrap();
     assert!(detail(&sim.handle(&req1, at(6000), wall())).contains("expired"));
 }
 
@@ -385,7 +391,7 @@ fn generations_sign_alongside_configured_aksk() {
     }
     // Expired generations are refused even where any token is accepted.
     let (mut any, t0) = sim_with(Auth::AnyToken);
-    any.set_metadata(rotating()).unwrap();
+    any.apply(Op::SetMetadata(rotating()), t0).unwrap();
     make(&mut any, "ins-1", Schedule::instant(), t0);
     let req = signed(creds_of(&any.metadata_generation(0)), "ins-1", wall());
     assert_eq!(reply(&any.handle(&req, t0, wall())).status, StatusCode::OK);
@@ -426,16 +432,22 @@ fn metadata_faults_make_it_unavailable() {
         stall_headers: Some(StallHeaders::default()),
         ..Faults::none()
     };
-    sim.set_metadata(sim.metadata().clone().with_faults(stall))
-        .unwrap();
+    sim.apply(
+        Op::SetMetadata(sim.metadata().clone().with_faults(stall)),
+        t0,
+    )
+    .unwrap();
     let d = sim.handle(&put_token(Some("60")), t0, wall());
     assert!(matches!(d.delivery, Delivery::StallHeaders { .. }));
     let limited = Faults {
         rate_limit: Some(RateLimit::per_second(1.0)),
         ..Faults::none()
     };
-    sim.set_metadata(sim.metadata().clone().with_faults(limited))
-        .unwrap();
+    sim.apply(
+        Op::SetMetadata(sim.metadata().clone().with_faults(limited)),
+        t0,
+    )
+    .unwrap();
     credential(&sim.handle(&get_key(None), t0, wall()));
     let d = sim.handle(&get_key(None), t0, wall());
     assert_eq!(reply(&d).status, StatusCode::TOO_MANY_REQUESTS);
@@ -539,7 +551,7 @@ fn admin_metadata_routes() {
     );
 
     // Tokens: revoke over the admin API.
-    sim.set_metadata(Metadata::on()).unwrap();
+    sim.apply(Op::SetMetadata(Metadata::on()), t0).unwrap();
     let t = token(&mut sim, t0, 60);
     let (_, v) = admin(
         &mut sim,
@@ -588,8 +600,8 @@ fn admin_metadata_routes() {
 fn reset_restores_the_metadata_settings_and_forgets_tokens() {
     let (mut sim, t0) = meta_sim(rotating());
     let t = token(&mut sim, t0, 600);
-    sim.set_metadata(Metadata::off()).unwrap();
-    sim.reset(t0);
+    sim.apply(Op::SetMetadata(Metadata::off()), t0).unwrap();
+    sim.apply(Op::Reset { instances: None }, t0).unwrap();
     assert_eq!(sim.metadata(), &rotating());
     assert_eq!(sim.global_counters().metadata_token_requests, 0);
     assert_eq!(
@@ -647,7 +659,7 @@ mod props {
                     }
                     Op::Revoke => {
                         let live = model.iter().filter(|(_, e, r)| !r && now_ms < *e).count();
-                        prop_assert_eq!(sim.revoke_metadata_tokens(at), live);
+                        prop_assert_eq!(sim.apply(crate::Op::RevokeMetadataTokens, at).unwrap(), Outcome::Revoked(live));
                         for m in &mut model {
                             m.2 = true;
                         }

@@ -17,10 +17,13 @@ fn on(conn: u64, nth: u64, idle_ms: u64, path: &str) -> Request<Vec<u8>> {
 fn stale_sim(stale: StaleConnections) -> (Simulator, Instant) {
     let (mut sim, t0) = sim();
     make(&mut sim, "ins-1", Schedule::instant(), t0);
-    sim.set_faults(Faults {
-        stale_connections: Some(stale),
-        ..Faults::none()
-    })
+    sim.apply(
+        Op::SetFaults(Faults {
+            stale_connections: Some(stale),
+            ..Faults::none()
+        }),
+        t0,
+    )
     .unwrap();
     (sim, t0)
 }
@@ -156,12 +159,24 @@ fn only_the_global_faults_may_close_connections() {
         .unwrap_err();
     assert!(e.to_string().contains("only to the global faults"), "{e}");
     make(&mut sim, "ins-1", Schedule::instant(), t0);
-    assert!(sim.set_instance_faults("ins-1", stale.clone()).is_err());
+    assert!(
+        sim.apply(
+            Op::SetInstanceFaults {
+                id: "ins-1".to_owned(),
+                faults: stale.clone()
+            },
+            t0
+        )
+        .is_err()
+    );
     let e = sim
-        .set_metadata(Metadata::on().with_faults(stale.clone()))
+        .apply(
+            Op::SetMetadata(Metadata::on().with_faults(stale.clone())),
+            t0,
+        )
         .unwrap_err();
     assert!(e.to_string().contains("metadata faults"), "{e}");
-    assert!(sim.set_faults(stale).is_ok());
+    assert!(sim.apply(Op::SetFaults(stale), t0).is_ok());
 }
 
 #[test]

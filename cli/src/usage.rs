@@ -1,0 +1,41 @@
+//! Usage and configuration errors, and how every error line of the command
+//! reads: `clouddc: error: ...` on stderr.
+//!
+//! Owns [`UsageError`] (exit 2, nothing sent to the API), turning a core
+//! error into one, and the one place that renders and writes an error line.
+//! Must not decide which flags fix an error (`settings` adds those) nor write
+//! to stdout; uses no module of this crate but `exit`, so that every other
+//! module may report through it.
+
+use std::fmt;
+use std::io::Write;
+
+use crate::exit;
+
+/// A usage or configuration error: exit 2, nothing sent.
+#[derive(Debug)]
+pub(crate) struct UsageError(pub(crate) String);
+
+impl From<clouddc_core::Error> for UsageError {
+    fn from(e: clouddc_core::Error) -> Self {
+        Self(
+            e.to_string()
+                .trim_start_matches("invalid input: ")
+                .to_owned(),
+        )
+    }
+}
+
+impl UsageError {
+    /// Writes the error line and gives the exit status.
+    pub(crate) fn report(&self) -> u8 {
+        error(format_args!("{}", self.0));
+        exit::USAGE
+    }
+}
+
+/// Writes `clouddc: error: {args}` to stderr; a failure is ignored (there is
+/// nowhere left to report it).
+pub(crate) fn error(args: fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr().lock(), "clouddc: error: {args}");
+}

@@ -251,6 +251,18 @@ fn section(o: &Outcome, pin: &Pin, s: &Settings) -> Section {
         ),
     ]);
     rows.extend(ureq64.iter().cloned());
+    rows.extend([
+        rate(
+            "clouddc-ureq `status()` from 64 threads on one client",
+            "ureq64_threads_sdk",
+        ),
+        ratio(
+            "64 threads on one clouddc-ureq client / 64 threads on one ureq agent",
+            "ureq64_threads_sdk",
+            "ureq64_bare",
+            Goal::AtLeast(0.95),
+        ),
+    ]);
     let calls = |k: &str| o.calls.get(k).copied().unwrap_or(0);
     let mut notes = vec![format!(
         "Setup: one fixed-response HTTP/1.1 keep-alive server (a single-threaded tokio loop \
@@ -592,6 +604,16 @@ pub(crate) fn client_main(a: &ClientArgs) -> Result<(), BoxError> {
                         }
                         Ok(t.elapsed())
                     }) as Loop<'_>,
+                ),
+                (
+                    "ureq64_threads_sdk",
+                    Box::new(|n: u64| {
+                        let one = || -> Result<(), BoxError> {
+                            black_box(sdk.status(id)?);
+                            Ok(())
+                        };
+                        threads_64(&one, n)
+                    }),
                 ),
                 (
                     "ureq64_bare_timeout",

@@ -549,7 +549,8 @@ async fn exchange(
         .await
         .map_err(|e| fail("failed", true, e))?;
     let cap = body_limit.saturating_add(1);
-    let mut bytes = Vec::new();
+    let announced = response.content_length().unwrap_or(0);
+    let mut bytes = Vec::with_capacity(usize::try_from(announced).unwrap_or(0).min(cap));
     while bytes.len() < cap {
         let chunk = response.chunk().await;
         let Some(chunk) = chunk.map_err(|e| fail("failed reading the body", false, e))? else {

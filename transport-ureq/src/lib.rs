@@ -501,7 +501,9 @@ impl Transport for UreqTransport<'_> {
         let cap = u64::try_from(body_limit)
             .unwrap_or(u64::MAX)
             .saturating_add(1);
-        let mut bytes = Vec::new();
+        // Room for the announced length (within the cap), read at once.
+        let announced = body.content_length().unwrap_or(0).min(cap);
+        let mut bytes = Vec::with_capacity(usize::try_from(announced).unwrap_or(0) + 1);
         body.into_reader()
             .take(cap)
             .read_to_end(&mut bytes)

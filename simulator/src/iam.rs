@@ -102,20 +102,14 @@ pub(crate) fn validate(projects: &[IamProject]) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks a region name such as `cn-east-3`.
+/// Checks a region name such as `cn-east-3`, by the core's one rule
+/// ([`clouddc_core::Region`]).
 pub(crate) fn validate_region(region: &str) -> Result<(), String> {
-    let ok = !region.is_empty()
-        && region.len() <= 64
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "region {region:?} is not a region name such as cn-east-3"
-        ))
-    }
+    clouddc_core::Region::new(region).map(drop).map_err(|e| {
+        e.to_string()
+            .trim_start_matches("invalid input: ")
+            .to_owned()
+    })
 }
 
 /// The `name` filter of a query (`None`: every project); the last `name`

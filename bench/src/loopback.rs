@@ -461,6 +461,10 @@ pub(crate) fn client_main(a: &ClientArgs) -> Result<(), BoxError> {
         };
 
     // Async: clouddc-reqwest and a bare reqwest client on one runtime.
+    // The bare reqwest client needs a process default; `ring`, as the SDK
+    // uses (deprecated in rustls 0.23.48 for want of post-quantum key
+    // exchange; see clouddc-reqwest's `tls.rs`).
+    #[allow(deprecated)]
     let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

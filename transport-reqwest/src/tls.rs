@@ -24,7 +24,7 @@ use clouddc_core::Error;
 /// clients and one-call commands start without reading the store.
 pub(crate) fn config() -> Result<rustls::ClientConfig, Error> {
     let tls_error = |e| Error::transport("cannot set up TLS (rustls with ring)", e);
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = ring_provider();
     let verifier = Arc::new(LazyPlatformVerifier::new(provider.clone()));
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -34,6 +34,17 @@ pub(crate) fn config() -> Result<rustls::ClientConfig, Error> {
         .with_no_client_auth();
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tls)
+}
+
+/// rustls's `ring` crypto provider. rustls 0.23.48 deprecates it ("no
+/// support for post-quantum algorithms"); the other routes are aws-lc-rs (a C
+/// build and a larger binary, against the command's size limit) or installing
+/// a process-wide default provider (global state, which a library must not
+/// set). It offers the classical key exchanges, which every Huawei Cloud
+/// endpoint accepts. The one place the deprecation is allowed, in this crate.
+#[allow(deprecated)]
+fn ring_provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// The platform verifier, made on first use.

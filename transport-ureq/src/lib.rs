@@ -305,11 +305,22 @@ impl Clock for SystemClock {
     }
 }
 
+/// rustls's `ring` crypto provider. rustls 0.23.48 deprecates it ("no
+/// support for post-quantum algorithms"); the other routes are aws-lc-rs (a C
+/// build and a larger binary, against the command's size limit) or installing
+/// a process-wide default provider (global state, which a library must not
+/// set). It offers the classical key exchanges, which every Huawei Cloud
+/// endpoint accepts. The one place the deprecation is allowed, in this crate.
+#[allow(deprecated)]
+fn ring_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
 /// An agent for `config` keeping at most `idle` connections per host.
 fn agent(config: &Config, idle: usize) -> ureq::Agent {
     let tls = TlsConfig::builder()
         .root_certs(RootCerts::PlatformVerifier)
-        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .unversioned_rustls_crypto_provider(ring_provider())
         .build();
     ureq::Agent::with_parts(
         ureq::Agent::config_builder()

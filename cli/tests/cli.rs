@@ -1215,12 +1215,19 @@ fn a_signal_mid_run_gives_every_id_one_line_and_the_signal_status() {
                     .spawn()
                     .unwrap();
                 std::thread::sleep(Duration::from_millis(1500));
+                let signalled = Instant::now();
                 let killed = std::process::Command::new("kill")
                     .args([format!("-{signal}"), child.id().to_string()])
                     .status()
                     .unwrap();
                 assert!(killed.success());
                 let out = child.wait_with_output().unwrap();
+                // It stops at once, not when its waits would have ended.
+                assert!(
+                    signalled.elapsed() < Duration::from_secs(10),
+                    "{transport} {signal} {command}: exited {:?} after the signal",
+                    signalled.elapsed()
+                );
                 let stderr = String::from_utf8_lossy(&out.stderr);
                 assert_eq!(
                     out.status.code(),
@@ -1476,4 +1483,37 @@ fn watch_ends_as_cli_md_says() {
         assert!(nope[0]["to"].is_null());
         assert_eq!(nope[0]["failure"]["kind"], "not_found");
     }
+}
+
+/// `simulate` takes a token or an AK/SK pair, never both, and a busy
+/// `--listen` address is named with its cause; both exit 2.
+#[test]
+fn simulate_refuses_two_kinds_of_auth_and_names_a_busy_port() {
+    let mut c = clouddc();
+    c.args([
+        "simulate",
+        "--listen",
+        "127.0.0.1:0",
+        "--token",
+        "T",
+        "--ak",
+        "A",
+        "--sk",
+        "B",
+    ]);
+    let r = run(c);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("exclude each other"), "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = busy.local_addr().expect("addr").to_string();
+    let mut c = clouddc();
+    c.args(["simulate", "--listen", &addr]);
+    let r = run(c);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains(&addr), "{}", r.stderr);
+    assert!(r.stderr.to_lowercase().contains("in use"), "{}", r.stderr);
+    assert!(r.stderr.contains("port 0"), "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
 }

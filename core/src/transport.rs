@@ -122,10 +122,12 @@ pub fn run<M: Machine>(
 pub type Ended = (Ticket, Result<Response<Vec<u8>>, Error>);
 
 /// The blocking driver of a [`Fleet`], up to its next event (`None` once
-/// every id has finished). `start` starts sending one request (it may send
-/// it inline and answer at once; it is told how many requests are in
-/// flight, that one included), and `wait` waits until the given time for
-/// any request to end (answering `None` when none did).
+/// every id has finished). `cancelled` is asked before every step (true:
+/// the fleet is cancelled, and every unfinished id ends interrupted);
+/// `start` starts sending one request (it may send it inline and answer at
+/// once; it is told how many requests are in flight, that one included),
+/// and `wait` waits until the given time for any request to end, or for a
+/// cancel (answering `None` when no request ended).
 ///
 /// ```
 /// use clouddc_core::{next_fleet_event, Clock, Config, Credentials, Endpoint, Fleet,
@@ -138,7 +140,7 @@ pub type Ended = (Ticket, Result<Response<Vec<u8>>, Error>);
 /// let ids = ["a", "b"].map(|s| InstanceId::new(s).unwrap());
 /// let mut fleet = Fleet::new(&session, Job::Status, ids, FleetOptions::new());
 /// let mut done = 0;
-/// while let Some(_event) = next_fleet_event(&mut fleet, &C,
+/// while let Some(_event) = next_fleet_event(&mut fleet, &C, || false,
 ///     |ticket, attempt, _| Some((ticket, transport.send(attempt))),
 ///     |until| { C.sleep_until(until); None }) {
 ///     done += 1;
@@ -149,10 +151,14 @@ pub type Ended = (Ticket, Result<Response<Vec<u8>>, Error>);
 pub fn next_fleet_event<I: Iterator<Item = InstanceId>>(
     fleet: &mut Fleet<I>,
     clock: &impl Clock,
+    cancelled: impl Fn() -> bool,
     mut start: impl FnMut(Ticket, Attempt, usize) -> Option<Ended>,
     mut wait: impl FnMut(Instant) -> Option<Ended>,
 ) -> Option<FleetEvent> {
     loop {
+        if !fleet.is_cancelled() && cancelled() {
+            fleet.cancel();
+        }
         let ended = match fleet.poll(clock.now()) {
             FleetStep::Send { ticket, attempt } => {
                 let in_flight = fleet.progress().in_flight;
@@ -270,5 +276,34 @@ mod tests {
             elapsed >= Duration::from_secs(10) && elapsed <= Duration::from_secs(11),
             "{elapsed:?}"
         );
+    }
+
+    #[test]
+    fn a_cancel_reaches_a_fleet_that_sleeps_between_polls() {
+        use crate::{Fleet, FleetOptions, InstanceState, Job, Outcome, WaitOptions};
+        let clock = FakeClock::new();
+        let hourly = WaitOptions::new().interval(Duration::from_secs(3600));
+        let job = Job::wait(InstanceState::Running, hourly);
+        let ids = [InstanceId::new("a").unwrap()];
+        let mut fleet = Fleet::new(&config(3), job, ids, FleetOptions::new());
+        let cancel = std::cell::Cell::new(false);
+        let mut waits = 0;
+        let event = next_fleet_event(
+            &mut fleet,
+            &clock,
+            || cancel.get(),
+            |ticket, _attempt, _| Some((ticket, Ok(resp(200, &[], r#"{"state":"pending"}"#)))),
+            |_until| {
+                // The signal arrives while the fleet sleeps.
+                waits += 1;
+                cancel.set(true);
+                None
+            },
+        );
+        assert!(matches!(
+            event.map(|e| e.outcome),
+            Some(Outcome::Interrupted)
+        ));
+        assert_eq!(waits, 1, "it went back to sleep after the cancel");
     }
 }

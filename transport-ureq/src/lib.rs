@@ -219,7 +219,7 @@ impl Client {
             None
         };
         let last = std::iter::from_fn(|| {
-            clouddc_core::next_fleet_event(&mut fleet, &SystemClock, &mut start, sleep)
+            clouddc_core::next_fleet_event(&mut fleet, &SystemClock, || false, &mut start, sleep)
         });
         let last = last.filter(|e| e.outcome.is_final()).last();
         last.unwrap_or_else(|| unreachable!("a fleet finishes every id"))
@@ -381,14 +381,12 @@ impl<I: Iterator<Item = InstanceId>> Iterator for FleetRun<I> {
     type Item = FleetEvent;
 
     fn next(&mut self) -> Option<FleetEvent> {
-        if self.cancelled.load(Ordering::SeqCst) {
-            self.fleet.cancel();
-        }
-        let pool = &self.pool;
-        // A cancel wakes the wait; the fleet hears of it at its next poll.
+        let (pool, cancelled) = (&self.pool, &self.cancelled);
+        // A cancel wakes the wait, and the driver cancels the fleet.
         clouddc_core::next_fleet_event(
             &mut self.fleet,
             &SystemClock,
+            || cancelled.load(Ordering::SeqCst),
             |ticket, attempt, in_flight| pool.send(ticket, attempt, in_flight),
             |until| pool.recv(until),
         )

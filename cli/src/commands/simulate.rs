@@ -15,6 +15,12 @@ use crate::usage::UsageError;
 use crate::{exit, stdio};
 
 fn auth(g: &GlobalArgs, a: &SimulateArgs, env: Env<'_>) -> Result<(Auth, Option<String>), String> {
+    if a.ak.is_some() && (g.token.is_some() || g.token_file.is_some()) {
+        return Err(
+            "--token (or --token-file) and --ak/--sk exclude each other: the simulator accepts a token or an AK/SK pair; give one of them"
+                .to_owned(),
+        );
+    }
     if let (Some(ak), Some(sk)) = (&a.ak, &a.sk) {
         return Ok(match &a.security_token {
             Some(st) => (Auth::temporary(ak, sk, st), None),
@@ -78,7 +84,13 @@ pub(crate) fn run(g: &GlobalArgs, a: &SimulateArgs, env: Env<'_>) -> u8 {
     rt.block_on(async {
         let sim = match clouddc_simulator::start(config).await {
             Ok(s) => s,
-            Err(e) => return usage(e.to_string()),
+            Err(e @ clouddc_simulator::Error::Bind { .. }) => {
+                return usage(format!(
+                    "{}; pick another --listen address, or port 0 for a free one",
+                    clouddc_core::error_chain(&e)
+                ));
+            }
+            Err(e) => return usage(clouddc_core::error_chain(&e)),
         };
         let instances: Vec<_> = sim
             .control()

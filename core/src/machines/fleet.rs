@@ -293,8 +293,8 @@ struct Task {
     machine: Machine,
     /// Bumped on every (re)schedule, so that older timers are ignored.
     generation: u32,
-    /// The request in flight, if any: its sequence number and attempt.
-    in_flight: Option<(u64, u32)>,
+    /// The sequence number of the request in flight, if any.
+    in_flight: Option<u64>,
     queued: bool,
 }
 
@@ -515,7 +515,7 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
         let Some(task) = self.tasks.get_mut(&ticket.key) else {
             return;
         };
-        let Some((seq, _)) = task.in_flight else {
+        let Some(seq) = task.in_flight else {
             return;
         };
         if seq != ticket.seq {
@@ -714,7 +714,7 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
     fn fire_backstops(&mut self, now: Instant) {
         while let Some(&(end, key, seq)) = self.sent.front() {
             let task = self.tasks.get_mut(&key);
-            let Some(task) = task.filter(|t| t.in_flight.is_some_and(|(s, _)| s == seq)) else {
+            let Some(task) = task.filter(|t| t.in_flight == Some(seq)) else {
                 self.sent.pop_front();
                 continue;
             };
@@ -840,7 +840,7 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
             Polled::Send(attempt) => {
                 let seq = self.next_seq;
                 self.next_seq += 1;
-                task.in_flight = Some((seq, attempt.number));
+                task.in_flight = Some(seq);
                 task.generation = task.generation.wrapping_add(1);
                 // A backstop: if the transport does not answer by the
                 // attempt's end, the core times the attempt out itself.

@@ -10,7 +10,7 @@
 //! `clients`), nor turn records into an exit code (each command does).
 
 use std::ops::ControlFlow;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clouddc_core::{Config, FleetEvent, FleetOptions, FleetProgress, InstanceId, Job};
 use clouddc_core::{RateLimiterConfig, RetryBudgetConfig};
@@ -137,14 +137,13 @@ pub(crate) fn execute(spec: Spec<'_>) -> Result<Vec<Record>, Failed> {
     let started = spec.started;
     let progress = Line::start(ids.len(), spec.progress);
     let mut records = Vec::with_capacity(ids.len());
-    let mut emit = |e: FleetEvent, live: &Live| {
+    // `finished`: when the id's event came, from the command's start (not
+    // when its record is printed, which in argument order may be later).
+    let mut emit = |(e, finished): (FleetEvent, Duration), live: &Live| {
         let record = match &target {
-            Some(_) => {
+            Some(t) => {
                 let (id, w) = e.into_wait();
-                let mut r = Record::from_wait(id.as_str(), target.as_deref().unwrap_or(""), &w);
-                let since_start = started.elapsed().as_millis();
-                r.elapsed_ms = Some(u64::try_from(since_start).unwrap_or(u64::MAX));
-                r
+                Record::from_wait(id.as_str(), t, &w, finished)
             }
             None => {
                 let (id, r) = e.into_status();
@@ -165,7 +164,8 @@ pub(crate) fn execute(spec: Spec<'_>) -> Result<Vec<Record>, Failed> {
         if let Some(progress) = &progress {
             progress.update(&p);
         }
-        match order.push(e, |e| emit(e, live)) {
+        let finished = started.elapsed();
+        match order.push(e.index, (e, finished), |item| emit(item, live)) {
             Ok(()) => ControlFlow::Continue(()),
             Err(stop) => {
                 stopped = Some(stop);

@@ -5,6 +5,8 @@
 //! anything (the caller prints what is built here through `stdio`) nor
 //! decide exit codes beyond what a record says (each command does).
 
+use std::time::Duration;
+
 use clouddc_core::ceil_secs;
 use clouddc_core::{Error, ErrorStatus, InstanceStatus, WaitOutcome, WaitReport};
 use serde::Serialize;
@@ -137,8 +139,14 @@ impl Record {
         }
     }
 
-    /// The final record of a wait.
-    pub(crate) fn from_wait(id: &str, target: &str, report: &WaitReport) -> Self {
+    /// The final record of a wait that ended `finished` after the command
+    /// started.
+    pub(crate) fn from_wait(
+        id: &str,
+        target: &str,
+        report: &WaitReport,
+        finished: Duration,
+    ) -> Self {
         let mut r = match &report.outcome {
             WaitOutcome::Reached(s) => {
                 let mut r = Self::with_status(id, true, s.as_ref());
@@ -159,11 +167,12 @@ impl Record {
                 failure: Some(Failure::from_error(e)),
                 ..Self::with_status(id, false, None)
             },
-            _ => Self::with_status(id, false, None),
+            // Interrupted, and outcomes to come: the last status seen.
+            other => Self::with_status(id, false, other.status()),
         };
         r.outcome = Some(report.outcome.as_str());
         r.polls = Some(report.polls);
-        r.elapsed_ms = Some(u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX));
+        r.elapsed_ms = Some(u64::try_from(finished.as_millis()).unwrap_or(u64::MAX));
         r
     }
 }
@@ -372,7 +381,7 @@ mod tests {
     #[test]
     fn wait_record() {
         let report = WaitReport::new(WaitOutcome::Reached(None), 3, Duration::from_millis(2500));
-        let r = Record::from_wait("i", "terminated", &report);
+        let r = Record::from_wait("i", "terminated", &report, Duration::from_millis(2500));
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["outcome"], "reached");
         assert_eq!(v["state"], "terminated");

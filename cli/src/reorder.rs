@@ -9,17 +9,15 @@
 
 use std::collections::BTreeMap;
 
-use clouddc_core::FleetEvent;
-
-/// Collects finished ids and hands them on in index order as soon as each
-/// next one is there.
-pub(crate) struct InOrder {
+/// Collects finished ids (each an item at its index in the input) and
+/// hands them on in index order as soon as each next one is there.
+pub(crate) struct InOrder<T> {
     ordered: bool,
     next: u64,
-    pending: BTreeMap<u64, FleetEvent>,
+    pending: BTreeMap<u64, T>,
 }
 
-impl InOrder {
+impl<T> InOrder<T> {
     /// Hands events on in index order, or as they come when not `ordered`.
     pub(crate) fn new(ordered: bool) -> Self {
         Self {
@@ -29,17 +27,18 @@ impl InOrder {
         }
     }
 
-    /// Takes `event`; hands every event now next in order to `emit`,
-    /// stopping at the first that cannot be handed on.
+    /// Takes `item`, the one at `index`; hands every item now next in order
+    /// to `emit`, stopping at the first that cannot be handed on.
     pub(crate) fn push<E>(
         &mut self,
-        event: FleetEvent,
-        mut emit: impl FnMut(FleetEvent) -> Result<(), E>,
+        index: u64,
+        item: T,
+        mut emit: impl FnMut(T) -> Result<(), E>,
     ) -> Result<(), E> {
         if !self.ordered {
-            return emit(event);
+            return emit(item);
         }
-        self.pending.insert(event.index, event);
+        self.pending.insert(index, item);
         while let Some(e) = self.pending.remove(&self.next) {
             self.next += 1;
             emit(e)?;
@@ -51,21 +50,34 @@ impl InOrder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clouddc_core::{InstanceId, Outcome};
 
     #[test]
     fn in_order_emits_in_index_order() {
         let mut seen = Vec::new();
         let mut order = InOrder::new(true);
         for i in [2, 0, 1, 4, 3] {
-            let e = FleetEvent::new(i, InstanceId::new("i").unwrap(), Outcome::Interrupted);
             order
-                .push(e, |e| {
-                    seen.push(e.index);
+                .push(i, i * 10, |item| {
+                    seen.push(item);
                     Ok::<(), ()>(())
                 })
                 .unwrap();
         }
-        assert_eq!(seen, [0, 1, 2, 3, 4]);
+        assert_eq!(seen, [0, 10, 20, 30, 40]);
+    }
+
+    #[test]
+    fn unordered_emits_as_they_come() {
+        let mut seen = Vec::new();
+        let mut order = InOrder::new(false);
+        for i in [2, 0, 1] {
+            order
+                .push(i, i, |item| {
+                    seen.push(item);
+                    Ok::<(), ()>(())
+                })
+                .unwrap();
+        }
+        assert_eq!(seen, [2, 0, 1]);
     }
 }

@@ -211,7 +211,7 @@ impl FleetEvent {
                 elapsed: Duration::ZERO,
             },
             Outcome::Interrupted => WaitReport {
-                outcome: crate::WaitOutcome::Interrupted,
+                outcome: crate::WaitOutcome::Interrupted { last: None },
                 polls: 0,
                 elapsed: Duration::ZERO,
             },
@@ -548,7 +548,7 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
             return FleetStep::Event(e);
         }
         if self.cancelled {
-            return self.poll_cancelled();
+            return self.poll_cancelled(now);
         }
         self.fire_timers(now.mono);
         self.fire_backstops(now.mono);
@@ -912,14 +912,19 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
         });
     }
 
-    fn poll_cancelled(&mut self) -> FleetStep {
+    fn poll_cancelled(&mut self, now: Now) -> FleetStep {
         self.progress.in_flight = 0;
         self.abandon_session_request();
         if !self.tasks.is_empty() {
             let mut started: Vec<(u64, Box<Task>)> = self.tasks.drain().collect();
             started.sort_unstable_by_key(|(k, _)| *k);
-            for (key, task) in started {
-                self.finish(key, task.id, Outcome::Interrupted);
+            for (key, mut task) in started {
+                // A wait keeps what it saw: its polls and last status.
+                let outcome = match &mut task.machine {
+                    Machine::Wait(w) => Outcome::Wait(w.interrupt(now)),
+                    Machine::Call(_) | Machine::Watch(_) => Outcome::Interrupted,
+                };
+                self.finish(key, task.id, outcome);
             }
         } else if let Some(ids) = self.ids.as_mut() {
             match ids.next() {
@@ -939,7 +944,7 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
         match self.events.pop_front() {
             Some(e) => FleetStep::Event(e),
             None if self.ids.is_none() => FleetStep::Finished,
-            None => self.poll_cancelled(),
+            None => self.poll_cancelled(now),
         }
     }
 }

@@ -158,8 +158,11 @@ pub enum WaitOutcome {
     },
     /// A non-retryable error ended the wait.
     Error(Error),
-    /// The wait was cancelled before it ended.
-    Interrupted,
+    /// The wait was cancelled before it ended; the last status seen.
+    Interrupted {
+        /// The last status seen, if a poll answered before the cancel.
+        last: Option<InstanceStatus>,
+    },
 }
 
 impl WaitOutcome {
@@ -170,7 +173,7 @@ impl WaitOutcome {
             Self::Failed(_) => "failed",
             Self::TimedOut { .. } => "timed_out",
             Self::Error(_) => "error",
-            Self::Interrupted => "interrupted",
+            Self::Interrupted { .. } => "interrupted",
         }
     }
 
@@ -179,8 +182,8 @@ impl WaitOutcome {
         match self {
             Self::Reached(s) => s.as_ref(),
             Self::Failed(s) => Some(s),
-            Self::TimedOut { last, .. } => last.as_ref(),
-            Self::Error(_) | Self::Interrupted => None,
+            Self::TimedOut { last, .. } | Self::Interrupted { last } => last.as_ref(),
+            Self::Error(_) => None,
         }
     }
 }
@@ -341,6 +344,17 @@ impl Waiter {
     /// Ends the wait with `error` (resolving the credentials failed).
     pub(crate) fn fail(&mut self, now: Now, error: Error) -> WaitReport {
         match self.report(now, WaitOutcome::Error(error)) {
+            Step::Done(r) => r,
+            _ => unreachable!("report always ends the wait"),
+        }
+    }
+
+    /// Ends the wait at `now` because it was cancelled: the report keeps the
+    /// polls made and the last status seen (a poll in flight is dropped).
+    pub fn interrupt(&mut self, now: Now) -> WaitReport {
+        self.current = None;
+        let last = self.last_status.take();
+        match self.report(now, WaitOutcome::Interrupted { last }) {
             Step::Done(r) => r,
             _ => unreachable!("report always ends the wait"),
         }

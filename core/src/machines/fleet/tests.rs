@@ -292,6 +292,38 @@ fn cancel_interrupts_every_unfinished_id_once() {
 }
 
 #[test]
+fn a_cancelled_wait_keeps_its_polls_and_last_status() {
+    let job = Job::Wait {
+        target: InstanceState::Running,
+        options: WaitOptions::new()
+            .interval(Duration::from_secs(1))
+            .max_wait(Duration::from_secs(60)),
+    };
+    let mut fleet = Fleet::new(&config(1), job, ids(3), FleetOptions::new().rate(None));
+    // Polls answer at 0, 1, 2 and 3 s; the driver cancels at its first
+    // step after 3.5 s.
+    let run = drive(
+        &mut fleet,
+        Duration::from_millis(10),
+        |_, _| Answer::Pending,
+        Some(Duration::from_millis(3500)),
+    );
+    assert_each_once(&run, 3);
+    for e in run.events {
+        let Outcome::Wait(report) = e.outcome else {
+            panic!("{:?}", e.outcome)
+        };
+        assert!((4..=5).contains(&report.polls), "{}", report.polls);
+        assert!(report.elapsed >= Duration::from_millis(3500));
+        assert!(report.elapsed <= Duration::from_millis(4100));
+        let crate::WaitOutcome::Interrupted { last: Some(s) } = report.outcome else {
+            panic!("{:?}", report.outcome)
+        };
+        assert_eq!(s.state, InstanceState::Pending);
+    }
+}
+
+#[test]
 fn a_silent_transport_is_timed_out_by_the_core() {
     let mut fleet = Fleet::new(
         &config(2),

@@ -1,0 +1,292 @@
+//! Records and reports that tell the truth, driven through the built binary
+//! against the simulator on every transport this build has: each id's own
+//! history in its record (interrupted and timed-out waits keep what they
+//! saw; `elapsed_ms` is when the id finished, ordered or not, in JSON and
+//! in the table), and `watch --for`'s exit codes.
+//!
+//! The fields of a record, and what each one says (the audit this file
+//! and `cli.rs` test):
+//!
+//! | field | says | tested |
+//! |---|---|---|
+//! | `id` | the id as given, once, in argument order unless `--unordered` | `cli.rs` (argument order, signal) |
+//! | `ok` | status: the query answered; wait: `reached` only | `cli.rs` (every failure kind, exit codes) |
+//! | `state`, `operation_state` | the last answer seen for this id; null with a `failure` | here (interrupted, timed out), `cli.rs` |
+//! | `error` | the 200 body's error object, passed through | `records.rs` unit test |
+//! | `failure` | why the id's query failed for good; null otherwise | `cli.rs` (every kind) |
+//! | `outcome` | how this id's wait ended | here, `cli.rs` |
+//! | `polls` | status queries this id answered, up to its end (interrupted too) | here |
+//! | `elapsed_ms` | from the command's start to when this id ended, not to its print | here (JSON, `--unordered`, table, demo) |
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clouddc_simulator::{Action, BlockingHandle, NewInstance, Op, Schedule, SimConfig};
+use common::TRANSPORTS;
+use serde_json::Value;
+
+mod common;
+
+const TOKEN: &str = "reports-token";
+
+fn sim() -> BlockingHandle {
+    let config = SimConfig::builder()
+        .listen(([127, 0, 0, 1], 0).into())
+        .auth(clouddc_simulator::Auth::token(TOKEN))
+        .instances(0)
+        .build()
+        .expect("sim config");
+    clouddc_simulator::start_blocking(config).expect("start the simulator")
+}
+
+fn add(sim: &BlockingHandle, id: &str, schedule: Schedule) {
+    sim.control()
+        .create_instance(NewInstance::new().with_id(id).with_schedule(schedule))
+        .expect("create instance");
+}
+
+/// An instance that is `stopped` now.
+fn add_stopped(sim: &BlockingHandle, id: &str) {
+    add(sim, id, Schedule::instant());
+    sim.control()
+        .apply(Op::Act {
+            id: id.into(),
+            action: Action::PowerOff,
+        })
+        .expect("power off");
+}
+
+/// Status requests the simulator answered for `id`.
+fn served(sim: &BlockingHandle, id: &str) -> u64 {
+    sim.control()
+        .counters()
+        .instances
+        .get(id)
+        .map_or(0, |c| c.requests)
+}
+
+/// The binary against `sim` on `transport`, with a clean environment.
+fn against(sim: &BlockingHandle, transport: &str) -> Command {
+    let mut c = Command::new(assert_cmd::cargo::cargo_bin("clouddc"));
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", common::empty_home())
+        .env("CLOUDDC_AUTH_TOKEN", TOKEN)
+        .env("CLOUDDC_METADATA_ENDPOINT", "off")
+        .args(["--endpoint", sim.url(), "--project-id", sim.project_id()])
+        .args(["--transport", transport]);
+    c
+}
+
+fn lines(s: &str) -> Vec<Value> {
+    s.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect()
+}
+
+/// Runs `c` to its end: exit code, stdout, stderr.
+fn finish(c: &mut Command) -> (i32, String, String) {
+    run(c, None)
+}
+
+/// Runs `c`, sends SIGINT after `after`, and returns what it printed.
+fn interrupt_after(c: &mut Command, after: Duration) -> (i32, String, String) {
+    run(c, Some(after))
+}
+
+fn run(c: &mut Command, interrupt: Option<Duration>) -> (i32, String, String) {
+    let child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn clouddc");
+    if let Some(after) = interrupt {
+        std::thread::sleep(after);
+        let killed = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+    }
+    let out = child.wait_with_output().expect("clouddc output");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_interrupted_wait_keeps_its_polls_and_last_state() {
+    let sim = sim();
+    for transport in TRANSPORTS {
+        let id = format!("slow-{transport}");
+        let other = format!("other-{transport}");
+        add(&sim, &id, Schedule::pending_for(Duration::from_secs(600)));
+        add(
+            &sim,
+            &other,
+            Schedule::pending_for(Duration::from_secs(600)),
+        );
+        let mut c = against(&sim, transport);
+        c.args(["wait", &id, &other, "--until", "running"])
+            .args(["--interval", "1s", "--timeout", "60s"])
+            .args(["--output", "json"]);
+        let (code, out, err) = interrupt_after(&mut c, Duration::from_millis(3500));
+        assert_eq!(code, 130, "{transport}: {err}");
+        let recs = lines(&out);
+        assert_eq!(recs.len(), 2, "{transport}: {out}");
+        let r = &recs[0];
+        assert_eq!(r["id"], id.as_str());
+        assert_eq!(r["outcome"], "interrupted", "{transport}: {r}");
+        assert_eq!(r["ok"], false);
+        assert_eq!(r["state"], "pending", "{transport}: {r}");
+        assert_eq!(
+            r["operation_state"], "install-processing",
+            "{transport}: {r}"
+        );
+        assert_eq!(r["failure"], Value::Null);
+        // Every poll the server answered is counted, and only those: one
+        // request may have been in flight when the signal came.
+        let polls = r["polls"].as_u64().unwrap();
+        let answered = served(&sim, &id);
+        assert!(polls >= 3, "{transport}: {r}");
+        assert!(
+            polls == answered || polls + 1 == answered,
+            "{transport}: {polls} polls, {answered} requests served"
+        );
+        let elapsed = r["elapsed_ms"].as_u64().unwrap();
+        assert!((3400..10_000).contains(&elapsed), "{transport}: {r}");
+        // The second id's record is its own.
+        let u = &recs[1];
+        assert_eq!(u["id"], other.as_str());
+        assert_eq!(u["outcome"], "interrupted", "{transport}: {u}");
+        assert_eq!(u["state"], "pending", "{transport}: {u}");
+        let polls = u["polls"].as_u64().unwrap();
+        let answered = served(&sim, &other);
+        assert!(
+            polls >= 3 && (polls == answered || polls + 1 == answered),
+            "{transport}: {polls} polls, {answered} requests served"
+        );
+    }
+}
+
+#[test]
+fn a_timed_out_wait_keeps_its_polls_and_last_state() {
+    let sim = sim();
+    for transport in TRANSPORTS {
+        let id = format!("late-{transport}");
+        add(&sim, &id, Schedule::pending_for(Duration::from_secs(600)));
+        let mut c = against(&sim, transport);
+        c.args(["wait", &id, "--until", "running"]).args([
+            "--interval",
+            "500ms",
+            "--timeout",
+            "2s",
+            "--output",
+            "json",
+        ]);
+        let (code, out, err) = finish(&mut c);
+        assert_eq!(code, 4, "{transport}: {err}");
+        let r = &lines(&out)[0];
+        assert_eq!(r["outcome"], "timed_out", "{transport}: {r}");
+        assert_eq!(r["state"], "pending");
+        let polls = r["polls"].as_u64().unwrap();
+        assert_eq!(polls, served(&sim, &id), "{transport}: {r}");
+        assert!(polls >= 4, "{transport}: {r}");
+    }
+}
+
+#[test]
+fn elapsed_ms_is_when_each_id_finished_not_when_it_was_printed() {
+    let sim = sim();
+    for transport in TRANSPORTS {
+        let running = format!("running-{transport}");
+        let stopped = format!("stopped-{transport}");
+        add(&sim, &running, Schedule::instant());
+        add_stopped(&sim, &stopped);
+        for unordered in [false, true] {
+            let mut c = against(&sim, transport);
+            c.args(["wait", &running, &stopped, "--until", "stopped"])
+                .args(["--interval", "500ms", "--timeout", "3s", "--output", "json"]);
+            if unordered {
+                c.arg("--unordered");
+            }
+            let started = Instant::now();
+            let (code, out, err) = finish(&mut c);
+            let took = started.elapsed();
+            assert_eq!(code, 4, "{transport}: {err}");
+            let recs = lines(&out);
+            let by_id = |id: &str| recs.iter().find(|r| r["id"] == id).unwrap().clone();
+            let late = by_id(&running);
+            let early = by_id(&stopped);
+            assert_eq!(early["outcome"], "reached");
+            assert_eq!(early["polls"], 1);
+            // The stopped one ended on its first poll, at once; the running
+            // one at the deadline.
+            let early_ms = early["elapsed_ms"].as_u64().unwrap();
+            assert!(early_ms < 1500, "{transport} {unordered}: {early}");
+            let late_ms = late["elapsed_ms"].as_u64().unwrap();
+            assert!(
+                (3000..=u64::try_from(took.as_millis()).unwrap()).contains(&late_ms),
+                "{transport} {unordered}: {late} after {took:?}"
+            );
+            // Argument order, unless --unordered.
+            let order: Vec<&str> = recs.iter().map(|r| r["id"].as_str().unwrap()).collect();
+            if unordered {
+                assert_eq!(order, [stopped.as_str(), running.as_str()]);
+            } else {
+                assert_eq!(order, [running.as_str(), stopped.as_str()]);
+            }
+        }
+        // The table's ELAPSED column says the same.
+        let mut c = against(&sim, transport);
+        c.args(["wait", &running, &stopped, "--until", "stopped"])
+            .args([
+                "--interval",
+                "500ms",
+                "--timeout",
+                "3s",
+                "--output",
+                "table",
+            ]);
+        let (code, out, err) = finish(&mut c);
+        assert_eq!(code, 4, "{transport}: {err}");
+        let row = out.lines().find(|l| l.starts_with(&stopped)).unwrap();
+        let elapsed: f64 = row
+            .split_whitespace()
+            .find_map(|c| c.strip_suffix('s').and_then(|n| n.parse().ok()))
+            .unwrap_or_else(|| panic!("no ELAPSED in {row:?}"));
+        assert!(elapsed < 1.5, "{transport}: {row}");
+    }
+}
+
+#[test]
+fn the_demo_shows_when_each_id_ended() {
+    for transport in TRANSPORTS {
+        let mut c = Command::new(assert_cmd::cargo::cargo_bin("clouddc"));
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", common::empty_home())
+            .args(["demo", "--transport", transport, "--output", "json"]);
+        let (code, out, err) = finish(&mut c);
+        assert_eq!(code, 0, "{transport}: {err}");
+        let recs: Vec<Value> = out
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v.get("outcome").is_some())
+            .collect();
+        let ms = |id: &str| {
+            let r = recs.iter().find(|r| r["id"] == id).unwrap();
+            r["elapsed_ms"].as_u64().unwrap()
+        };
+        // batch-1 fails after 3 s; db-1 runs after 6 s.
+        let failed = ms("batch-1");
+        assert!(
+            (2500..4500).contains(&failed),
+            "{transport}: batch-1 {failed} ms"
+        );
+        assert!(ms("web-2") < failed, "{transport}");
+        assert!(ms("db-1") > failed, "{transport}");
+    }
+}

@@ -9,8 +9,9 @@
 //! itself (see `live`).
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
-use clouddc_core::{Config, FleetEvent, FleetOptions, FleetProgress, InstanceId, Job};
+use clouddc_core::{Config, FleetEvent, FleetOptions, FleetProgress, InstanceId, Job, Observer};
 
 use crate::args::TransportKind;
 use crate::interrupt::Interrupt;
@@ -58,6 +59,8 @@ pub(crate) struct FleetRun<'a> {
     /// Requests in flight at once (the client's bound as well as the
     /// fleet's).
     pub(crate) max_in_flight: usize,
+    /// Told about every attempt (the progress line's rate).
+    pub(crate) observer: Option<Arc<dyn Observer>>,
 }
 
 /// Runs the fleet over the chosen transport's client, handing each event
@@ -75,6 +78,7 @@ pub(crate) fn run_fleet(
         ids,
         options,
         max_in_flight,
+        observer,
     } = run;
     check(kind)?;
     let ids = ids.iter().cloned();
@@ -83,7 +87,10 @@ pub(crate) fn run_fleet(
         TransportKind::Reqwest => {
             use futures_util::StreamExt;
             runtime(ids.len() > 1)?.block_on(async {
-                let builder = clouddc_reqwest::Client::builder().max_in_flight(max_in_flight);
+                let mut builder = clouddc_reqwest::Client::builder().max_in_flight(max_in_flight);
+                if let Some(o) = observer {
+                    builder = builder.observer(o);
+                }
                 let client = builder.build(config)?;
                 let mut on_event = observed(client.session(), on_event);
                 client.resolve().await.map_err(unresolved)?;
@@ -101,7 +108,10 @@ pub(crate) fn run_fleet(
         }
         #[cfg(feature = "ureq")]
         TransportKind::Ureq => {
-            let builder = clouddc_ureq::Client::builder().max_in_flight(max_in_flight);
+            let mut builder = clouddc_ureq::Client::builder().max_in_flight(max_in_flight);
+            if let Some(o) = observer {
+                builder = builder.observer(o);
+            }
             let client = builder.build(config)?;
             let mut on_event = observed(client.session(), on_event);
             client.resolve().map_err(unresolved)?;

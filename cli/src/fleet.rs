@@ -10,7 +10,7 @@
 //! `clients`), nor turn records into an exit code (each command does).
 
 use std::ops::ControlFlow;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clouddc_core::{Config, FleetEvent, FleetOptions, FleetProgress, InstanceId, Job};
 use clouddc_core::{RateLimiterConfig, RetryBudgetConfig};
@@ -137,20 +137,23 @@ pub(crate) fn execute(spec: Spec<'_>) -> Result<Vec<Record>, Failed> {
     let started = spec.started;
     let progress = Line::start(ids.len(), spec.progress);
     let mut records = Vec::with_capacity(ids.len());
-    // `finished`: when the id's event came, from the command's start (not
-    // when its record is printed, which in argument order may be later).
-    let mut emit = |(e, finished): (FleetEvent, Duration), live: &Live| {
+    // Every field is the id's own, fixed when its event comes (not when
+    // argument order lets its record print): `elapsed_ms` from the
+    // command's start, and who asked, for a 401 or 403.
+    let record_of = |e: FleetEvent, live: &Live| {
         let record = match &target {
             Some(t) => {
                 let (id, w) = e.into_wait();
-                Record::from_wait(id.as_str(), t, &w, finished)
+                Record::from_wait(id.as_str(), t, &w, started.elapsed())
             }
             None => {
                 let (id, r) = e.into_status();
                 Record::from_status(id.as_str(), &r)
             }
         };
-        let record = record.identify(live);
+        record.identify(live)
+    };
+    let mut emit = |record: Record| {
         if format == OutputFormat::Json {
             stdio::json_line(&record)?;
         }
@@ -164,8 +167,8 @@ pub(crate) fn execute(spec: Spec<'_>) -> Result<Vec<Record>, Failed> {
         if let Some(progress) = &progress {
             progress.update(&p);
         }
-        let finished = started.elapsed();
-        match order.push(e.index, (e, finished), |item| emit(item, live)) {
+        let index = e.index;
+        match order.push(index, record_of(e, live), &mut emit) {
             Ok(()) => ControlFlow::Continue(()),
             Err(stop) => {
                 stopped = Some(stop);
@@ -180,6 +183,7 @@ pub(crate) fn execute(spec: Spec<'_>) -> Result<Vec<Record>, Failed> {
         ids,
         options: spec.options,
         max_in_flight: spec.max_in_flight,
+        observer: progress.as_ref().map(Line::observer),
     };
     clients::run_fleet(run, &interrupt, on_event)?;
     if let Some(progress) = &progress {

@@ -290,3 +290,78 @@ fn the_demo_shows_when_each_id_ended() {
         assert!(ms("db-1") > failed, "{transport}");
     }
 }
+
+/// Runs the shell command `cmd` under a pseudo-terminal (script(1)) and
+/// returns what reached the terminal.
+fn on_a_terminal(cmd: &str) -> (i32, String) {
+    let out = Command::new("script")
+        .args(["-qec", cmd, "/dev/null"])
+        .env("CLOUDDC_AUTH_TOKEN", TOKEN)
+        .env("CLOUDDC_METADATA_ENDPOINT", "off")
+        .env("HOME", common::empty_home())
+        .output()
+        .expect("script");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// Every rate the progress line showed, in requests per second.
+fn rates(shown: &str) -> Vec<f64> {
+    shown
+        .split(" req/s")
+        .filter_map(|before| before.rsplit(' ').next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn the_progress_rate_is_the_recent_request_rate() {
+    let sim = sim();
+    let bin = assert_cmd::cargo::cargo_bin("clouddc");
+    for transport in TRANSPORTS {
+        let ids: Vec<String> = (0..3)
+            .map(|i| {
+                let id = format!("rate-{transport}-{i}");
+                add(&sim, &id, Schedule::pending_for(Duration::from_secs(600)));
+                id
+            })
+            .collect();
+        let base = format!(
+            "{} --endpoint {} --project-id {} --transport {transport}",
+            bin.display(),
+            sim.url(),
+            sim.project_id()
+        );
+        // Three ids polled once a second: about 3 req/s, shown while
+        // nothing has finished yet.
+        let (code, shown) = on_a_terminal(&format!(
+            "{base} wait {} --until running --interval 1s --timeout 4s --output json >/dev/null",
+            ids.join(" ")
+        ));
+        assert_eq!(code, 4, "{transport}: {shown:?}");
+        let seen = rates(&shown);
+        assert!(!seen.is_empty(), "{transport}: {shown:?}");
+        assert!(
+            seen.iter().all(|r| *r <= 4.0),
+            "{transport}: {seen:?} for 3 ids polled once a second"
+        );
+        assert!(
+            seen.iter().any(|r| *r >= 1.0),
+            "{transport}: the rate stayed at 0 while polling: {seen:?}"
+        );
+        // A cap of one request a second: never shown above 2.
+        let (code, shown) = on_a_terminal(&format!(
+            "{base} status {} {} --rate-limit 1 --output json >/dev/null",
+            ids.join(" "),
+            ids.join(" ")
+        ));
+        assert_eq!(code, 0, "{transport}: {shown:?}");
+        let seen = rates(&shown);
+        assert!(!seen.is_empty(), "{transport}: {shown:?}");
+        assert!(
+            seen.iter().all(|r| *r <= 2.0),
+            "{transport}: {seen:?} under --rate-limit 1"
+        );
+    }
+}

@@ -12,6 +12,7 @@ use std::fmt;
 use std::io::Read;
 use std::iter::Once;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use http::Response;
 
@@ -21,6 +22,7 @@ use crate::ids::InstanceId;
 use crate::machine::{Machine, Now, Step};
 use crate::machines::call::{Call, CallResult};
 use crate::machines::fleet::{Fleet, FleetOptions, Job};
+use crate::observe::Observer;
 use crate::session::{Resolve, Session};
 
 /// The default bound on a client's requests in flight.
@@ -46,6 +48,7 @@ pub trait Connect: Sized {
 /// Every fleet of the client stays within it, and so do its connections.
 pub struct ClientBuilder<C> {
     max_in_flight: usize,
+    observer: Option<Arc<dyn Observer>>,
     client: PhantomData<fn() -> C>,
 }
 
@@ -53,6 +56,7 @@ impl<C> Default for ClientBuilder<C> {
     fn default() -> Self {
         Self {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            observer: None,
             client: PhantomData,
         }
     }
@@ -62,6 +66,7 @@ impl<C> Clone for ClientBuilder<C> {
     fn clone(&self) -> Self {
         Self {
             max_in_flight: self.max_in_flight,
+            observer: self.observer.clone(),
             client: PhantomData,
         }
     }
@@ -71,6 +76,7 @@ impl<C> fmt::Debug for ClientBuilder<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("max_in_flight", &self.max_in_flight)
+            .field("observer", &self.observer.is_some())
             .finish()
     }
 }
@@ -82,9 +88,20 @@ impl<C: Connect> ClientBuilder<C> {
         self
     }
 
+    /// Reports every attempt of the client's calls, waits and fleets to
+    /// `observer` (none by default).
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Builds the client and its pool for `config`.
     pub fn build(self, config: Config) -> Result<C, Error> {
-        C::connect(ClientCore::new(config, C::PRODUCT, self.max_in_flight)?)
+        let core = match self.observer {
+            Some(o) => ClientCore::with_observer(config, C::PRODUCT, self.max_in_flight, o)?,
+            None => ClientCore::new(config, C::PRODUCT, self.max_in_flight)?,
+        };
+        C::connect(core)
     }
 }
 
@@ -119,6 +136,21 @@ impl ClientCore {
         let config = config.with_user_agent_product(product)?;
         Ok(Self {
             session: Session::new(config),
+            max_in_flight: max_in_flight.max(1),
+        })
+    }
+
+    /// [`ClientCore::new`], with every attempt of the client reported to
+    /// `observer`.
+    pub fn with_observer(
+        config: Config,
+        product: &str,
+        max_in_flight: usize,
+        observer: Arc<dyn Observer>,
+    ) -> Result<Self, Error> {
+        let config = config.with_user_agent_product(product)?;
+        Ok(Self {
+            session: Session::with_observer(config, None, observer),
             max_in_flight: max_in_flight.max(1),
         })
     }

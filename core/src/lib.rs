@@ -189,6 +189,7 @@ mod ids;
 mod machine;
 mod machines;
 mod model;
+mod observe;
 mod pacing;
 mod quota;
 mod session;
@@ -226,6 +227,7 @@ pub use machines::waiter::{
     Acceptor, WaitOptions, WaitOutcome, WaitReport, Waiter, default_failure_states, judge,
 };
 pub use model::{ErrorStatus, ErrorType, InstanceState, InstanceStatus, OperationState};
+pub use observe::{AttemptOutcome, AttemptRecord, Observer, Service};
 pub use pacing::limiter::{
     AdaptiveRateLimiter, Limits, RateLimiterConfig, RetryBudget, RetryBudgetConfig, SharedLimits,
 };
@@ -251,9 +253,10 @@ pub use wire::signing::{
 /// the same surface.
 pub mod prelude {
     pub use crate::{
-        Config, ConfigBuilder, Credentials, Endpoint, Error, ErrorKind, Fleet, FleetEvent,
-        FleetOptions, FleetProgress, InstanceId, InstanceState, InstanceStatus, Job, Outcome,
-        ProjectId, RetryPolicy, Session, SharedLimits, WaitOptions, WaitOutcome, WaitReport, http,
+        AttemptOutcome, AttemptRecord, Config, ConfigBuilder, Credentials, Endpoint, Error,
+        ErrorKind, Fleet, FleetEvent, FleetOptions, FleetProgress, InstanceId, InstanceState,
+        InstanceStatus, Job, Observer, Outcome, ProjectId, RetryPolicy, Service, Session,
+        SharedLimits, WaitOptions, WaitOutcome, WaitReport, http,
     };
 }
 

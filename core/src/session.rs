@@ -22,6 +22,7 @@ use crate::error::Error;
 use crate::identity::skew::ClockSkew;
 use crate::ids::{InstanceId, ProjectId};
 use crate::machine::{Machine, Now, Step};
+use crate::observe::{AttemptRecord, Observer};
 use crate::pacing::limiter::SharedLimits;
 use crate::pacing::pacer::QuotaPacer;
 use crate::quota::Throttle;
@@ -63,6 +64,7 @@ struct Inner {
     prepared: Mutex<Option<(u64, Arc<PreparedHeaders>)>>,
     pacer: QuotaPacer,
     limits: Option<SharedLimits>,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl fmt::Debug for Session {
@@ -85,16 +87,31 @@ impl Session {
     /// A session for `config`: nothing learned yet, single calls unpaced
     /// and each fleet with its own adaptive limiter and retry budget.
     pub fn new(config: Config) -> Self {
-        Self::build(config, None)
+        Self::build(config, None, None)
     }
 
     /// A session whose calls and fleets all share `limits` (one rate
     /// limiter and retry budget), instead of each fleet its own.
     pub fn with_limits(config: Config, limits: SharedLimits) -> Self {
-        Self::build(config, Some(limits))
+        Self::build(config, Some(limits), None)
     }
 
-    fn build(config: Config, limits: Option<SharedLimits>) -> Self {
+    /// A session whose every attempt (status queries, and the metadata and
+    /// IAM requests behind the credentials) is reported to `observer`, with
+    /// `limits` shared by its calls and fleets if given.
+    pub fn with_observer(
+        config: Config,
+        limits: Option<SharedLimits>,
+        observer: Arc<dyn Observer>,
+    ) -> Self {
+        Self::build(config, limits, Some(observer))
+    }
+
+    fn build(
+        config: Config,
+        limits: Option<SharedLimits>,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Self {
         let identity = Identity::new(
             config.credential_source().clone(),
             config.project_source().clone(),
@@ -116,6 +133,7 @@ impl Session {
                 prepared: Mutex::new(None),
                 pacer: QuotaPacer::default(),
                 limits,
+                observer,
             }),
         }
     }
@@ -123,6 +141,14 @@ impl Session {
     /// What the user set.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Reports an attempt to the observer, if there is one (`record` is
+    /// built only then).
+    pub(crate) fn observe(&self, record: impl FnOnce() -> AttemptRecord) {
+        if let Some(o) = &self.inner.observer {
+            o.attempt(&record());
+        }
     }
 
     /// The project id: the one set, or the one IAM returned once it has

@@ -181,6 +181,7 @@ fn watch(g: &GlobalArgs, env: Env<'_>, a: &WatchArgs) -> Result<u8, Failed> {
         ids: &ids,
         options,
         max_in_flight: concurrency,
+        observer: None,
     };
     clients::run_fleet(run, &interrupt, on_event)?;
     if let Some(stop) = stopped {

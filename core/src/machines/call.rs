@@ -22,6 +22,7 @@ use crate::ids::InstanceId;
 use crate::machine::{Attempt, Machine, Now, Step, later};
 use crate::machines::trace;
 use crate::model::InstanceStatus;
+use crate::observe::{AttemptOutcome, AttemptRecord, Service};
 use crate::pacing::limiter::{Gate, Limits, SharedLimits};
 use crate::pacing::retry::{RetryDecision, StopReason};
 use crate::pacing::rng::SplitMix64;
@@ -234,10 +235,7 @@ impl Call {
     }
 
     fn failed(&mut self, now: Now, error: Error, limits: &mut Limits) {
-        let sent = match self.state {
-            State::InFlight { sent, .. } => sent,
-            _ => now.mono,
-        };
+        let sent = self.sent(now);
         if error.is_closed_unanswered() && !self.fresh {
             // A pooled connection the server had closed (the idle-timeout
             // race): the request never reached it. Send it again at once
@@ -285,7 +283,10 @@ impl Call {
                     // The transport did not give up in time; the core does.
                     let error =
                         Error::timeout(format!("attempt {} timed out", self.attempts), None);
+                    let sent = self.sent(now);
+                    let outcome = AttemptOutcome::Error(error.kind());
                     self.failed(now, error, gate.limits());
+                    self.observed(now, sent, outcome);
                     self.poll_in(now, gate)
                 } else {
                     Step::Wait(at)
@@ -318,8 +319,32 @@ impl Call {
             return; // Stale: nothing is in flight.
         }
         let traced = trace::Attempt::of_response(self.attempts, &response);
+        let sent = self.sent(now);
+        let outcome = AttemptOutcome::Status(response.status());
         self.handle_answer(now, response, limits);
+        self.observed(now, sent, outcome);
         traced.emit(&self.id, self.retry_in(now));
+    }
+
+    /// When the attempt in flight was sent (`now` if none is).
+    fn sent(&self, now: Now) -> Instant {
+        match self.state {
+            State::InFlight { sent, .. } => sent,
+            _ => now.mono,
+        }
+    }
+
+    /// Reports the attempt sent at `sent` that just ended with `outcome`
+    /// (its retry, if any, already decided) to the session's observer.
+    fn observed(&self, now: Now, sent: Instant, outcome: AttemptOutcome) {
+        let retried = matches!(self.state, State::Ready | State::Backoff { .. });
+        self.session.observe(|| {
+            let duration = now.mono.saturating_duration_since(sent);
+            let mut r = AttemptRecord::new(Service::Clouddc, outcome, duration, now.mono);
+            r.throttled = outcome == AttemptOutcome::Status(http::StatusCode::TOO_MANY_REQUESTS);
+            r.retried = retried;
+            r
+        });
     }
 
     /// The pause before the next attempt, while there is one.
@@ -363,7 +388,10 @@ impl Call {
             return;
         }
         let traced = trace::Attempt::of_error(self.attempts, &error);
+        let sent = self.sent(now);
+        let outcome = AttemptOutcome::Error(error.kind());
         self.failed(now, error, limits);
+        self.observed(now, sent, outcome);
         traced.emit(&self.id, self.retry_in(now));
     }
 }

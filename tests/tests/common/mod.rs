@@ -23,15 +23,34 @@ pub(crate) enum Client {
 
 impl Client {
     pub(crate) fn new(kind: Kind, config: Config) -> Self {
+        Self::observed(kind, config, None)
+    }
+
+    /// A client whose attempts go to `observer`, if any.
+    pub(crate) fn observed(
+        kind: Kind,
+        config: Config,
+        observer: Option<std::sync::Arc<dyn clouddc_core::Observer>>,
+    ) -> Self {
         match kind {
-            Kind::Ureq => Self::Ureq(clouddc_ureq::Client::new(config).expect("client")),
+            Kind::Ureq => {
+                let mut b = clouddc_ureq::Client::builder();
+                if let Some(o) = observer {
+                    b = b.observer(o);
+                }
+                Self::Ureq(b.build(config).expect("client"))
+            }
             Kind::Reqwest => {
                 let rt = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
                     .enable_all()
                     .build()
                     .expect("runtime");
-                let c = rt.block_on(async { clouddc_reqwest::Client::new(config) });
+                let mut b = clouddc_reqwest::Client::builder();
+                if let Some(o) = observer {
+                    b = b.observer(o);
+                }
+                let c = rt.block_on(async { b.build(config) });
                 Self::Reqwest(c.expect("client"), rt)
             }
         }

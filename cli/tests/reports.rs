@@ -365,3 +365,80 @@ fn the_progress_rate_is_the_recent_request_rate() {
         );
     }
 }
+
+#[test]
+fn watch_for_exits_1_whenever_an_id_was_dropped() {
+    let sim = sim();
+    for transport in TRANSPORTS {
+        let ok = format!("watched-{transport}");
+        add(&sim, &ok, Schedule::instant());
+        let watch = |ids: &[&str]| {
+            let mut c = against(&sim, transport);
+            c.arg("watch").args(ids).args([
+                "--interval",
+                "200ms",
+                "--for",
+                "1s",
+                "--output",
+                "json",
+            ]);
+            let started = Instant::now();
+            let (code, out, err) = finish(&mut c);
+            (code, lines(&out), err, started.elapsed())
+        };
+        // Nothing dropped: 0 when the time is up.
+        let (code, recs, err, took) = watch(&[&ok]);
+        assert_eq!(code, 0, "{transport}: {err}");
+        assert_eq!(recs.len(), 1);
+        assert!(took >= Duration::from_secs(1), "{transport}: {took:?}");
+        // One of two dropped for a 404: 1, at the end of the time.
+        let (code, recs, err, took) = watch(&[&ok, "gone"]);
+        assert_eq!(code, 1, "{transport}: {err}");
+        assert!(took >= Duration::from_secs(1), "{transport}: {took:?}");
+        let gone: Vec<&Value> = recs.iter().filter(|v| v["id"] == "gone").collect();
+        assert_eq!(gone.len(), 1, "{transport}: {recs:?}");
+        assert_eq!(gone[0]["failure"]["kind"], "not_found");
+        // The only id dropped: 1, at once.
+        let (code, _, err, took) = watch(&["gone"]);
+        assert_eq!(code, 1, "{transport}: {err}");
+        assert!(took < Duration::from_secs(1), "{transport}: {took:?}");
+    }
+}
+
+#[test]
+fn the_watch_table_is_aligned() {
+    let sim = sim();
+    for transport in TRANSPORTS {
+        let short = format!("w-{transport}");
+        let long = format!("a-much-longer-id-{transport}");
+        add(&sim, &short, Schedule::instant());
+        add(
+            &sim,
+            &long,
+            Schedule::pending_for(Duration::from_millis(300)),
+        );
+        let mut c = against(&sim, transport);
+        c.args(["watch", &short, &long, "--interval", "100ms"])
+            .args(["--until-all", "running", "--output", "table"]);
+        let (code, out, err) = finish(&mut c);
+        assert_eq!(code, 0, "{transport}: {err}");
+        let rows: Vec<&str> = out.lines().collect();
+        // A header, both ids first seen, and the long one's change.
+        assert!(rows.len() >= 4, "{transport}: {out}");
+        // Every column starts where the header's does.
+        let header = rows[0];
+        let starts: Vec<usize> = ["FROM", "TO", "OPERATION", "AT"]
+            .iter()
+            .map(|h| header.find(&format!("  {h}")).unwrap() + 2)
+            .collect();
+        for row in &rows[1..] {
+            for &at in &starts {
+                let (before, after) = row.split_at(at);
+                assert!(
+                    before.ends_with("  ") && !after.starts_with(' '),
+                    "{transport}: column at {at} in {row:?}\n{out}"
+                );
+            }
+        }
+    }
+}

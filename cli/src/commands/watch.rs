@@ -78,9 +78,11 @@ fn watch(g: &GlobalArgs, env: Env<'_>, a: &WatchArgs) -> Result<u8, Failed> {
     if let Some(d) = a.for_ {
         interrupt.expire_after(d);
     }
-    let table = g.output == OutputFormat::Table;
-    if table {
-        stdio::line(format_args!("ID  FROM  TO  OPERATION  AT")).map_err(Failed::Output)?;
+    let table = (g.output == OutputFormat::Table).then(|| Columns::for_ids(&ids));
+    if let Some(columns) = &table {
+        columns
+            .line(["ID", "FROM", "TO", "OPERATION", "AT"])
+            .map_err(Failed::Output)?;
     }
     let mut seen = vec![Seen::default(); ids.len()];
     let (mut in_target, mut dropped) = (0usize, 0usize);
@@ -108,7 +110,7 @@ fn watch(g: &GlobalArgs, env: Env<'_>, a: &WatchArgs) -> Result<u8, Failed> {
                         failure: None,
                         at: now(),
                     };
-                    let r = print(&change, table);
+                    let r = print(&change, table.as_ref());
                     let is_there = target.as_ref() == Some(&status.state);
                     match (was_there, is_there) {
                         (false, true) => in_target += 1,
@@ -153,7 +155,7 @@ fn watch(g: &GlobalArgs, env: Env<'_>, a: &WatchArgs) -> Result<u8, Failed> {
                     }),
                     at: now(),
                 };
-                print(&change, table)
+                print(&change, table.as_ref())
             }
             _ => Ok(()),
         };
@@ -194,7 +196,9 @@ fn watch(g: &GlobalArgs, env: Env<'_>, a: &WatchArgs) -> Result<u8, Failed> {
         Some(End::Stuck) => exit::WAIT_FAILED,
         Some(End::AllThere) if dropped > 0 => exit::FAILURE,
         Some(End::AllThere) => exit::OK,
-        None if interrupt.expired() => exit::OK,
+        // `--for` ran out: 1 if an id was dropped on the way, as when
+        // every id was.
+        None if interrupt.expired() && dropped == 0 => exit::OK,
         None => exit::FAILURE,
     })
 }
@@ -203,20 +207,60 @@ fn now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-fn print(change: &Change<'_>, table: bool) -> Result<(), Stop> {
-    if !table {
-        return stdio::json_line(change);
+/// The table's columns: fixed widths, since lines are printed as they
+/// come. The id column fits the longest id; states and operations fit the
+/// known ones (a longer value from the server pushes its line's later
+/// columns, and only that line's).
+struct Columns {
+    widths: [usize; 4],
+}
+
+impl Columns {
+    /// `shutting-down`, the longest known state.
+    const STATE: usize = 13;
+    /// `switch-install-processing`, the longest known operation state.
+    const OPERATION: usize = 25;
+
+    fn for_ids(ids: &[clouddc_core::InstanceId]) -> Self {
+        let id = ids
+            .iter()
+            .map(|i| text::width(&text::safe(i.as_str())))
+            .max()
+            .unwrap_or(0)
+            .max(2);
+        Self {
+            widths: [id, Self::STATE, Self::STATE, Self::OPERATION],
+        }
     }
+
+    /// One line: each cell but the last padded to its column, two spaces
+    /// apart.
+    fn line<S: AsRef<str>>(&self, cells: [S; 5]) -> Result<(), Stop> {
+        let mut l = String::new();
+        for (cell, width) in cells.iter().zip(self.widths) {
+            let cell = cell.as_ref();
+            l.push_str(cell);
+            let pad = width.saturating_sub(text::width(cell)) + 2;
+            l.extend(std::iter::repeat_n(' ', pad));
+        }
+        l.push_str(cells[4].as_ref());
+        stdio::line(format_args!("{l}"))
+    }
+}
+
+fn print(change: &Change<'_>, table: Option<&Columns>) -> Result<(), Stop> {
+    let Some(columns) = table else {
+        return stdio::json_line(change);
+    };
     let detail = match &change.failure {
         Some(f) => format!("{} {}", f.kind, f.error_msg.as_deref().unwrap_or("")),
         None => change.operation_state.flatten().unwrap_or("-").to_owned(),
     };
-    stdio::line(format_args!(
-        "{}  {}  {}  {}  {}",
+    columns.line([
         text::safe(change.id),
         text::safe(change.from.unwrap_or("-")),
         text::safe(change.to.unwrap_or("-")),
         text::cut(&text::safe(&detail), 200),
-        change.at
-    ))
+        change.at.clone(),
+    ])
 }

@@ -106,7 +106,11 @@ fn builder(g: &GlobalArgs, env: Env<'_>, files: Files<'_>) -> Result<ConfigBuild
             Endpoint::parse(url)
         };
         b = b.endpoint(parsed.map_err(with_flags)?);
-    } else if let Some(region) = &g.region {
+    }
+    // With an endpoint too, the region still picks the IAM endpoint; an
+    // unknown one is refused either way, listing the known ones.
+    if let Some(region) = &g.region {
+        Endpoint::from_region(region).map_err(with_flags)?;
         b = b.region(region.clone());
     }
     if let Some(p) = &g.project_id {

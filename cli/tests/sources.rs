@@ -302,7 +302,8 @@ fn config_exits_2_with_the_object_when_something_is_missing() {
     let r = run(c);
     assert_eq!(r.code, 2, "{}", r.stderr);
     let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
-    assert_eq!(v["credentials"]["source"], "metadata");
+    // A source that could not deliver is not named (CLI.md).
+    assert_eq!(v["credentials"]["source"], "unset");
     assert!(v["error"].as_str().unwrap().contains("unreachable"), "{v}");
 }
 
@@ -471,5 +472,110 @@ fn clock_skew_is_corrected_and_said_once() {
             // One extra attempt for the first id, none for the others.
             assert_eq!(sim.control().counters().global.requests, 4);
         }
+    }
+}
+
+/// `config` never names a source for a value it does not have: a source
+/// that was tried and could not deliver shows `unset`, the reason goes in
+/// `error`, and every value it does have keeps its true source.
+#[test]
+fn config_shows_unset_for_what_could_not_be_resolved() {
+    let home = tempfile::tempdir().expect("home");
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", l.local_addr().expect("addr"))
+    };
+    for transport in TRANSPORTS {
+        let config = |metadata: &str, iam: &str| {
+            let mut c = clouddc();
+            c.env("HOME", home.path())
+                .env("HUAWEICLOUD_SDK_REGION", "cn-east-3")
+                .env("CLOUDDC_METADATA_ENDPOINT", metadata)
+                .env("HUAWEICLOUD_SDK_IAM_ENDPOINT", iam)
+                .args(["--transport", transport, "config", "-o", "json"]);
+            let r = run(c);
+            let v: Value = serde_json::from_str(r.stdout.trim())
+                .unwrap_or_else(|e| panic!("{transport}: {e}: {} {}", r.stdout, r.stderr));
+            (r.code, v, r.stderr)
+        };
+        // Metadata unreachable: no credentials, so no project either.
+        let (code, v, err) = config(&closed, &closed);
+        assert_eq!(code, 2, "{transport}: {err}");
+        assert_eq!(v["credentials"]["source"], "unset", "{transport}: {v}");
+        assert_eq!(v["credentials"]["kind"], Value::Null, "{transport}: {v}");
+        assert_eq!(v["project_id"]["source"], "unset", "{transport}: {v}");
+        assert_eq!(v["project_id"]["value"], Value::Null);
+        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+        assert!(err.starts_with("clouddc: error:"), "{transport}: {err}");
+        // What was given keeps its source.
+        assert_eq!(v["region"]["value"], "cn-east-3");
+        assert_eq!(v["region"]["source"], "env:HUAWEICLOUD_SDK_REGION");
+        assert_eq!(v["endpoint"]["source"], "default");
+        // Metadata answering without credentials (no agency).
+        let sim = metadata_sim(Metadata::on().with_agency(false), 0);
+        let (code, v, err) = config(sim.url(), sim.url());
+        assert_eq!(code, 2, "{transport}: {err}");
+        assert_eq!(v["credentials"]["source"], "unset", "{transport}: {v}");
+        assert_eq!(v["project_id"]["source"], "unset", "{transport}: {v}");
+        // Credentials delivered, the IAM lookup refused (two projects):
+        // the credentials show, the project does not.
+        let sim = metadata_sim(Metadata::on(), 0);
+        sim.control()
+            .set_iam_projects([
+                clouddc_simulator::IamProject::new("p-a", "cn-east-3"),
+                clouddc_simulator::IamProject::new("p-b", "cn-east-3"),
+            ])
+            .expect("projects");
+        let (code, v, err) = config(sim.url(), sim.url());
+        assert_eq!(code, 2, "{transport}: {err}");
+        assert_eq!(v["credentials"]["source"], "metadata", "{transport}: {v}");
+        assert_eq!(v["credentials"]["kind"], "temporary");
+        assert_eq!(v["project_id"]["source"], "unset", "{transport}: {v}");
+        assert!(
+            v["error"].as_str().unwrap().contains("X-IAM-Trace-Id"),
+            "{v}"
+        );
+    }
+}
+
+/// `--region` with `--endpoint`: the endpoint serves the API, the region
+/// still picks the IAM endpoint, and `config` shows both.
+#[test]
+fn region_and_endpoint_together() {
+    let home = tempfile::tempdir().expect("home");
+    for transport in TRANSPORTS {
+        let sim = metadata_sim(Metadata::on(), 0);
+        let mut c = clouddc();
+        c.env("HOME", home.path())
+            .env("CLOUDDC_METADATA_ENDPOINT", sim.url())
+            .env("HUAWEICLOUD_SDK_IAM_ENDPOINT", sim.url())
+            .args(["--transport", transport, "--region", "cn-east-3"])
+            .args(["--endpoint", sim.url(), "config", "-o", "json"]);
+        let r = run(c);
+        assert_eq!(r.code, 0, "{transport}: {}", r.stderr);
+        let v: Value = serde_json::from_str(r.stdout.trim()).expect("json");
+        assert_eq!(v["region"]["value"], "cn-east-3", "{v}");
+        assert_eq!(v["region"]["source"], "flag");
+        assert_eq!(v["endpoint"]["value"], sim.url());
+        assert_eq!(v["endpoint"]["source"], "flag");
+        // The region named the project IAM looked up.
+        assert_eq!(v["project_id"]["value"], sim.project_id());
+        assert_eq!(v["project_id"]["source"], "iam");
+        // An unknown region is still refused, listing the known ones.
+        let mut c = clouddc();
+        c.env("HOME", home.path())
+            .env("CLOUDDC_AUTH_TOKEN", "T")
+            .args([
+                "--project-id",
+                "p",
+                "--region",
+                "xx-nowhere-1",
+                "--endpoint",
+                sim.url(),
+            ])
+            .args(["--transport", transport, "status", "i-1"]);
+        let r = run(c);
+        assert_eq!(r.code, 2, "{transport}: {}", r.stderr);
+        assert!(r.stderr.contains("cn-east-3"), "{}", r.stderr);
     }
 }

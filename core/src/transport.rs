@@ -300,10 +300,15 @@ mod tests {
                 None
             },
         );
+        // The wait ends interrupted, keeping its one poll.
+        let Some(Outcome::Wait(report)) = event.map(|e| e.outcome) else {
+            panic!("not a wait's end")
+        };
         assert!(matches!(
-            event.map(|e| e.outcome),
-            Some(Outcome::Interrupted)
+            report.outcome,
+            crate::WaitOutcome::Interrupted { last: Some(_) }
         ));
+        assert_eq!(report.polls, 1);
         assert_eq!(waits, 1, "it went back to sleep after the cancel");
     }
 }

@@ -44,23 +44,28 @@ impl View {
     /// What `s` holds, with why the config is not usable (if it is not).
     fn of(s: Snapshot, error: Option<String>) -> Self {
         let o = &s.origins;
-        let setting = |value: Option<String>, origin: &Origin| Setting {
-            value,
-            source: live::source(origin),
+        // A source is named only for a value in hand: one that was tried
+        // and could not deliver (metadata unreachable, an IAM refusal) is
+        // `unset`, and `error` says why.
+        let source = |has: bool, origin: &Origin| {
+            if has {
+                live::source(origin)
+            } else {
+                live::source(&Origin::Unset)
+            }
         };
-        let kind = match &s.credentials {
-            Some(c) => Some(kind_of(c)),
-            None if o.credentials == Origin::Metadata => Some("temporary"),
-            None => None,
+        let setting = |value: Option<String>, origin: &Origin| Setting {
+            source: source(value.is_some(), origin),
+            value,
         };
         Self {
             endpoint: setting(s.endpoint, &o.endpoint),
             region: setting(s.region, &o.region),
             project_id: setting(s.project_id, &o.project_id),
             credentials: CredentialsView {
-                kind,
+                kind: s.credentials.as_ref().map(kind_of),
                 access_key: s.credentials.as_ref().and_then(access_key),
-                source: live::source(&o.credentials),
+                source: source(s.credentials.is_some(), &o.credentials),
             },
             error,
         }

@@ -263,10 +263,10 @@ pub(super) fn fill(
                     let file = profile.get()?.map(|p| p.path().display().to_string());
                     missing.push((Setting::Credentials, match file {
                         Some(f) => format!(
-                            "CLOUDDC_AUTH_TOKEN or HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK, or ak and sk in the [basic] section of {f} ({METADATA}=off turns server metadata off)"
+                            "CLOUDDC_AUTH_TOKEN or HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK, or ak and sk in the [basic] section of {f} (server metadata is off: {METADATA}=off)"
                         ),
                         None => format!(
-                            "CLOUDDC_AUTH_TOKEN or HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK, or a profile file ({METADATA}=off turns server metadata off)"
+                            "CLOUDDC_AUTH_TOKEN or HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK, or a profile file (server metadata is off: {METADATA}=off)"
                         ),
                     }));
                 }

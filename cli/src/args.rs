@@ -464,7 +464,8 @@ fn explain(mut e: clap::Error) -> clap::Error {
 pub(crate) enum OutputFormat {
     /// Aligned columns for people.
     Table,
-    /// JSON Lines, one object per instance.
+    /// JSON Lines for scripts: one object per line (per instance for
+    /// status, wait and watch; one for config; the start line for simulate).
     Json,
 }
 

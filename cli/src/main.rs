@@ -77,7 +77,7 @@ fn main() -> ExitCode {
             };
             let text = e.render().to_string();
             let shown = if e.use_stderr() {
-                stdio::err(format_args!("{}", text.trim_end()));
+                stdio::err(format_args!("{}", usage::parser_error(&text)));
                 Ok(())
             } else {
                 stdio::bytes(text.as_bytes())

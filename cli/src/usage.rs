@@ -34,8 +34,32 @@ impl UsageError {
     }
 }
 
+/// The command-line parser's error text in the one style: its leading
+/// `error: ` becomes `clouddc: error: `; the rest (usage line, tip) stays.
+pub(crate) fn parser_error(rendered: &str) -> String {
+    let text = rendered.trim_end();
+    match text.strip_prefix("error: ") {
+        Some(rest) => format!("clouddc: error: {rest}"),
+        None => format!("clouddc: error: {text}"),
+    }
+}
+
 /// Writes `clouddc: error: {args}` to stderr; a failure is ignored (there is
 /// nowhere left to report it).
 pub(crate) fn error(args: fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr().lock(), "clouddc: error: {args}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parser_errors_read_like_every_other_error() {
+        assert_eq!(
+            parser_error("error: unexpected argument '--x' found\n\nUsage: clouddc\n"),
+            "clouddc: error: unexpected argument '--x' found\n\nUsage: clouddc"
+        );
+        assert_eq!(parser_error("no prefix"), "clouddc: error: no prefix");
+    }
 }

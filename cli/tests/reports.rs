@@ -18,6 +18,9 @@
 //! | `polls` | status queries this id answered, up to its end (interrupted too) | here |
 //! | `elapsed_ms` | from the command's start to when this id ended, not to its print | here (JSON, `--unordered`, table, demo) |
 
+// Helpers outside `#[test]` functions unwrap too: a panic is a test failure.
+#![allow(clippy::unwrap_used)]
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -440,5 +443,187 @@ fn the_watch_table_is_aligned() {
                 );
             }
         }
+    }
+}
+
+/// `clouddc simulate` with its defaults, as a newcomer starts it: its start
+/// line (JSON), and the process itself.
+struct Simulate {
+    child: std::process::Child,
+    start: Value,
+}
+
+impl Simulate {
+    fn start(extra: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("clouddc"))
+            .env_clear()
+            .env("HOME", common::empty_home())
+            .args(["simulate", "--listen", "127.0.0.1:0", "--output", "json"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn clouddc simulate");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("start line");
+        let start = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        Self { child, start }
+    }
+
+    fn url(&self) -> &str {
+        self.start["url"].as_str().unwrap()
+    }
+
+    fn ids_in(&self, state: &str) -> Vec<String> {
+        self.start["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["state"] == state)
+            .map(|i| i["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The binary pointed at this simulator with the token it printed.
+    fn client(&self, transport: &str) -> Command {
+        let mut c = Command::new(assert_cmd::cargo::cargo_bin("clouddc"));
+        c.env_clear()
+            .env("HOME", common::empty_home())
+            .env("CLOUDDC_METADATA_ENDPOINT", "off")
+            .env("CLOUDDC_AUTH_TOKEN", self.start["token"].as_str().unwrap())
+            .args(["--endpoint", self.url()])
+            .args(["--project-id", self.start["project_id"].as_str().unwrap()])
+            .args(["--transport", transport]);
+        c
+    }
+
+    /// SIGTERM, and how long the process took to exit, with its status.
+    fn terminate(mut self) -> (Duration, Option<i32>) {
+        let sent = Instant::now();
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let status = self.child.wait().expect("wait");
+        (sent.elapsed(), status.code())
+    }
+}
+
+#[test]
+fn the_default_simulator_fleet_shows_the_life_cycle() {
+    let sim = Simulate::start(&[]);
+    let pending = sim.ids_in("pending");
+    let running = sim.ids_in("running");
+    let stopped = sim.ids_in("stopped");
+    assert!(!pending.is_empty(), "{}", sim.start);
+    assert!(!running.is_empty(), "{}", sim.start);
+    assert!(!stopped.is_empty(), "{}", sim.start);
+    for transport in TRANSPORTS {
+        // The pending ones become running within seconds.
+        let mut c = sim.client(transport);
+        c.arg("wait")
+            .args(&pending)
+            .args([
+                "--until",
+                "running",
+                "--interval",
+                "500ms",
+                "--timeout",
+                "10s",
+            ])
+            .args(["--output", "json"]);
+        let (code, out, err) = finish(&mut c);
+        assert_eq!(code, 0, "{transport}: {err}\n{out}");
+        for r in lines(&out) {
+            assert_eq!(r["outcome"], "reached", "{transport}: {r}");
+            assert!(r["polls"].as_u64().unwrap() >= 1);
+        }
+        // The stopped ones say so.
+        let mut c = sim.client(transport);
+        c.arg("status").args(&stopped).args(["--output", "json"]);
+        let (code, out, err) = finish(&mut c);
+        assert_eq!(code, 0, "{transport}: {err}");
+        assert!(lines(&out).iter().all(|r| r["state"] == "stopped"), "{out}");
+    }
+    let (took, code) = sim.terminate();
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_millis(500), "{took:?}");
+}
+
+/// `PUT {url}{path}` with a JSON body; panics unless the answer is 2xx.
+fn put(url: &str, path: &str, body: &str) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        s,
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 2"), "{answer}");
+}
+
+#[test]
+fn simulate_exits_within_half_a_second_of_sigterm_with_a_slow_answer_in_flight() {
+    let sim = Simulate::start(&["--instances", "1"]);
+    // Every answer takes 5 s (the admin API, over a plain socket).
+    put(sim.url(), "/_sim/faults", r#"{"latency_ms": 5000}"#);
+    let id = sim.ids_in("pending").pop().unwrap();
+    let mut slow = sim.client("ureq");
+    slow.args(["status", &id, "--output", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut slow = slow.spawn().expect("spawn");
+    std::thread::sleep(Duration::from_millis(500));
+    let (took, code) = sim.terminate();
+    let _ = slow.kill();
+    let _ = slow.wait();
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_millis(500), "{took:?}");
+}
+
+#[test]
+fn every_error_starts_the_same_way() {
+    let sim = sim();
+    for transport in TRANSPORTS {
+        let cases: [&[&str]; 9] = [
+            // Found by the parser.
+            &["--bogus"],
+            &["wait", "x", "--until"],
+            &["wait", "x", "--until", "running", "--timeout", "5"],
+            &["status", "x", "--output", "yaml"],
+            &["nonsense"],
+            // Found by our own code.
+            &["status", ".."],
+            &["wait", "x", "--until", "nowhere"],
+            &["status", "x", "--region", "xx-nowhere-1"],
+            &["simulate", "--token", "T", "--ak", "A", "--sk", "B"],
+        ];
+        for args in cases {
+            let mut c = against(&sim, transport);
+            c.args(args);
+            let (code, out, err) = finish(&mut c);
+            assert_eq!(code, 2, "{transport} {args:?}: {err}");
+            assert!(out.is_empty(), "{transport} {args:?}: {out}");
+            assert!(
+                err.starts_with("clouddc: error: "),
+                "{transport} {args:?}: {err:?}"
+            );
+        }
+    }
+    // The options' help for the output format fits every subcommand.
+    for sub in ["config", "simulate", "demo", "status"] {
+        let mut c = Command::new(assert_cmd::cargo::cargo_bin("clouddc"));
+        c.args([sub, "--help"]);
+        let (code, out, _) = finish(&mut c);
+        assert_eq!(code, 0);
+        assert!(!out.contains("one object per instance"), "{sub}: {out}");
     }
 }

@@ -53,8 +53,10 @@ use crate::view::{CountersSnapshot, InstanceView};
 
 /// Request bodies over this are answered with 413.
 const MAX_REQUEST_BODY: usize = 1024 * 1024;
-/// How long shutdown waits for responses in flight before dropping them.
-const GRACE: Duration = Duration::from_secs(2);
+/// How long shutdown waits for responses in flight before dropping them:
+/// short, so that `clouddc simulate` is gone within half a second of
+/// SIGTERM even with a slow (latency-fault) response in flight.
+const GRACE: Duration = Duration::from_millis(250);
 
 struct Shared {
     sim: Mutex<Simulator>,

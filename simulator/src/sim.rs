@@ -111,17 +111,26 @@ fn ms_floor(d: Duration) -> u64 {
 
 impl Simulator {
     /// A simulator for `config`, started at `now`, with the configured
-    /// number of instances created at `now` from a seeded mix of schedules
-    /// (based on the configured schedule):
+    /// number of instances created at `now` from a fixed mix of life cycles
+    /// (based on the configured schedule), in this order and then again
+    /// from the top, so that even a small fleet shows the life cycle:
     ///
-    /// | share | life |
+    /// | position | life |
     /// |---|---|
-    /// | 40 % | `pending` for 1–5 s, then `running` |
-    /// | 30 % | `running` |
-    /// | 10 % | `stopped` |
-    /// | 10 % | `pending` for 2–6 s, then `error` (creation fails) |
-    /// | 10 % | `shutting-down` for 3–8 s, then `terminated` |
+    /// | 1 | `pending` for 1–5 s, then `running` |
+    /// | 2 | `running` |
+    /// | 3 | `stopped` |
+    /// | 4 | `pending` for 1–5 s, then `running` |
+    /// | 5 | `running` |
+    /// | 6 | `pending` for 1–5 s, then `running` |
+    /// | 7 | `pending` for 2–6 s, then `error` (creation fails) |
+    /// | 8 | `running` |
+    /// | 9 | `pending` for 1–5 s, then `running` |
+    /// | 10 | `shutting-down` for 3–8 s, then `terminated` |
     ///
+    /// (40 % become `running` within seconds, 30 % are `running`, 10 %
+    /// each `stopped`, failing and being deleted.) The durations are fixed
+    /// by the seed.
     /// Their ids are `ins-` and 8 hex digits, fixed by the seed.
     pub fn new(config: &SimConfig, now: Instant) -> Self {
         let seed = config.seed();
@@ -164,62 +173,64 @@ impl Simulator {
     }
 
     fn populate(&mut self, n: usize, now: Instant) {
+        /// The life cycles of [`Simulator::new`]'s table, by position.
+        #[derive(Clone, Copy)]
+        enum Life {
+            Pending,
+            Running,
+            Stopped,
+            Failing,
+            Deleting,
+        }
+        use Life::{Deleting, Failing, Pending, Running, Stopped};
+        const MIX: [Life; 10] = [
+            Pending, Running, Stopped, Pending, Running, Pending, Failing, Running, Pending,
+            Deleting,
+        ];
         self.rng = SplitMix64::new(self.seed);
         self.instances.clear();
         self.install_faults(self.initial_faults.clone());
-        for _ in 0..n {
+        for life in MIX.iter().cycle().take(n) {
             let id = self.fresh_id();
-            let base = self.schedule.clone();
-            let u = self.rng.next_f64();
+            let base = Schedule {
+                pending: Duration::ZERO,
+                create_fails: false,
+                ..self.schedule.clone()
+            };
             let secs = |rng: &mut SplitMix64, lo: u64, hi: u64| {
                 Duration::from_millis(rng.between(lo * 1000, hi * 1000))
             };
-            let (schedule, then): (Schedule, Option<Action>) = if u < 0.4 {
-                let pending = secs(&mut self.rng, 1, 5);
-                (
+            let (schedule, then): (Schedule, Option<Action>) = match life {
+                Pending => (
                     Schedule {
-                        pending,
-                        create_fails: false,
+                        pending: secs(&mut self.rng, 1, 5),
                         ..base
                     },
                     None,
-                )
-            } else if u < 0.7 {
-                (
+                ),
+                Running => (base, None),
+                Stopped => (
                     Schedule {
-                        pending: Duration::ZERO,
-                        create_fails: false,
+                        stopping: Duration::ZERO,
                         ..base
                     },
-                    None,
-                )
-            } else if u < 0.8 {
-                let s = Schedule {
-                    pending: Duration::ZERO,
-                    create_fails: false,
-                    stopping: Duration::ZERO,
-                    ..base
-                };
-                (s, Some(Action::PowerOff))
-            } else if u < 0.9 {
-                let pending = secs(&mut self.rng, 2, 6);
-                (
+                    Some(Action::PowerOff),
+                ),
+                Failing => (
                     Schedule {
-                        pending,
+                        pending: secs(&mut self.rng, 2, 6),
                         create_fails: true,
                         ..base
                     },
                     None,
-                )
-            } else {
-                let shutting_down = secs(&mut self.rng, 3, 8);
-                let s = Schedule {
-                    pending: Duration::ZERO,
-                    create_fails: false,
-                    shutting_down,
-                    ..base
-                };
-                (s, Some(Action::Delete { fail: false }))
+                ),
+                Deleting => (
+                    Schedule {
+                        shutting_down: secs(&mut self.rng, 3, 8),
+                        ..base
+                    },
+                    Some(Action::Delete { fail: false }),
+                ),
             };
             let mut life = Lifecycle::create(schedule, now);
             if let Some(a) = then {

@@ -21,7 +21,7 @@ use clouddc_simulator::{Auth, NewInstance, Schedule, SimConfig};
 use crate::args::{GlobalArgs, OutputFormat, TransportKind};
 use crate::fleet::{Failed, Spec, execute};
 use crate::stdio::{self, Stop};
-use crate::{clients, exit};
+use crate::{clients, exit, usage};
 
 /// Where the demo's narration goes: stdout for people, stderr when stdout
 /// carries JSON Lines.
@@ -102,7 +102,7 @@ pub(crate) fn run(g: &GlobalArgs) -> u8 {
     match demo(g) {
         Ok(code) => code,
         Err(Stopped::Failed(e)) => {
-            stdio::err(format_args!("clouddc: demo failed: {e}"));
+            usage::error(format_args!("demo failed: {e}"));
             exit::FAILURE
         }
         Err(Stopped::Output(stop)) => stop.exit_code(),

@@ -24,6 +24,15 @@
 //!
 //! # By hand: build, sign, parse
 //!
+//! The examples below need these dependencies (a transport of your own
+//! needs `http` too; it is also re-exported as `clouddc_core::http`):
+//!
+//! ```toml
+//! [dependencies]
+//! clouddc-core = "0.1"
+//! http = "1"
+//! ```
+//!
 //! ```
 //! use clouddc_core::{build_status_request, parse_status_response, Config, Session, Credentials,
 //!     Endpoint, InstanceId, InstanceState, ProjectId};

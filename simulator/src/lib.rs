@@ -45,6 +45,17 @@
 //!
 //! # In a test, five lines
 //!
+//! The examples below need these dependencies (in a test suite,
+//! `[dev-dependencies]`):
+//!
+//! ```toml
+//! [dev-dependencies]
+//! clouddc-simulator = "0.1"
+//! clouddc-core = "0.1"      # or a client: clouddc-ureq, clouddc-reqwest
+//! serde_json = "1"          # only for the admin API example
+//! tokio = { version = "1", features = ["rt-multi-thread", "macros", "net", "time"] }
+//! ```
+//!
 //! [`start_blocking_default`] runs the server on a thread of its own, so a
 //! plain `#[test]` needs no async runtime:
 //!

@@ -38,6 +38,8 @@
 //! ```toml
 //! [dependencies]
 //! clouddc-reqwest = "0.1"
+//! futures-util = "0.3" # StreamExt, for the streams of statuses and fleets
+//! tokio = { version = "1", features = ["rt-multi-thread", "macros", "time"] }
 //! ```
 //!
 //! # Configuring

@@ -21,17 +21,19 @@ pub(crate) fn run(shell: Shell) -> u8 {
     exit::OK
 }
 
-/// One line on how to install the completion script for `shell`.
+/// How to install the completion script for `shell`: for bash, zsh and
+/// fish, the first line is a command that works as written on a fresh
+/// account (it makes the folder).
 fn install_hint(shell: Shell) -> &'static str {
     match shell {
         Shell::Bash => {
-            "# install: clouddc completions bash > ~/.local/share/bash-completion/completions/clouddc"
+            "# install: mkdir -p ~/.local/share/bash-completion/completions && clouddc completions bash > ~/.local/share/bash-completion/completions/clouddc"
         }
         Shell::Zsh => {
-            "# install: clouddc completions zsh > ~/.zfunc/_clouddc, with fpath+=(~/.zfunc) before compinit in ~/.zshrc"
+            "# install: mkdir -p ~/.zfunc && clouddc completions zsh > ~/.zfunc/_clouddc\n# then: add fpath+=(~/.zfunc) before compinit in ~/.zshrc"
         }
         Shell::Fish => {
-            "# install: clouddc completions fish > ~/.config/fish/completions/clouddc.fish"
+            "# install: mkdir -p ~/.config/fish/completions && clouddc completions fish > ~/.config/fish/completions/clouddc.fish"
         }
         Shell::Elvish => {
             "# install: add `eval (clouddc completions elvish | slurp)` to ~/.config/elvish/rc.elv"

@@ -12,6 +12,7 @@ use std::fmt;
 use std::io::Read;
 use std::iter::Once;
 use std::marker::PhantomData;
+use std::path::Path;
 
 use http::Response;
 
@@ -21,7 +22,7 @@ use crate::ids::InstanceId;
 use crate::machine::{Machine, Now, Step};
 use crate::machines::call::{Call, CallResult};
 use crate::machines::fleet::{Fleet, FleetOptions, Job};
-use crate::session::{Resolve, Session};
+use crate::session::{ReadFile, Resolve, Session};
 
 /// The default bound on a client's requests in flight.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
@@ -39,6 +40,10 @@ pub trait Connect: Sized {
 
     /// The client over `core`: its connection pool set up.
     fn connect(core: ClientCore) -> Result<Self, Error>;
+
+    /// Reads a file the session reads again while calls run (the OIDC
+    /// id-token file): the transport's profile-file reader.
+    fn read_file(path: &Path) -> std::io::Result<Vec<u8>>;
 }
 
 /// The settings of a client that are not in [`Config`]: the most requests
@@ -84,7 +89,12 @@ impl<C: Connect> ClientBuilder<C> {
 
     /// Builds the client and its pool for `config`.
     pub fn build(self, config: Config) -> Result<C, Error> {
-        C::connect(ClientCore::new(config, C::PRODUCT, self.max_in_flight)?)
+        C::connect(ClientCore::with_file_reader(
+            config,
+            C::PRODUCT,
+            self.max_in_flight,
+            C::read_file,
+        )?)
     }
 }
 
@@ -119,6 +129,21 @@ impl ClientCore {
         let config = config.with_user_agent_product(product)?;
         Ok(Self {
             session: Session::new(config),
+            max_in_flight: max_in_flight.max(1),
+        })
+    }
+
+    /// As [`new`](Self::new), the session reading the OIDC id-token file
+    /// with `read` (see [`Session::with_file_reader`]).
+    pub fn with_file_reader(
+        config: Config,
+        product: &str,
+        max_in_flight: usize,
+        read: ReadFile,
+    ) -> Result<Self, Error> {
+        let config = config.with_user_agent_product(product)?;
+        Ok(Self {
+            session: Session::with_file_reader(config, None, read),
             max_in_flight: max_in_flight.max(1),
         })
     }

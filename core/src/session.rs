@@ -11,6 +11,7 @@
 //! the time.
 
 use std::fmt;
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
@@ -30,6 +31,12 @@ use crate::wire::request::PreparedHeaders;
 mod identity;
 
 pub(crate) use identity::{Identity, SessionStep};
+
+/// Reads a whole file, for a source read again while calls run (the OIDC
+/// id-token file, which Kubernetes rotates): the clients pass their
+/// profile-file reader (`clouddc_ureq::read_profile_file`), so that every
+/// file is read one way.
+pub type ReadFile = fn(&Path) -> std::io::Result<Vec<u8>>;
 
 /// The live state of the calls made with one [`Config`]: cheap to clone
 /// (clones share it), `Send + Sync`.
@@ -85,21 +92,30 @@ impl Session {
     /// A session for `config`: nothing learned yet, single calls unpaced
     /// and each fleet with its own adaptive limiter and retry budget.
     pub fn new(config: Config) -> Self {
-        Self::build(config, None)
+        Self::build(config, None, None)
     }
 
     /// A session whose calls and fleets all share `limits` (one rate
     /// limiter and retry budget), instead of each fleet its own.
     pub fn with_limits(config: Config, limits: SharedLimits) -> Self {
-        Self::build(config, Some(limits))
+        Self::build(config, Some(limits), None)
     }
 
-    fn build(config: Config, limits: Option<SharedLimits>) -> Self {
+    /// A session that reads the OIDC id-token file with `read` whenever
+    /// it exchanges it (see [`ConfigBuilder::oidc`](crate::ConfigBuilder::oidc));
+    /// the clients make theirs so. Without a reader, OIDC credentials fail
+    /// to resolve.
+    pub fn with_file_reader(config: Config, limits: Option<SharedLimits>, read: ReadFile) -> Self {
+        Self::build(config, limits, Some(read))
+    }
+
+    fn build(config: Config, limits: Option<SharedLimits>, read: Option<ReadFile>) -> Self {
         let identity = Identity::new(
             config.credential_source().clone(),
             config.project_source().clone(),
             config.user_agent().to_owned(),
-        );
+        )
+        .with_file_reader(read);
         let fixed = match (config.credentials(), config.project_id()) {
             (Some(c), Some(p)) if identity.is_fixed() => {
                 PreparedHeaders::new(config.endpoint(), p, c, config.user_agent())
@@ -132,13 +148,13 @@ impl Session {
     }
 
     /// The credentials in use: the ones set, or the latest from server
-    /// metadata (`None` before the first fetch).
+    /// metadata or OIDC federation (`None` before the first fetch).
     pub fn credentials(&self) -> Option<Credentials> {
         self.inner.identity.resolved().1
     }
 
     /// When the credentials in use expire, for temporary ones from server
-    /// metadata.
+    /// metadata or OIDC federation.
     pub fn credentials_expire(&self) -> Option<SystemTime> {
         self.inner.identity.resolved().2
     }
@@ -168,8 +184,8 @@ impl Session {
         self.inner.limits.as_ref()
     }
 
-    /// Resolves the credentials and the project id (server metadata, IAM
-    /// project lookup) as a machine: drive it with [`run`](crate::run) or
+    /// Resolves the credentials and the project id (server metadata, OIDC
+    /// federation, IAM project lookup) as a machine: drive it with [`run`](crate::run) or
     /// [`run_async`](crate::run_async) over any transport; it ends `Ok`
     /// once calls can be signed, at once when nothing needs a request.
     pub fn resolve(&self) -> Resolve {

@@ -165,6 +165,10 @@ impl clouddc_core::Connect for Client {
             inner: Arc::new(inner),
         })
     }
+
+    fn read_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+        read_profile_file(path)
+    }
 }
 
 /// Reads a profile file for [`ConfigBuilder::with_sources`]: at most 1 MiB

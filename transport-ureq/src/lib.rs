@@ -155,6 +155,10 @@ impl clouddc_core::Connect for Client {
             inner: Arc::new(Inner { core, agent, fresh }),
         })
     }
+
+    fn read_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+        read_profile_file(path)
+    }
 }
 
 /// Reads a profile file for [`ConfigBuilder::with_sources`]: at most 1 MiB

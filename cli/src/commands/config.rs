@@ -4,7 +4,8 @@
 //! Owns the shown fields (endpoint, region, project id, credentials) and
 //! their exit code: 0 when everything an API command needs is resolved, 2
 //! otherwise, the object printed either way. Sends nothing but what
-//! resolving needs (server metadata, the IAM project lookup, through
+//! resolving needs (server metadata, OIDC federation's IAM exchanges, the
+//! IAM project lookup, through
 //! `clients`), and reads the values through `live` alone. Must not print a
 //! secret: the access key shows as `****` and its last four characters, and
 //! nothing else of the credentials shows at all.
@@ -50,7 +51,9 @@ impl View {
         };
         let kind = match &s.credentials {
             Some(c) => Some(kind_of(c)),
-            None if o.credentials == Origin::Metadata => Some("temporary"),
+            // Fetched when resolving: from server metadata, or from IAM for
+            // an OIDC id token.
+            None if matches!(o.credentials, Origin::Metadata | Origin::Oidc) => Some("temporary"),
             None => None,
         };
         Self {

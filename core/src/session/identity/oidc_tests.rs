@@ -150,6 +150,24 @@ fn a_refresh_reads_the_rotated_file_in_one_flight() {
 }
 
 #[test]
+fn an_exchange_lost_with_a_stale_connection_goes_again_on_a_fresh_one() {
+    write_token(Some("id-token-1"));
+    let s = oidc_session(Some("p1"));
+    let now = start();
+    let (id, a) = send(s.poll(now, true));
+    assert!(!a.fresh_connection);
+    let lost = Error::closed_unanswered(1, a.request.uri(), std::io::Error::other("eof"));
+    s.handle(id, now, Err(lost));
+    let (_, again) = send(s.poll(now, true));
+    assert!(
+        again.fresh_connection,
+        "sent again at once on a new connection"
+    );
+    assert_eq!(again.request.uri().path(), "/v3.0/OS-AUTH/id-token/tokens");
+    assert_eq!(id_token_sent(&again), "id-token-1");
+}
+
+#[test]
 fn a_missing_or_empty_file_fails_at_once_naming_it() {
     for content in [None, Some(" \n")] {
         write_token(content);

@@ -402,16 +402,22 @@ impl ConfigBuilder {
     /// - region: `HUAWEICLOUD_SDK_REGION`;
     /// - credentials, taken whole from the first source that has any of
     ///   them (a partial set there is an error, not a fall-through):
-    ///   `CLOUDDC_AUTH_TOKEN`; `HUAWEICLOUD_SDK_AK` + `HUAWEICLOUD_SDK_SK`
+    ///   `CLOUDDC_AUTH_TOKEN`; OIDC federation, `HUAWEICLOUD_SDK_IDP_ID` +
+    ///   `HUAWEICLOUD_SDK_ID_TOKEN_FILE` (see [`oidc`](Self::oidc));
+    ///   `HUAWEICLOUD_SDK_AK` + `HUAWEICLOUD_SDK_SK`
     ///   (+ `HUAWEICLOUD_SDK_SECURITY_TOKEN`); the `[basic]` section of the
     ///   profile file (`HUAWEICLOUD_SDK_CREDENTIALS_FILE`, else
-    ///   `~/.huaweicloud/credentials`: `ak`, `sk`, `security_token`); the
+    ///   `~/.huaweicloud/credentials`: `idp_id` + `id_token_file`, else
+    ///   `ak`, `sk`, `security_token`); the
     ///   server metadata service (`CLOUDDC_METADATA_ENDPOINT`, else
     ///   `http://169.254.169.254`; `off` turns it off);
     /// - project id: `HUAWEICLOUD_SDK_PROJECT_ID`, the profile's
-    ///   `project_id`, else looked up from IAM with AK/SK by region
+    ///   `project_id`, else looked up from IAM with AK/SK (or the temporary
+    ///   credentials of metadata or OIDC) by region
     ///   (`HUAWEICLOUD_SDK_IAM_ENDPOINT`, the profile's `iam_endpoint`, else
-    ///   `https://iam.{region}.myhuaweicloud.com`).
+    ///   `https://iam.{region}.myhuaweicloud.com`; OIDC federation uses the
+    ///   same IAM endpoint, and without a region the global
+    ///   [`GLOBAL_IAM_ENDPOINT`](crate::GLOBAL_IAM_ENDPOINT)).
     ///
     /// Fails naming the file and line of anything wrong in the profile
     /// file; [`build`](Self::build) then fails naming every variable that

@@ -281,6 +281,11 @@ mod tests {
         assert_eq!(a.request.headers()["x-idp-id"], "idp-1");
         assert_eq!(a.request.headers()["content-type"], JSON_UTF8);
         assert!(!a.request.headers().contains_key("authorization"));
+        let shown = format!("{a:?}");
+        assert!(
+            !shown.contains(MARK) && shown.contains("body_bytes"),
+            "{shown}"
+        );
         let body: serde_json::Value = serde_json::from_slice(a.request.body()).unwrap();
         assert_eq!(
             body,

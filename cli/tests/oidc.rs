@@ -271,3 +271,30 @@ fn env_oidc_beats_env_aksk_and_a_token_beats_oidc() {
         "only the OIDC runs exchange"
     );
 }
+
+#[test]
+fn the_profile_file_s_oidc_pair_comes_before_its_aksk() {
+    let sim = sim(Oidc::on(IDP));
+    let home = tempfile::tempdir().expect("home");
+    let path = token_file(&home, ID_TOKEN);
+    let dir = home.path().join(".huaweicloud");
+    std::fs::create_dir_all(&dir).expect("profile folder");
+    let profile = format!(
+        "[basic]\nak = HPUAFILEAK0001\nsk = file-secret\nidp_id = {IDP}\nid_token_file = {}\n",
+        path.display()
+    );
+    std::fs::write(dir.join("credentials"), profile).expect("profile");
+    for transport in TRANSPORTS {
+        // The pair from the profile only.
+        let mut c = in_a_pod(&sim, &path, transport);
+        c.env_remove("HUAWEICLOUD_SDK_IDP_ID")
+            .env_remove("HUAWEICLOUD_SDK_ID_TOKEN_FILE")
+            .env("HOME", home.path())
+            .arg("config");
+        let r = run(c);
+        assert_eq!(r.code, 0, "{transport}: {}", r.stderr);
+        let v: Value = serde_json::from_str(r.stdout.trim()).expect("json");
+        assert_eq!(v["credentials"]["source"], "oidc");
+        assert_eq!(v["credentials"]["kind"], "temporary");
+    }
+}

@@ -12,6 +12,7 @@ use std::fmt;
 use std::io::Read;
 use std::iter::Once;
 use std::marker::PhantomData;
+use std::path::Path;
 use std::sync::Arc;
 
 use http::Response;
@@ -23,7 +24,7 @@ use crate::machine::{Machine, Now, Step};
 use crate::machines::call::{Call, CallResult};
 use crate::machines::fleet::{Fleet, FleetOptions, Job};
 use crate::observe::Observer;
-use crate::session::{Resolve, Session};
+use crate::session::{Resolve, Session, SessionOptions};
 
 /// The default bound on a client's requests in flight.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
@@ -41,6 +42,10 @@ pub trait Connect: Sized {
 
     /// The client over `core`: its connection pool set up.
     fn connect(core: ClientCore) -> Result<Self, Error>;
+
+    /// Reads a file the session reads again while calls run (the OIDC
+    /// id-token file): the transport's profile-file reader.
+    fn read_file(path: &Path) -> std::io::Result<Vec<u8>>;
 }
 
 /// The settings of a client that are not in [`Config`]: the most requests
@@ -97,11 +102,16 @@ impl<C: Connect> ClientBuilder<C> {
 
     /// Builds the client and its pool for `config`.
     pub fn build(self, config: Config) -> Result<C, Error> {
-        let core = match self.observer {
-            Some(o) => ClientCore::with_observer(config, C::PRODUCT, self.max_in_flight, o)?,
-            None => ClientCore::new(config, C::PRODUCT, self.max_in_flight)?,
-        };
-        C::connect(core)
+        let mut options = SessionOptions::new().read_file(C::read_file);
+        if let Some(o) = self.observer {
+            options = options.observer(o);
+        }
+        C::connect(ClientCore::with_options(
+            config,
+            C::PRODUCT,
+            self.max_in_flight,
+            options,
+        )?)
     }
 }
 
@@ -140,17 +150,18 @@ impl ClientCore {
         })
     }
 
-    /// [`ClientCore::new`], with every attempt of the client reported to
-    /// `observer`.
-    pub fn with_observer(
+    /// As [`new`](Self::new), the session given `options` (a transport
+    /// passes its file reader for the OIDC id-token file; see
+    /// [`SessionOptions`]).
+    pub fn with_options(
         config: Config,
         product: &str,
         max_in_flight: usize,
-        observer: Arc<dyn Observer>,
+        options: SessionOptions,
     ) -> Result<Self, Error> {
         let config = config.with_user_agent_product(product)?;
         Ok(Self {
-            session: Session::with_observer(config, None, observer),
+            session: Session::with_options(config, options),
             max_in_flight: max_in_flight.max(1),
         })
     }

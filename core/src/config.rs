@@ -10,6 +10,7 @@
 //! the project from IAM, the clock offset, quotas) lives in the
 //! [`Session`](crate::Session) built from the config.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::credentials::Credentials;
@@ -63,6 +64,34 @@ pub(crate) enum CredentialSource {
     Fixed(Credentials),
     /// Temporary credentials from the server metadata service.
     Metadata(Endpoint),
+    /// Temporary credentials from IAM for an OIDC id token.
+    Oidc(OidcSource),
+}
+
+/// OIDC federation (a Kubernetes workload's identity): temporary
+/// credentials from IAM for the id token in a file, exchanged again ahead
+/// of their expiry with the file read again (Kubernetes rotates it).
+/// Neither the id token nor anything IAM issues is held here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcSource {
+    idp_id: String,
+    id_token_file: PathBuf,
+    iam: Endpoint,
+}
+
+impl OidcSource {
+    /// The IAM identity provider's id (sent as `X-Idp-Id`).
+    pub fn idp_id(&self) -> &str {
+        &self.idp_id
+    }
+    /// The file holding the id token.
+    pub fn id_token_file(&self) -> &Path {
+        &self.id_token_file
+    }
+    /// The IAM endpoint of the exchanges.
+    pub fn iam_endpoint(&self) -> &Endpoint {
+        &self.iam
+    }
 }
 
 /// Where the project id comes from.
@@ -115,27 +144,36 @@ impl Config {
             ProjectSource::Lookup { .. } => None,
         }
     }
-    /// The IAM endpoint of the project lookup, when the project id is
-    /// looked up.
+    /// The IAM endpoint of the project lookup or of OIDC federation, when
+    /// either is used.
     pub fn iam_endpoint(&self) -> Option<&Endpoint> {
-        match &self.project {
-            ProjectSource::Lookup { iam, .. } => Some(iam),
-            ProjectSource::Fixed(_) => None,
+        match (&self.project, &self.credentials) {
+            (ProjectSource::Lookup { iam, .. }, _) => Some(iam),
+            (_, CredentialSource::Oidc(o)) => Some(&o.iam),
+            _ => None,
         }
     }
     /// The credentials that were set (`None` when they come from server
-    /// metadata: see [`Session::credentials`](crate::Session::credentials)).
+    /// metadata or OIDC federation: see
+    /// [`Session::credentials`](crate::Session::credentials)).
     pub fn credentials(&self) -> Option<&Credentials> {
         match &self.credentials {
             CredentialSource::Fixed(c) => Some(c),
-            CredentialSource::Metadata(_) => None,
+            CredentialSource::Metadata(_) | CredentialSource::Oidc(_) => None,
         }
     }
     /// The server metadata service the credentials come from, if they do.
     pub fn metadata_endpoint(&self) -> Option<&Endpoint> {
         match &self.credentials {
             CredentialSource::Metadata(e) => Some(e),
-            CredentialSource::Fixed(_) => None,
+            CredentialSource::Fixed(_) | CredentialSource::Oidc(_) => None,
+        }
+    }
+    /// The OIDC federation the credentials come from, if they do.
+    pub fn oidc(&self) -> Option<&OidcSource> {
+        match &self.credentials {
+            CredentialSource::Oidc(o) => Some(o),
+            CredentialSource::Fixed(_) | CredentialSource::Metadata(_) => None,
         }
     }
     /// The retry policy.
@@ -217,6 +255,8 @@ pub struct ConfigBuilder {
     region: Option<String>,
     allow_insecure_http: bool,
     metadata: Option<Endpoint>,
+    /// OIDC federation: the identity provider id and the id-token file.
+    oidc: Option<(String, PathBuf)>,
     iam_endpoint: Option<Endpoint>,
     origins: Origins,
     /// What the sources could not fill, reported by `build`.
@@ -275,6 +315,7 @@ impl ConfigBuilder {
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = Some(credentials);
         self.metadata = None;
+        self.oidc = None;
         self.origins.credentials = Origin::Explicit;
         self
     }
@@ -285,11 +326,26 @@ impl ConfigBuilder {
     pub fn metadata(mut self, endpoint: Endpoint) -> Self {
         self.metadata = Some(endpoint);
         self.credentials = None;
+        self.oidc = None;
         self.origins.credentials = Origin::Metadata;
         self
     }
-    /// The IAM endpoint for the project lookup (default
-    /// `https://iam.{region}.myhuaweicloud.com`).
+    /// Temporary credentials from IAM by OIDC federation: the id token in
+    /// `id_token_file` (re-read at every refresh) exchanged at IAM
+    /// identity provider `idp_id`, before the first call and again ahead
+    /// of expiry. The client reads the file (see
+    /// [`SessionOptions::read_file`](crate::SessionOptions::read_file)).
+    pub fn oidc(mut self, idp_id: impl Into<String>, id_token_file: impl Into<PathBuf>) -> Self {
+        self.oidc = Some((idp_id.into(), id_token_file.into()));
+        self.credentials = None;
+        self.metadata = None;
+        self.origins.credentials = Origin::Oidc;
+        self
+    }
+    /// The IAM endpoint for the project lookup and OIDC federation
+    /// (default `https://iam.{region}.myhuaweicloud.com`; for OIDC
+    /// without a region, the global
+    /// [`GLOBAL_IAM_ENDPOINT`](crate::GLOBAL_IAM_ENDPOINT)).
     pub fn iam_endpoint(mut self, endpoint: Endpoint) -> Self {
         self.iam_endpoint = Some(endpoint);
         self
@@ -346,16 +402,22 @@ impl ConfigBuilder {
     /// - region: `HUAWEICLOUD_SDK_REGION`;
     /// - credentials, taken whole from the first source that has any of
     ///   them (a partial set there is an error, not a fall-through):
-    ///   `CLOUDDC_AUTH_TOKEN`; `HUAWEICLOUD_SDK_AK` + `HUAWEICLOUD_SDK_SK`
+    ///   `CLOUDDC_AUTH_TOKEN`; OIDC federation, `HUAWEICLOUD_SDK_IDP_ID` +
+    ///   `HUAWEICLOUD_SDK_ID_TOKEN_FILE` (see [`oidc`](Self::oidc));
+    ///   `HUAWEICLOUD_SDK_AK` + `HUAWEICLOUD_SDK_SK`
     ///   (+ `HUAWEICLOUD_SDK_SECURITY_TOKEN`); the `[basic]` section of the
     ///   profile file (`HUAWEICLOUD_SDK_CREDENTIALS_FILE`, else
-    ///   `~/.huaweicloud/credentials`: `ak`, `sk`, `security_token`); the
+    ///   `~/.huaweicloud/credentials`: `idp_id` + `id_token_file`, else
+    ///   `ak`, `sk`, `security_token`); the
     ///   server metadata service (`CLOUDDC_METADATA_ENDPOINT`, else
     ///   `http://169.254.169.254`; `off` turns it off);
     /// - project id: `HUAWEICLOUD_SDK_PROJECT_ID`, the profile's
-    ///   `project_id`, else looked up from IAM with AK/SK by region
+    ///   `project_id`, else looked up from IAM with AK/SK (or the temporary
+    ///   credentials of metadata or OIDC) by region
     ///   (`HUAWEICLOUD_SDK_IAM_ENDPOINT`, the profile's `iam_endpoint`, else
-    ///   `https://iam.{region}.myhuaweicloud.com`).
+    ///   `https://iam.{region}.myhuaweicloud.com`; OIDC federation uses the
+    ///   same IAM endpoint, and without a region the global
+    ///   [`GLOBAL_IAM_ENDPOINT`](crate::GLOBAL_IAM_ENDPOINT)).
     ///
     /// Fails naming the file and line of anything wrong in the profile
     /// file; [`build`](Self::build) then fails naming every variable that
@@ -418,10 +480,17 @@ impl ConfigBuilder {
         let endpoint = endpoint.ok_or_else(|| {
             Error::invalid_input("no endpoint: set an endpoint URL (CLOUDDC_ENDPOINT) or a region")
         })?;
-        let credentials = match (self.credentials.take(), self.metadata.take()) {
-            (Some(c), _) => CredentialSource::Fixed(c),
-            (None, Some(m)) => CredentialSource::Metadata(m),
-            (None, None) => {
+        let credentials = match (
+            self.credentials.take(),
+            self.metadata.take(),
+            self.oidc.take(),
+        ) {
+            (Some(c), _, _) => CredentialSource::Fixed(c),
+            (None, Some(m), _) => CredentialSource::Metadata(m),
+            (None, None, Some((idp_id, id_token_file))) => {
+                CredentialSource::Oidc(self.oidc_source(idp_id, id_token_file)?)
+            }
+            (None, None, None) => {
                 return Err(Error::invalid_input(
                     "no credentials: set a token (CLOUDDC_AUTH_TOKEN) or AK/SK (HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK)",
                 ));
@@ -468,6 +537,34 @@ impl ConfigBuilder {
         };
         config.check_headers()?;
         Ok(config)
+    }
+
+    /// OIDC federation at the IAM endpoint set, else the region's, else
+    /// the vendor's global one.
+    fn oidc_source(&self, idp_id: String, id_token_file: PathBuf) -> Result<OidcSource, Error> {
+        let idp_id = idp_id.trim().to_owned();
+        if idp_id.is_empty() || !idp_id.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::invalid_setting(
+                "the OIDC identity provider id (HUAWEICLOUD_SDK_IDP_ID) is empty or has spaces, control or non-ASCII characters: set it to the provider's id in IAM",
+                vec![Setting::IdpId],
+            ));
+        }
+        if id_token_file.as_os_str().is_empty() {
+            return Err(Error::invalid_setting(
+                "the OIDC id-token file (HUAWEICLOUD_SDK_ID_TOKEN_FILE) is an empty path: set it to the file of the workload's token",
+                vec![Setting::IdTokenFile],
+            ));
+        }
+        let iam = match (&self.iam_endpoint, &self.region) {
+            (Some(e), _) => e.clone(),
+            (None, Some(r)) => Region::new(r.as_str())?.iam_endpoint(),
+            (None, None) => Endpoint::parse(crate::identity::oidc::GLOBAL_IAM_ENDPOINT)?,
+        };
+        Ok(OidcSource {
+            idp_id,
+            id_token_file,
+            iam,
+        })
     }
 
     /// The IAM lookup of the project id, when the credentials allow one.
@@ -599,9 +696,9 @@ mod tests {
     fn chain(pairs: &[(&str, &str)], file: Option<&str>) -> (Result<Config, Error>, usize) {
         let m = env(pairs);
         let reads = std::cell::Cell::new(0);
-        let read = |p: &std::path::Path| {
+        let read = |p: &Path| {
             reads.set(reads.get() + 1);
-            assert_eq!(p, std::path::Path::new("/home/u/.huaweicloud/credentials"));
+            assert_eq!(p, Path::new("/home/u/.huaweicloud/credentials"));
             match file {
                 Some(text) => Ok(text.as_bytes().to_vec()),
                 None => Err(std::io::ErrorKind::NotFound.into()),
@@ -801,7 +898,7 @@ mod tests {
     #[test]
     fn profile_file_errors_name_the_file() {
         let m = env(&[EP, ("HUAWEICLOUD_SDK_CREDENTIALS_FILE", "/nope/creds")]);
-        let missing = |_: &std::path::Path| Err(std::io::ErrorKind::NotFound.into());
+        let missing = |_: &Path| Err(std::io::ErrorKind::NotFound.into());
         let e = Config::builder()
             .with_sources(&|k| m.get(k).cloned(), &missing)
             .unwrap_err()
@@ -810,7 +907,7 @@ mod tests {
             e.contains("/nope/creds") && e.contains("does not exist"),
             "{e}"
         );
-        let denied = |_: &std::path::Path| Err(std::io::ErrorKind::PermissionDenied.into());
+        let denied = |_: &Path| Err(std::io::ErrorKind::PermissionDenied.into());
         let e = Config::builder()
             .with_sources(&|k| m.get(k).cloned(), &denied)
             .unwrap_err()
@@ -841,5 +938,134 @@ mod tests {
         assert!(c.user_agent().ends_with(" deployer/2"));
         assert_eq!(c.body_limit(), 10);
         assert!(!format!("{c:?}").contains("\"t\""));
+    }
+
+    const IDP: (&str, &str) = ("HUAWEICLOUD_SDK_IDP_ID", "idp-k8s");
+    const TOKEN_FILE: (&str, &str) = ("HUAWEICLOUD_SDK_ID_TOKEN_FILE", "/var/run/token");
+
+    #[test]
+    fn oidc_comes_before_aksk_and_after_a_token() {
+        let aksk = [("HUAWEICLOUD_SDK_AK", "A"), ("HUAWEICLOUD_SDK_SK", "S")];
+        let (c, reads) = chain(&[EP, REGION, IDP, TOKEN_FILE, aksk[0], aksk[1]], None);
+        let c = c.unwrap();
+        assert_eq!(c.origins().credentials, Origin::Oidc);
+        assert_eq!(c.origins().credentials.to_string(), "oidc");
+        assert!(c.credentials().is_none());
+        let o = c.oidc().unwrap();
+        assert_eq!(o.idp_id(), "idp-k8s");
+        assert_eq!(o.id_token_file(), Path::new("/var/run/token"));
+        assert_eq!(
+            o.iam_endpoint().to_string(),
+            "https://iam.cn-east-3.myhuaweicloud.com"
+        );
+        // The project is looked up with the temporary credentials.
+        assert_eq!(c.origins().project_id, Origin::Iam);
+        assert_eq!(
+            reads, 1,
+            "the profile is read for the project id and IAM endpoint"
+        );
+
+        let (c, reads) = chain(
+            &[
+                EP,
+                REGION,
+                IDP,
+                TOKEN_FILE,
+                ("CLOUDDC_AUTH_TOKEN", "t"),
+                ("HUAWEICLOUD_SDK_PROJECT_ID", "p"),
+            ],
+            None,
+        );
+        let c = c.unwrap();
+        assert_eq!(c.credentials().unwrap().kind(), "token");
+        assert!(c.oidc().is_none());
+        assert_eq!(reads, 0, "a token wins and nothing else is read");
+    }
+
+    #[test]
+    fn a_half_set_oidc_pair_names_the_missing_one() {
+        let (e, reads) = chain(
+            &[
+                EP,
+                ("HUAWEICLOUD_SDK_PROJECT_ID", "p"),
+                IDP,
+                ("HUAWEICLOUD_SDK_AK", "A"),
+                ("HUAWEICLOUD_SDK_SK", "S"),
+            ],
+            Some("[basic]\nak=A\nsk=S\n"),
+        );
+        let e = e.unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("HUAWEICLOUD_SDK_ID_TOKEN_FILE (HUAWEICLOUD_SDK_IDP_ID is set)"),
+            "{e}"
+        );
+        assert_eq!(e.settings(), &[Setting::IdTokenFile]);
+        assert_eq!(reads, 0);
+        let (e, _) = chain(&[EP, ("HUAWEICLOUD_SDK_PROJECT_ID", "p"), TOKEN_FILE], None);
+        let e = e.unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("HUAWEICLOUD_SDK_IDP_ID (HUAWEICLOUD_SDK_ID_TOKEN_FILE is set)"),
+            "{e}"
+        );
+        assert_eq!(e.settings(), &[Setting::IdpId]);
+    }
+
+    #[test]
+    fn oidc_in_the_profile_comes_before_its_aksk() {
+        let (c, _) = chain(
+            &[EP, ("HUAWEICLOUD_SDK_PROJECT_ID", "p")],
+            Some(
+                "[basic]\nak=A\nsk=S\nidp_id = idp-f\nid_token_file = /t/token\niam_endpoint = http://127.0.0.1:7\n",
+            ),
+        );
+        let c = c.unwrap();
+        assert_eq!(c.origins().credentials, Origin::Oidc);
+        assert_eq!(c.oidc().unwrap().idp_id(), "idp-f");
+        assert_eq!(c.iam_endpoint().unwrap().to_string(), "http://127.0.0.1:7");
+        let (e, _) = chain(
+            &[EP, ("HUAWEICLOUD_SDK_PROJECT_ID", "p")],
+            Some("[basic]\nak=A\nsk=S\nidp_id = idp-f\n"),
+        );
+        let e = e.unwrap_err().to_string();
+        assert!(
+            e.contains("credentials:4") && e.contains("id_token_file"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn oidc_without_a_region_uses_the_global_iam_endpoint() {
+        let (c, _) = chain(
+            &[EP, ("HUAWEICLOUD_SDK_PROJECT_ID", "p"), IDP, TOKEN_FILE],
+            None,
+        );
+        let c = c.unwrap();
+        assert_eq!(
+            c.oidc().unwrap().iam_endpoint().to_string(),
+            "https://iam.myhuaweicloud.com"
+        );
+        let (c, _) = chain(
+            &[
+                EP,
+                ("HUAWEICLOUD_SDK_PROJECT_ID", "p"),
+                IDP,
+                TOKEN_FILE,
+                ("HUAWEICLOUD_SDK_IAM_ENDPOINT", "http://127.0.0.1:8"),
+            ],
+            None,
+        );
+        assert_eq!(
+            c.unwrap().iam_endpoint().unwrap().to_string(),
+            "http://127.0.0.1:8"
+        );
+        let bad = Config::builder()
+            .endpoint(Endpoint::parse("http://127.0.0.1:9").unwrap())
+            .project_id(ProjectId::new("p").unwrap())
+            .oidc("idp 1", "/t")
+            .build()
+            .unwrap_err();
+        assert_eq!(bad.settings(), &[Setting::IdpId]);
     }
 }

@@ -362,6 +362,11 @@ pub enum Setting {
     AccessKeys,
     /// Plain `http` to a host that is not loopback.
     InsecureHttp,
+    /// The OIDC identity provider id (`HUAWEICLOUD_SDK_IDP_ID`).
+    IdpId,
+    /// The OIDC id-token file (`HUAWEICLOUD_SDK_ID_TOKEN_FILE`): missing,
+    /// unreadable or empty.
+    IdTokenFile,
 }
 
 /// Input rejected before anything was sent.

@@ -215,8 +215,8 @@ pub use client::{
     read_profile,
 };
 pub use config::{
-    Config, ConfigBuilder, ConfigPreview, DEFAULT_ATTEMPT_TIMEOUT, EnvLookup, FileReader, Origin,
-    Origins,
+    Config, ConfigBuilder, ConfigPreview, DEFAULT_ATTEMPT_TIMEOUT, EnvLookup, FileReader,
+    OidcSource, Origin, Origins,
 };
 pub use credentials::{Credentials, Secret};
 pub use endpoint::{Endpoint, KNOWN_REGIONS, Region, is_loopback_host, redact_userinfo};
@@ -225,6 +225,7 @@ pub use error::{
     Setting, TransportError, ceil_secs, error_chain,
 };
 pub use identity::metadata::{DEFAULT_METADATA_ENDPOINT, metadata_refresh_at};
+pub use identity::oidc::GLOBAL_IAM_ENDPOINT;
 pub use identity::skew::{ClockSkew, SKEW_THRESHOLD};
 pub use ids::{InstanceId, ProjectId};
 pub use machine::{Attempt, Machine, Now, Step, later};
@@ -243,7 +244,7 @@ pub use pacing::limiter::{
 pub use pacing::retry::{RetryDecision, RetryPolicy, StopReason, backoff, throttle_delay};
 pub use pacing::rng::{SplitMix64, mix64};
 pub use quota::{QUOTA_MARGIN, Throttle, parse_throttle};
-pub use session::{Resolve, Session, build_status_request};
+pub use session::{ReadFile, Resolve, Session, SessionOptions, build_status_request};
 pub use transport::{
     AsyncClock, AsyncTransport, Clock, Ended, Transport, next_fleet_event, run, run_async,
 };

@@ -66,8 +66,9 @@ pub fn later(t: Instant, d: Duration) -> Instant {
 /// One request to send.
 ///
 /// `#[non_exhaustive]`: it may carry more limits; [`Attempt::new`] makes
-/// one (for example to test a transport).
-#[derive(Debug)]
+/// one (for example to test a transport). Its `Debug` shows the body's
+/// length only (a body may hold a secret, such as an OIDC id token), and
+/// `http` redacts the headers marked sensitive.
 #[non_exhaustive]
 pub struct Attempt {
     /// The request, fully built and authenticated.
@@ -84,6 +85,22 @@ pub struct Attempt {
     /// being sent again because a pooled connection closed before
     /// answering it ([`Error::closed_unanswered`]).
     pub fresh_connection: bool,
+}
+
+impl std::fmt::Debug for Attempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = &self.request;
+        f.debug_struct("Attempt")
+            .field("method", r.method())
+            .field("uri", r.uri())
+            .field("headers", r.headers())
+            .field("body_bytes", &r.body().len())
+            .field("timeout", &self.timeout)
+            .field("body_limit", &self.body_limit)
+            .field("number", &self.number)
+            .field("fresh_connection", &self.fresh_connection)
+            .finish()
+    }
 }
 
 impl Attempt {

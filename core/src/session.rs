@@ -11,6 +11,7 @@
 //! the time.
 
 use std::fmt;
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
@@ -31,6 +32,12 @@ use crate::wire::request::PreparedHeaders;
 mod identity;
 
 pub(crate) use identity::{Identity, SessionStep};
+
+/// Reads a whole file, for a source read again while calls run (the OIDC
+/// id-token file, which Kubernetes rotates): the clients pass their
+/// profile-file reader (`clouddc_ureq::read_profile_file`), so that every
+/// file is read one way.
+pub type ReadFile = fn(&Path) -> std::io::Result<Vec<u8>>;
 
 /// The live state of the calls made with one [`Config`]: cheap to clone
 /// (clones share it), `Send + Sync`.
@@ -77,6 +84,70 @@ impl fmt::Debug for Session {
     }
 }
 
+/// What a [`Session`] may be given besides its [`Config`]; none of it by
+/// default ([`Session::with_options`]).
+///
+/// ```
+/// use clouddc_core::{Config, Credentials, Endpoint, ProjectId, Session, SessionOptions, SharedLimits};
+/// let config = Config::builder()
+///     .endpoint(Endpoint::parse("http://127.0.0.1:8080")?)
+///     .project_id(ProjectId::new("p1")?)
+///     .credentials(Credentials::token("t")?)
+///     .build()?;
+/// let options = SessionOptions::new()
+///     .limits(SharedLimits::default())
+///     .read_file(|path| std::fs::read(path));
+/// let session = Session::with_options(config, options);
+/// # drop(session);
+/// # Ok::<(), clouddc_core::Error>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct SessionOptions {
+    limits: Option<SharedLimits>,
+    observer: Option<Arc<dyn Observer>>,
+    read_file: Option<ReadFile>,
+}
+
+impl fmt::Debug for SessionOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionOptions")
+            .field("limits", &self.limits.is_some())
+            .field("observer", &self.observer.is_some())
+            .field("read_file", &self.read_file.is_some())
+            .finish()
+    }
+}
+
+impl SessionOptions {
+    /// Nothing besides the config.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// One rate limiter and retry budget for every call and fleet of the
+    /// session, instead of each fleet its own.
+    pub fn limits(mut self, limits: SharedLimits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// Every attempt (status queries, and the metadata and IAM requests
+    /// behind the credentials) reported to `observer`.
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The OIDC id-token file read with `read` whenever it is exchanged
+    /// (see [`ConfigBuilder::oidc`](crate::ConfigBuilder::oidc)); the
+    /// clients give theirs. Without a reader, OIDC credentials fail to
+    /// resolve.
+    pub fn read_file(mut self, read: ReadFile) -> Self {
+        self.read_file = Some(read);
+        self
+    }
+}
+
 impl From<Config> for Session {
     fn from(config: Config) -> Self {
         Self::new(config)
@@ -87,36 +158,34 @@ impl Session {
     /// A session for `config`: nothing learned yet, single calls unpaced
     /// and each fleet with its own adaptive limiter and retry budget.
     pub fn new(config: Config) -> Self {
-        Self::build(config, None, None)
+        Self::build(config, SessionOptions::new())
     }
 
     /// A session whose calls and fleets all share `limits` (one rate
     /// limiter and retry budget), instead of each fleet its own.
     pub fn with_limits(config: Config, limits: SharedLimits) -> Self {
-        Self::build(config, Some(limits), None)
+        Self::build(config, SessionOptions::new().limits(limits))
     }
 
-    /// A session whose every attempt (status queries, and the metadata and
-    /// IAM requests behind the credentials) is reported to `observer`, with
-    /// `limits` shared by its calls and fleets if given.
-    pub fn with_observer(
-        config: Config,
-        limits: Option<SharedLimits>,
-        observer: Arc<dyn Observer>,
-    ) -> Self {
-        Self::build(config, limits, Some(observer))
+    /// A session for `config` with what `options` gives it besides: a
+    /// rate limiter and retry budget shared by its calls and fleets, an
+    /// observer of every attempt, the reader of the OIDC id-token file.
+    pub fn with_options(config: Config, options: SessionOptions) -> Self {
+        Self::build(config, options)
     }
 
-    fn build(
-        config: Config,
-        limits: Option<SharedLimits>,
-        observer: Option<Arc<dyn Observer>>,
-    ) -> Self {
+    fn build(config: Config, options: SessionOptions) -> Self {
+        let SessionOptions {
+            limits,
+            observer,
+            read_file: read,
+        } = options;
         let identity = Identity::new(
             config.credential_source().clone(),
             config.project_source().clone(),
             config.user_agent().to_owned(),
-        );
+        )
+        .with_file_reader(read);
         let fixed = match (config.credentials(), config.project_id()) {
             (Some(c), Some(p)) if identity.is_fixed() => {
                 PreparedHeaders::new(config.endpoint(), p, c, config.user_agent())
@@ -158,13 +227,13 @@ impl Session {
     }
 
     /// The credentials in use: the ones set, or the latest from server
-    /// metadata (`None` before the first fetch).
+    /// metadata or OIDC federation (`None` before the first fetch).
     pub fn credentials(&self) -> Option<Credentials> {
         self.inner.identity.resolved().1
     }
 
     /// When the credentials in use expire, for temporary ones from server
-    /// metadata.
+    /// metadata or OIDC federation.
     pub fn credentials_expire(&self) -> Option<SystemTime> {
         self.inner.identity.resolved().2
     }
@@ -194,8 +263,8 @@ impl Session {
         self.inner.limits.as_ref()
     }
 
-    /// Resolves the credentials and the project id (server metadata, IAM
-    /// project lookup) as a machine: drive it with [`run`](crate::run) or
+    /// Resolves the credentials and the project id (server metadata, OIDC
+    /// federation, IAM project lookup) as a machine: drive it with [`run`](crate::run) or
     /// [`run_async`](crate::run_async) over any transport; it ends `Ok`
     /// once calls can be signed, at once when nothing needs a request.
     pub fn resolve(&self) -> Resolve {

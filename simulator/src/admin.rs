@@ -203,6 +203,11 @@ fn route<B: AsRef<[u8]>>(req: &Request<B>, defaults: &Defaults) -> Result<Call, 
         (["iam"], &Method::GET) => Ok(Call::ok(Op::IamProjects)),
         (["iam"], &Method::PUT) => set_iam(raw).map(Call::ok),
         (["iam"], _) => allow("GET, PUT"),
+        (["oidc"], &Method::GET) => Ok(Call::ok(Op::Oidc)),
+        (["oidc"], &Method::PUT) => body(raw, OIDC_SHAPE).map(|o| Call::ok(Op::SetOidc(o))),
+        (["oidc"], _) => allow("GET, PUT"),
+        (["oidc", "id-tokens"], &Method::GET) => Ok(Call::ok(Op::OidcIdTokens)),
+        (["oidc", "id-tokens"], _) => allow("GET"),
         _ => Ok(Call::Answer(not_found(path))),
     }
 }
@@ -274,6 +279,8 @@ fn render(outcome: Outcome) -> Reply {
         }
         Outcome::Revoked(n) => ok(&json!({ "revoked": n })),
         Outcome::IamProjects(projects) => ok(&json!({ "projects": projects })),
+        Outcome::Oidc(oidc) => ok(&oidc),
+        Outcome::IdTokens(tokens) => ok(&json!({ "id_tokens": tokens })),
     }
 }
 
@@ -346,6 +353,7 @@ fn parsed<T: DeserializeOwned>(v: Value, shape: &str) -> Result<T, Error> {
         .map_err(|e| Error::Invalid(format!("request body: {e}; expected {shape}")))
 }
 
+const OIDC_SHAPE: &str = r#"any of {"enabled": true, "idp_id": "...", "accepted_tokens": ["..."], "lifetime_ms": n, "refusal": {"status": 401, "error_code": "...", "error_msg": "..."}}"#;
 const FAULTS_SHAPE: &str = r#"a faults object such as {"reset": {"times": 1}, "latency_ms": 100}"#;
 const CREATE_SHAPE: &str = r#"{"id"?: "...", "schedule"?: {"pending_ms": 3000, "create_fails": false, ...}, "faults"?: {...}}"#;
 const METADATA_SHAPE: &str = r#"any of {"enabled": true, "session_tokens": "required" | "unsupported_404" | "unsupported_405", "agency": true, "rotation_ms": n, "lifetime_ms": n, "faults": {...}}"#;

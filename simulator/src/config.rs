@@ -21,6 +21,7 @@ use crate::flow::{self, FlowPolicy};
 use crate::iam::{self, DEFAULT_REGION, IamProject};
 use crate::lifecycle::Schedule;
 use crate::metadata::Metadata;
+use crate::oidc::Oidc;
 
 /// The project id served when none is configured.
 pub const DEFAULT_PROJECT_ID: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
@@ -93,6 +94,7 @@ pub struct SimConfig {
     metadata: Metadata,
     region: String,
     iam_projects: Option<Vec<IamProject>>,
+    oidc: Oidc,
     clock_offset_secs: i64,
 }
 
@@ -116,6 +118,7 @@ impl Default for SimConfig {
             metadata: Metadata::off(),
             region: DEFAULT_REGION.to_owned(),
             iam_projects: None,
+            oidc: Oidc::off(),
             clock_offset_secs: 0,
         }
     }
@@ -177,6 +180,11 @@ impl SimConfig {
     /// The server metadata service's settings at start (and after a reset).
     pub fn metadata(&self) -> &Metadata {
         &self.metadata
+    }
+
+    /// IAM's OIDC federation at start (and after a reset).
+    pub fn oidc(&self) -> &Oidc {
+        &self.oidc
     }
 
     /// The region: the name of IAM's default project.
@@ -290,6 +298,14 @@ impl SimConfigBuilder {
     /// tokens, agency, credential rotation and its faults.
     pub fn metadata(mut self, metadata: Metadata) -> Self {
         self.config.metadata = metadata;
+        self
+    }
+
+    /// IAM's OIDC federation (default [`Oidc::off`]): the identity
+    /// provider, the id tokens accepted, the credentials' lifetime, a
+    /// refusal.
+    pub fn oidc(mut self, oidc: Oidc) -> Self {
+        self.config.oidc = oidc;
         self
     }
 

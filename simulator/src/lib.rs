@@ -332,6 +332,7 @@ mod iam;
 mod lifecycle;
 pub mod metadata;
 mod ms;
+mod oidc;
 mod op;
 mod reply;
 mod server;
@@ -354,6 +355,7 @@ pub use flow::{FlowPolicy, MAX_FLOW_POLICIES, PolicyScope};
 pub use iam::{DEFAULT_DOMAIN_ID, DEFAULT_REGION, IamProject, PROJECTS_PATH, X_IAM_TRACE_ID};
 pub use lifecycle::{Action, Lifecycle, Refused, Schedule, Transition, is_allowed_transition};
 pub use metadata::{CredentialGeneration, Metadata, NO_AGENCY_MESSAGE, SessionTokens};
+pub use oidc::{DEFAULT_IDP_ID, ID_TOKEN_PATH, Oidc, OidcRefusal, SECURITY_TOKEN_PATH};
 pub use op::{NewInstance, Op, Outcome};
 pub use reply::{Reply, X_REQUEST_ID};
 pub use server::{

@@ -22,6 +22,7 @@ use crate::flow::FlowPolicy;
 use crate::iam::IamProject;
 use crate::lifecycle::{Action, Schedule};
 use crate::metadata::{CredentialGeneration, Metadata};
+use crate::oidc::Oidc;
 use crate::view::{CountersSnapshot, InstanceView};
 
 /// One operation on a simulator, as the admin API and
@@ -123,7 +124,8 @@ pub enum Op {
     /// Back to the state at start: the configured instances (same ids,
     /// same schedules, from now) or `instances` seeded ones (at most
     /// 100000), the configured faults, flow-control policies (counted
-    /// afresh), metadata settings (no session tokens), IAM projects and
+    /// afresh), metadata settings (no session tokens), IAM projects, OIDC federation
+    /// (nothing received or issued) and
     /// clock offset, zero counters, an empty request log, no clock jumps.
     /// Request ids keep counting, so they stay unique.
     /// [`Outcome::Instances`]. `POST /_sim/reset`.
@@ -169,6 +171,16 @@ pub enum Op {
     /// Replaces the projects IAM lists (any number up to 1000, zero
     /// included): [`Outcome::IamProjects`]. `PUT /_sim/iam`.
     SetIamProjects(Vec<IamProject>),
+    /// IAM's OIDC federation settings: [`Outcome::Oidc`]. `GET
+    /// /_sim/oidc`.
+    Oidc,
+    /// Replaces IAM's OIDC federation settings (subject tokens and
+    /// credentials issued stay valid; a new accepted token is how a
+    /// rotated one is accepted): [`Outcome::Oidc`]. `PUT /_sim/oidc`.
+    SetOidc(Oidc),
+    /// The id tokens OIDC federation received so far, in order (the
+    /// newest 10000): [`Outcome::IdTokens`]. `GET /_sim/oidc/id-tokens`.
+    OidcIdTokens,
 }
 
 /// What an [`Op`] answers with; each operation names its outcome.
@@ -239,6 +251,10 @@ pub enum Outcome {
     Revoked(usize),
     /// The projects IAM lists.
     IamProjects(Vec<IamProject>),
+    /// IAM's OIDC federation settings.
+    Oidc(Oidc),
+    /// The id tokens OIDC federation received, in order.
+    IdTokens(Vec<String>),
 }
 
 impl Outcome {

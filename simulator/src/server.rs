@@ -46,6 +46,7 @@ use crate::faults::{ConnectionInfo, Faults};
 use crate::iam::IamProject;
 use crate::lifecycle::Action;
 use crate::metadata::{CredentialGeneration, Metadata};
+use crate::oidc::Oidc;
 use crate::op::{NewInstance, Op, Outcome};
 use crate::reply::Reply;
 use crate::sim::Simulator;
@@ -201,6 +202,20 @@ impl Control {
         self.apply(Op::MetadataGenerations)
             .and_then(Outcome::into_newest_credentials)
             .unwrap_or_default()
+    }
+
+    /// Replaces IAM's OIDC federation settings ([`Op::SetOidc`]).
+    pub fn set_oidc(&self, oidc: Oidc) -> Result<(), Error> {
+        self.apply(Op::SetOidc(oidc)).map(drop)
+    }
+
+    /// The id tokens IAM's OIDC federation received so far, in order
+    /// ([`Op::OidcIdTokens`]).
+    pub fn oidc_id_tokens(&self) -> Vec<String> {
+        match self.apply(Op::OidcIdTokens) {
+            Ok(Outcome::IdTokens(t)) => t,
+            _ => Vec::new(),
+        }
     }
 
     /// Replaces the projects IAM lists, any number, zero included

@@ -3,7 +3,7 @@
 //!
 //! Owns the live state of the simulated services (instances and their life
 //! cycles, faults and token buckets, the gateway's flow-control counts, the
-//! metadata service's state, IAM's projects, the clocks, counters and the
+//! metadata service's state, IAM's projects and OIDC federation, the clocks, counters and the
 //! request log) and the two ways it changes: a request, answered with a
 //! [`Decision`](crate::Decision) (`request`: routing, the order of checks,
 //! rate limits, fault draws, request ids and `Date`), and an
@@ -32,6 +32,7 @@ use crate::flow::{FlowControl, FlowPolicy};
 use crate::iam::IamProject;
 use crate::lifecycle::{Action, Lifecycle, Schedule};
 use crate::metadata::{self, CredentialGeneration, Metadata};
+use crate::oidc::{self, Oidc};
 use crate::view::{
     Counters, CountersSnapshot, InstanceCounters, InstanceView, NextTransition, TransitionView,
 };
@@ -76,6 +77,8 @@ pub struct Simulator {
     metadata_bucket: Option<TokenBucket>,
     initial_iam_projects: Vec<IamProject>,
     iam_projects: Vec<IamProject>,
+    initial_oidc: Oidc,
+    oidc: oidc::State,
     initial_clock_offset_secs: i64,
     clock_offset_secs: i64,
     seed: u64,
@@ -148,6 +151,8 @@ impl Simulator {
                 .map(TokenBucket::new),
             initial_iam_projects: config.iam_projects(),
             iam_projects: config.iam_projects(),
+            initial_oidc: config.oidc().clone(),
+            oidc: oidc::State::new(config.oidc().clone()),
             initial_clock_offset_secs: config.clock_offset_secs(),
             clock_offset_secs: config.clock_offset_secs(),
             seed,
@@ -362,6 +367,11 @@ impl Simulator {
     /// How many metadata session tokens are live at `now`.
     pub fn metadata_tokens(&self, now: Instant) -> usize {
         self.metadata.live_tokens(self.elapsed(now))
+    }
+
+    /// The id tokens IAM's OIDC federation received so far, in order.
+    pub fn oidc_id_tokens(&self) -> &[String] {
+        self.oidc.received()
     }
 
     /// The projects IAM lists.

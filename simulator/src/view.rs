@@ -59,6 +59,12 @@ pub struct Counters {
     pub metadata_generations: u64,
     /// Requests to IAM's `/v3/projects` (every outcome).
     pub iam_requests: u64,
+    /// Requests to IAM's OIDC exchange 1, `/v3.0/OS-AUTH/id-token/tokens`
+    /// (every outcome).
+    pub oidc_id_token_requests: u64,
+    /// Requests to IAM's OIDC exchange 2,
+    /// `/v3.0/OS-CREDENTIAL/securitytokens` (every outcome).
+    pub oidc_security_token_requests: u64,
 }
 
 /// Every counter: global and per instance.

@@ -17,7 +17,8 @@
 //!
 //! # async fn demo() -> Result<(), clouddc_reqwest::Error> {
 //! // CLOUDDC_ENDPOINT or HUAWEICLOUD_SDK_REGION, HUAWEICLOUD_SDK_PROJECT_ID,
-//! // and CLOUDDC_AUTH_TOKEN or HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK.
+//! // and CLOUDDC_AUTH_TOKEN, HUAWEICLOUD_SDK_IDP_ID + HUAWEICLOUD_SDK_ID_TOKEN_FILE
+//! // (a Kubernetes pod's token) or HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK.
 //! let client = Client::from_env()?;
 //! let id = InstanceId::new("ins-7f3c2a10")?;
 //! let status = client.status(&id).await?;
@@ -166,6 +167,10 @@ impl clouddc_core::Connect for Client {
         Ok(Self {
             inner: Arc::new(inner),
         })
+    }
+
+    fn read_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+        read_profile_file(path)
     }
 }
 

@@ -15,7 +15,8 @@
 //! use clouddc_ureq::{Client, InstanceId, InstanceState, WaitOptions};
 //!
 //! // CLOUDDC_ENDPOINT or HUAWEICLOUD_SDK_REGION, HUAWEICLOUD_SDK_PROJECT_ID,
-//! // and CLOUDDC_AUTH_TOKEN or HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK.
+//! // and CLOUDDC_AUTH_TOKEN, HUAWEICLOUD_SDK_IDP_ID + HUAWEICLOUD_SDK_ID_TOKEN_FILE
+//! // (a Kubernetes pod's token) or HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK.
 //! let client = Client::from_env()?;
 //! let id = InstanceId::new("ins-7f3c2a10")?;
 //! let status = client.status(&id)?;
@@ -154,6 +155,10 @@ impl clouddc_core::Connect for Client {
         Ok(Self {
             inner: Arc::new(Inner { core, agent, fresh }),
         })
+    }
+
+    fn read_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+        read_profile_file(path)
     }
 }
 

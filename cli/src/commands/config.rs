@@ -4,7 +4,8 @@
 //! Owns the shown fields (endpoint, region, project id, credentials) and
 //! their exit code: 0 when everything an API command needs is resolved, 2
 //! otherwise, the object printed either way. Sends nothing but what
-//! resolving needs (server metadata, the IAM project lookup, through
+//! resolving needs (server metadata, OIDC federation's IAM exchanges, the
+//! IAM project lookup, through
 //! `clients`), and reads the values through `live` alone. Must not print a
 //! secret: the access key shows as `****` and its last four characters, and
 //! nothing else of the credentials shows at all.

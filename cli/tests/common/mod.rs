@@ -26,6 +26,8 @@ pub(crate) fn clouddc() -> Command {
         "HUAWEICLOUD_SDK_SECURITY_TOKEN",
         "HUAWEICLOUD_SDK_CREDENTIALS_FILE",
         "HUAWEICLOUD_SDK_IAM_ENDPOINT",
+        "HUAWEICLOUD_SDK_IDP_ID",
+        "HUAWEICLOUD_SDK_ID_TOKEN_FILE",
         "USERPROFILE",
     ] {
         c.env_remove(v);

@@ -2,8 +2,9 @@
 //! came from.
 //!
 //! Owns the vendor SDKs' order (explicit values, environment, profile file,
-//! server metadata; the project id: explicit, environment, profile, IAM
-//! lookup), taking credentials whole from the first source that has any,
+//! server metadata, with an OIDC pair before AK/SK within the environment
+//! and within the profile; the project id: explicit, environment, profile,
+//! IAM lookup), taking credentials whole from the first source that has any,
 //! and reading the profile file only when a value is still missing. Reads
 //! through the functions the caller passes in. Must not parse the profile
 //! file (see `profile`) nor fetch anything.
@@ -25,7 +26,7 @@ pub type FileReader<'a> = &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>;
 /// Where a setting came from.
 ///
 /// Its `Display` is the stable spelling `explicit`, `env:NAME`,
-/// `file:PATH:LINE`, `metadata`, `iam`, `default` or `unset`.
+/// `file:PATH:LINE`, `metadata`, `oidc`, `iam`, `default` or `unset`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Origin {
@@ -42,6 +43,9 @@ pub enum Origin {
     },
     /// The server metadata service.
     Metadata,
+    /// IAM, by OIDC federation (an id token exchanged for temporary
+    /// credentials).
+    Oidc,
     /// The IAM project lookup.
     Iam,
     /// A built-in default (a region's public endpoint).
@@ -58,6 +62,7 @@ impl fmt::Display for Origin {
             Self::Env(name) => write!(f, "env:{name}"),
             Self::File { path, line } => write!(f, "file:{}:{line}", path.display()),
             Self::Metadata => f.write_str("metadata"),
+            Self::Oidc => f.write_str("oidc"),
             Self::Iam => f.write_str("iam"),
             Self::Default => f.write_str("default"),
             Self::Unset => f.write_str("unset"),
@@ -80,6 +85,9 @@ pub struct Origins {
 }
 
 const CREDENTIALS_FILE: &str = "HUAWEICLOUD_SDK_CREDENTIALS_FILE";
+const IDP_ID: &str = "HUAWEICLOUD_SDK_IDP_ID";
+const ID_TOKEN_FILE: &str = "HUAWEICLOUD_SDK_ID_TOKEN_FILE";
+const IAM_ENDPOINT: &str = "HUAWEICLOUD_SDK_IAM_ENDPOINT";
 const METADATA: &str = "CLOUDDC_METADATA_ENDPOINT";
 
 /// The profile file, read at most once and only when asked for.
@@ -221,7 +229,8 @@ pub(super) fn fill(
     }
 
     // Credentials, whole from the first source with any of them.
-    if b.credentials.is_none() && b.metadata.is_none() {
+    if b.credentials.is_none() && b.metadata.is_none() && b.oidc.is_none() {
+        let (idp, token_file) = (get(IDP_ID), get(ID_TOKEN_FILE));
         let (ak, sk, st) = (
             get("HUAWEICLOUD_SDK_AK"),
             get("HUAWEICLOUD_SDK_SK"),
@@ -230,6 +239,17 @@ pub(super) fn fill(
         if let Some(t) = get("CLOUDDC_AUTH_TOKEN") {
             b.credentials = Some(Credentials::token(t)?);
             b.origins.credentials = Origin::Env("CLOUDDC_AUTH_TOKEN".into());
+        } else if idp.is_some() || token_file.is_some() {
+            match (idp, token_file) {
+                (Some(idp), Some(file)) => b = b.oidc(idp, file),
+                (Some(_), None) => missing.push((
+                    Setting::IdTokenFile,
+                    format!("{ID_TOKEN_FILE} ({IDP_ID} is set)"),
+                )),
+                (None, _) => {
+                    missing.push((Setting::IdpId, format!("{IDP_ID} ({ID_TOKEN_FILE} is set)")))
+                }
+            }
         } else if ak.is_some() || sk.is_some() || st.is_some() {
             match (ak, sk) {
                 (Some(ak), Some(sk)) => {
@@ -246,6 +266,11 @@ pub(super) fn fill(
                     "HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK (HUAWEICLOUD_SDK_SECURITY_TOKEN is set)".into(),
                 )),
             }
+        } else if let Some((idp, file)) = match profile.get()? {
+            Some(p) => p.oidc()?,
+            None => None,
+        } {
+            b = b.oidc(idp, file);
         } else if let Some((c, line)) = match profile.get()? {
             Some(p) => p
                 .credentials()?
@@ -263,10 +288,10 @@ pub(super) fn fill(
                     let file = profile.get()?.map(|p| p.path().display().to_string());
                     missing.push((Setting::Credentials, match file {
                         Some(f) => format!(
-                            "CLOUDDC_AUTH_TOKEN or HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK, or ak and sk in the [basic] section of {f} (server metadata is off: {METADATA}=off)"
+                            "CLOUDDC_AUTH_TOKEN, {IDP_ID} + {ID_TOKEN_FILE} or HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK, or ak and sk in the [basic] section of {f} (server metadata is off: {METADATA}=off)"
                         ),
                         None => format!(
-                            "CLOUDDC_AUTH_TOKEN or HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK, or a profile file (server metadata is off: {METADATA}=off)"
+                            "CLOUDDC_AUTH_TOKEN, {IDP_ID} + {ID_TOKEN_FILE} or HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK, or a profile file (server metadata is off: {METADATA}=off)"
                         ),
                     }));
                 }
@@ -302,15 +327,7 @@ pub(super) fn fill(
                     .into(),
             ));
         } else if b.iam_endpoint.is_none() {
-            if let Some(url) = get("HUAWEICLOUD_SDK_IAM_ENDPOINT") {
-                b.iam_endpoint = Some(parse_from(&url, "HUAWEICLOUD_SDK_IAM_ENDPOINT")?);
-            } else if let Some(e) = profile.get()?.and_then(|p| {
-                p.iam_endpoint()
-                    .map(|e| (e.value.clone(), e.line, p.path().to_owned()))
-            }) {
-                let from = format!("{}:{}: iam_endpoint", e.2.display(), e.1);
-                b.iam_endpoint = Some(parse_from(&e.0, &from)?);
-            }
+            b.iam_endpoint = iam_endpoint(&get, &mut profile, &parse_from)?;
             if b.region.is_none() {
                 missing.push((
                     Setting::ProjectId,
@@ -319,6 +336,31 @@ pub(super) fn fill(
             }
         }
     }
+    // OIDC federation's IAM endpoint, as the lookup's.
+    if b.oidc.is_some() && b.iam_endpoint.is_none() {
+        b.iam_endpoint = iam_endpoint(&get, &mut profile, &parse_from)?;
+    }
     b.missing.extend(missing);
     Ok(b)
+}
+
+/// The IAM endpoint set: `HUAWEICLOUD_SDK_IAM_ENDPOINT`, else the profile's
+/// `iam_endpoint`.
+fn iam_endpoint(
+    get: &dyn Fn(&str) -> Option<String>,
+    profile: &mut LazyProfile<'_>,
+    parse_from: &dyn Fn(&str, &str) -> Result<Endpoint, Error>,
+) -> Result<Option<Endpoint>, Error> {
+    if let Some(url) = get(IAM_ENDPOINT) {
+        return parse_from(&url, IAM_ENDPOINT).map(Some);
+    }
+    match profile.get()?.and_then(|p| {
+        p.iam_endpoint()
+            .map(|e| (e.value.clone(), e.line, p.path().to_owned()))
+    }) {
+        Some((url, line, path)) => {
+            parse_from(&url, &format!("{}:{line}: iam_endpoint", path.display())).map(Some)
+        }
+        None => Ok(None),
+    }
 }

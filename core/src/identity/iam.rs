@@ -64,6 +64,16 @@ pub(crate) fn projects_request(
     Ok(a)
 }
 
+/// ` (X-IAM-Trace-Id …)` when IAM's answer carries one, else nothing: what
+/// IAM's support asks for.
+pub(crate) fn trace_note(r: &Response<Vec<u8>>) -> String {
+    r.headers()
+        .get(TRACE_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(|t| format!(" (X-IAM-Trace-Id {})", snippet(t.as_bytes())))
+        .unwrap_or_default()
+}
+
 #[derive(Deserialize)]
 struct Projects {
     projects: Vec<Project>,
@@ -82,12 +92,7 @@ pub(crate) fn read_projects(
     region: &str,
     r: &Response<Vec<u8>>,
 ) -> Result<ProjectId, Error> {
-    let trace = r
-        .headers()
-        .get(TRACE_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(|t| format!(" (X-IAM-Trace-Id {})", snippet(t.as_bytes())))
-        .unwrap_or_default();
+    let trace = trace_note(r);
     let status = r.status();
     if !status.is_success() {
         let kind = ErrorKind::from_status(status);

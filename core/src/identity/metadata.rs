@@ -151,9 +151,7 @@ struct Credential {
 }
 
 /// Reads the answer to [`security_key_request`], received at local time
-/// `now`. The expiry is kept in local time: `expires_at` less the answer's
-/// own `Date` is how long the credentials live, whatever either clock says
-/// (without a `Date`, the two clocks are taken to agree).
+/// `now` (see [`read_credential`]).
 pub(crate) fn read_security_key(
     endpoint: &Endpoint,
     r: &Response<Vec<u8>>,
@@ -182,17 +180,30 @@ pub(crate) fn read_security_key(
             Some(r),
         ));
     }
-    let bad = |why: &str| {
+    let issued = read_credential(r, now).map_err(|why| {
         failure(
             endpoint,
             &format!("sent credentials that cannot be used ({why})"),
             None,
         )
-    };
-    let body: Body = serde_json::from_slice(r.body()).map_err(|_| bad("not the expected JSON"))?;
+    })?;
+    Ok(KeyAnswer::Issued(issued))
+}
+
+/// Reads the `{"credential":{access, secret, securitytoken, expires_at}}`
+/// body that both the metadata service and IAM's security-token exchange
+/// send, received at local time `now`; else why it cannot be used. The
+/// expiry is kept in local time: `expires_at` less the answer's own `Date`
+/// is how long the credentials live, whatever either clock says (without a
+/// `Date`, the two clocks are taken to agree).
+pub(crate) fn read_credential(
+    r: &Response<Vec<u8>>,
+    now: SystemTime,
+) -> Result<Issued, &'static str> {
+    let body: Body = serde_json::from_slice(r.body()).map_err(|_| "not the expected JSON")?;
     let c = body.credential;
     let expires_at = humantime::parse_rfc3339_weak(c.expires_at.trim())
-        .map_err(|_| bad("expires_at is not an RFC 3339 time"))?;
+        .map_err(|_| "expires_at is not an RFC 3339 time")?;
     let served_at = crate::wire::response::response_date(r.headers());
     // A `Date` has whole seconds, so the answer may be up to a second
     // later than it says: that second is taken off the lifetime.
@@ -209,11 +220,11 @@ pub(crate) fn read_security_key(
         Some(st) => Credentials::temporary(c.access, c.secret, st),
         None => Credentials::ak_sk(c.access, c.secret),
     }
-    .map_err(|_| bad("a key or token is empty or has characters a header cannot carry"))?;
-    Ok(KeyAnswer::Issued(Issued {
+    .map_err(|_| "a key or token is empty or has characters a header cannot carry")?;
+    Ok(Issued {
         credentials,
         expires,
-    }))
+    })
 }
 
 /// A metadata request that failed in a way worth retrying.

@@ -47,6 +47,8 @@ pub(crate) struct Profile {
     security_token: Option<Entry>,
     project_id: Option<Entry>,
     iam_endpoint: Option<Entry>,
+    idp_id: Option<Entry>,
+    id_token_file: Option<Entry>,
 }
 
 impl fmt::Debug for Profile {
@@ -59,6 +61,8 @@ impl fmt::Debug for Profile {
             .field("security_token", &self.security_token)
             .field("project_id", &self.project_id)
             .field("iam_endpoint", &self.iam_endpoint)
+            .field("idp_id", &self.idp_id)
+            .field("id_token_file", &self.id_token_file)
             .finish()
     }
 }
@@ -70,7 +74,15 @@ fn at(path: &Path, line: usize, message: impl fmt::Display) -> Error {
 
 /// Parses a profile file. `path` is used only in messages.
 /// The keys of `[basic]`; any other there is an error, never a silent skip.
-const KNOWN_KEYS: &[&str] = &["ak", "sk", "security_token", "project_id", "iam_endpoint"];
+const KNOWN_KEYS: &[&str] = &[
+    "ak",
+    "sk",
+    "security_token",
+    "project_id",
+    "iam_endpoint",
+    "idp_id",
+    "id_token_file",
+];
 
 pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Profile, Error> {
     if bytes.len() > MAX_PROFILE_BYTES {
@@ -97,6 +109,8 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Profile, Error> {
         security_token: None,
         project_id: None,
         iam_endpoint: None,
+        idp_id: None,
+        id_token_file: None,
     };
     let mut sections: HashMap<&str, usize> = HashMap::new();
     // The current section's name and the lines of its keys so far.
@@ -190,6 +204,8 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Profile, Error> {
             "security_token" => &mut profile.security_token,
             "project_id" => &mut profile.project_id,
             "iam_endpoint" => &mut profile.iam_endpoint,
+            "idp_id" => &mut profile.idp_id,
+            "id_token_file" => &mut profile.id_token_file,
             _ => {
                 return Err(at(
                     path,
@@ -250,6 +266,26 @@ impl Profile {
     /// The path the file was read from.
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The OIDC pair of the file (`idp_id`, `id_token_file`): `None` when
+    /// it has neither, an error naming the file and line when it has one
+    /// without the other.
+    pub(crate) fn oidc(&self) -> Result<Option<(String, PathBuf)>, Error> {
+        match (&self.idp_id, &self.id_token_file) {
+            (None, None) => Ok(None),
+            (Some(idp), Some(file)) => Ok(Some((idp.value.clone(), PathBuf::from(&file.value)))),
+            (Some(idp), None) => Err(self.at(
+                idp.line,
+                "[basic] has `idp_id` but no `id_token_file`; add `id_token_file = <path of the id token>` \
+                 or remove `idp_id`",
+            )),
+            (None, Some(file)) => Err(self.at(
+                file.line,
+                "[basic] has `id_token_file` but no `idp_id`; add `idp_id = <identity provider id>` \
+                 or remove `id_token_file`",
+            )),
+        }
     }
 
     /// The credentials of the file, taken whole, with the line of `ak`.

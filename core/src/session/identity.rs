@@ -2,13 +2,15 @@
 //! the clock skew.
 //!
 //! Owns the current generation of credentials (fixed, or temporary ones
-//! from server metadata, refreshed ahead of expiry), the project id (fixed,
-//! or looked up once from IAM), the gateway's clock offset, and the single
-//! flight: at most one metadata or IAM request at a time for every call and
-//! fleet sharing the config, whoever drives it. Callers keep signing with
-//! unexpired credentials while a refresh is pending. Must not send, sleep
-//! or read a clock: fleets call [`Identity::poll`] and [`Identity::handle`]
-//! with the time, and [`Identity::abandon`] when they stop.
+//! from server metadata or from IAM by OIDC federation, refreshed ahead of
+//! expiry), the project id (fixed, or looked up once from IAM), the
+//! gateway's clock offset, and the single flight: at most one metadata or
+//! IAM request at a time for every call and fleet sharing the config,
+//! whoever drives it. Callers keep signing with unexpired credentials while
+//! a refresh is pending. Must not send, sleep or read a clock: fleets call
+//! [`Identity::poll`] and [`Identity::handle`] with the time, and
+//! [`Identity::abandon`] when they stop. Must not open a file: the OIDC
+//! id token is read through the reader the client handed in.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -16,16 +18,19 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::Response;
 
-use crate::config::{CredentialSource, ProjectSource};
+use crate::config::{CredentialSource, OidcSource, ProjectSource};
 use crate::credentials::{Credentials, Secret};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind};
 use crate::identity::iam;
-use crate::identity::metadata::{self, KeyAnswer, TokenAnswer, metadata_refresh_at};
+use crate::identity::metadata::{self, Issued, KeyAnswer, TokenAnswer, metadata_refresh_at};
+use crate::identity::oidc;
 use crate::identity::skew::ClockSkew;
 use crate::ids::ProjectId;
 use crate::machine::{Attempt, Now, later};
 use crate::pacing::retry::backoff;
+
+use super::ReadFile;
 
 /// How often a caller waiting on another caller's request looks again.
 const LOOK_AGAIN: Duration = Duration::from_millis(20);
@@ -67,6 +72,8 @@ pub(crate) struct Current {
 #[derive(Debug)]
 pub(crate) struct Identity {
     user_agent: String,
+    /// How the OIDC id-token file is read (the client's reader).
+    read_file: Option<ReadFile>,
     /// Fixed credentials and project: nothing ever changes but the skew.
     fixed: bool,
     /// The skew in seconds, [`NO_SKEW`] for none: a copy of the state's,
@@ -102,6 +109,41 @@ struct State {
 enum Creds {
     Fixed(Credentials),
     Metadata(Box<Metadata>),
+    Oidc(Box<Oidc>),
+}
+
+impl Creds {
+    /// The temporary credentials held, if any.
+    fn held(&self) -> Option<&Held> {
+        match self {
+            Self::Fixed(_) => None,
+            Self::Metadata(m) => m.current.as_ref(),
+            Self::Oidc(o) => o.current.as_ref(),
+        }
+    }
+
+    /// Where temporary credentials come from, for messages; `None` for
+    /// fixed ones.
+    fn service(&self) -> Option<String> {
+        match self {
+            Self::Fixed(_) => None,
+            Self::Metadata(m) => Some(format!("server metadata at {}", m.endpoint)),
+            Self::Oidc(o) => Some(format!(
+                "IAM at {} (OIDC federation)",
+                o.source.iam_endpoint()
+            )),
+        }
+    }
+}
+
+/// OIDC federation: the credentials from IAM, and the subject token of
+/// the exchange under way.
+#[derive(Debug)]
+struct Oidc {
+    source: OidcSource,
+    current: Option<Held>,
+    /// The answer to exchange 1, for exchange 2 of the same round.
+    subject: Option<Secret>,
 }
 
 #[derive(Debug)]
@@ -142,6 +184,10 @@ enum Project {
 enum FlightKind {
     Token,
     SecurityKey,
+    /// OIDC exchange 1: the id token for a subject token.
+    IdToken,
+    /// OIDC exchange 2: the subject token for credentials.
+    SecurityToken,
     Projects,
 }
 
@@ -176,6 +222,11 @@ impl Identity {
                 token: Token::None,
                 renewed_token: false,
             })),
+            CredentialSource::Oidc(source) => Creds::Oidc(Box::new(Oidc {
+                source,
+                current: None,
+                subject: None,
+            })),
         };
         let project = match project {
             ProjectSource::Fixed(p) => Project::Fixed(p),
@@ -188,6 +239,7 @@ impl Identity {
         let fixed = matches!(credentials, Creds::Fixed(_)) && matches!(project, Project::Fixed(_));
         Self {
             user_agent,
+            read_file: None,
             fixed,
             skew: AtomicI64::new(NO_SKEW),
             state: Mutex::new(State {
@@ -204,6 +256,12 @@ impl Identity {
                 again: false,
             }),
         }
+    }
+
+    /// This identity, reading the OIDC id-token file with `read`.
+    pub(crate) fn with_file_reader(mut self, read: Option<ReadFile>) -> Self {
+        self.read_file = read;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -225,27 +283,29 @@ impl Identity {
     /// The credentials and project to sign with at `now`, when usable.
     pub(crate) fn current(&self, now: SystemTime) -> Result<Current, Error> {
         let s = self.lock();
-        let credentials = match &s.credentials {
-            Creds::Fixed(c) => c.clone(),
-            Creds::Metadata(m) => match &m.current {
-                Some(h) if now < h.usable_until => h.credentials.clone(),
-                Some(h) => {
-                    return Err(expired(
-                        h.expires,
-                        s.failed.as_ref().map(|(e, _)| e.shared()),
-                    ));
+        let credentials = match (&s.credentials, s.credentials.held()) {
+            (Creds::Fixed(c), _) => c.clone(),
+            (_, Some(h)) if now < h.usable_until => h.credentials.clone(),
+            (c, Some(h)) => {
+                return Err(expired(
+                    c,
+                    h.expires,
+                    s.failed.as_ref().map(|(e, _)| e.shared()),
+                ));
+            }
+            (c, None) => {
+                if let Some((e, _)) = &s.failed {
+                    return Err(e.shared());
                 }
-                None => {
-                    if let Some((e, _)) = &s.failed {
-                        return Err(e.shared());
-                    }
-                    return Err(Error::resolve(
-                        ErrorKind::Unauthorized,
-                        "the credentials from server metadata are not fetched yet: run the call through a client or a Fleet (an empty fleet only resolves)",
-                        None,
-                    ));
-                }
-            },
+                return Err(Error::resolve(
+                    ErrorKind::Unauthorized,
+                    format!(
+                        "the credentials from {} are not fetched yet: run the call through a client or a Fleet (an empty fleet only resolves)",
+                        c.service().unwrap_or_default()
+                    ),
+                    None,
+                ));
+            }
         };
         let project_id = match &s.project {
             Project::Fixed(p) | Project::Lookup { found: Some(p), .. } => p.clone(),
@@ -279,7 +339,7 @@ impl Identity {
             let s = self.lock();
             let usable = match &s.credentials {
                 Creds::Fixed(_) => true,
-                Creds::Metadata(m) => m.current.as_ref().is_some_and(|h| now < h.usable_until),
+                c => c.held().is_some_and(|h| now < h.usable_until),
             };
             let project = !matches!(s.project, Project::Lookup { found: None, .. });
             if usable && project {
@@ -327,7 +387,7 @@ impl Identity {
         };
         let (credentials, expires) = match &s.credentials {
             Creds::Fixed(c) => (Some(c.clone()), None),
-            Creds::Metadata(m) => match &m.current {
+            c => match c.held() {
                 Some(h) => (Some(h.credentials.clone()), Some(h.expires)),
                 None => (None, None),
             },
@@ -382,7 +442,7 @@ impl Identity {
                 SessionStep::Wait(later(now.mono, LOOK_AGAIN))
             };
         }
-        match s.request(now, &self.user_agent) {
+        match s.request(now, &self.user_agent, self.read_file) {
             Ok((kind, attempt)) => {
                 let id = s.next_flight;
                 s.next_flight += 1;
@@ -441,8 +501,8 @@ impl Identity {
 
 impl State {
     fn need(&self, wall: SystemTime) -> Need {
-        if let Creds::Metadata(m) = &self.credentials {
-            match &m.current {
+        if !matches!(self.credentials, Creds::Fixed(_)) {
+            match self.credentials.held() {
                 None => return Need::Credentials { usable: false },
                 Some(h) if wall >= h.refresh_at => {
                     return Need::Credentials {
@@ -459,7 +519,28 @@ impl State {
     }
 
     /// The next request of the resolution, by what is missing.
-    fn request(&self, now: Now, user_agent: &str) -> Result<(FlightKind, Attempt), Error> {
+    fn request(
+        &self,
+        now: Now,
+        user_agent: &str,
+        read_file: Option<ReadFile>,
+    ) -> Result<(FlightKind, Attempt), Error> {
+        if let Creds::Oidc(o) = &self.credentials
+            && o.current.as_ref().is_none_or(|h| now.wall >= h.refresh_at)
+        {
+            let iam = o.source.iam_endpoint();
+            if let Some(subject) = &o.subject {
+                return Ok((
+                    FlightKind::SecurityToken,
+                    oidc::security_token_request(iam, subject, user_agent)?,
+                ));
+            }
+            let id_token = read_id_token(&o.source, read_file)?;
+            return Ok((
+                FlightKind::IdToken,
+                oidc::id_token_request(iam, o.source.idp_id(), &id_token, user_agent)?,
+            ));
+        }
         if let Creds::Metadata(m) = &self.credentials
             && m.current.as_ref().is_none_or(|h| now.wall >= h.refresh_at)
         {
@@ -489,12 +570,10 @@ impl State {
         let Project::Lookup { iam, region, .. } = &self.project else {
             unreachable!("poll asks only when something is missing")
         };
-        let credentials = match &self.credentials {
-            Creds::Fixed(c) => c,
-            Creds::Metadata(m) => match &m.current {
-                Some(h) => &h.credentials,
-                None => unreachable!("credentials come first"),
-            },
+        let credentials = match (&self.credentials, self.credentials.held()) {
+            (Creds::Fixed(c), _) => c,
+            (_, Some(h)) => &h.credentials,
+            (_, None) => unreachable!("credentials come first"),
         };
         let wall = self.skew.map_or(now.wall, |s| s.apply(now.wall));
         Ok((
@@ -533,34 +612,10 @@ impl State {
             (Creds::Metadata(m), FlightKind::SecurityKey) => {
                 match metadata::read_security_key(&m.endpoint, &response, now.wall) {
                     Ok(KeyAnswer::Issued(issued)) => {
-                        let lifetime = issued.expires.duration_since(now.wall).unwrap_or_default();
-                        let margin = EXPIRY_MARGIN.min(lifetime / 6);
-                        if lifetime <= margin || lifetime.is_zero() {
-                            let at = humantime::format_rfc3339_seconds(issued.expires);
-                            return Err((
-                                Error::resolve(
-                                    ErrorKind::Unauthorized,
-                                    format!(
-                                        "server metadata at {} sent credentials that expired at {at}",
-                                        m.endpoint
-                                    ),
-                                    None,
-                                ),
-                                false,
-                            ));
-                        }
-                        m.current = Some(Held {
-                            refresh_at: metadata_refresh_at(now.wall, issued.expires),
-                            usable_until: issued
-                                .expires
-                                .checked_sub(margin)
-                                .unwrap_or(issued.expires),
-                            expires: issued.expires,
-                            credentials: issued.credentials,
-                        });
+                        let from = format!("server metadata at {}", m.endpoint);
+                        m.current = Some(hold(issued, now.wall, &from).map_err(|e| (e, false))?);
                         m.renewed_token = false;
                         self.generation += 1;
-                        trace::refreshed(issued.expires);
                         Ok(())
                     }
                     Ok(KeyAnswer::StaleToken)
@@ -587,6 +642,28 @@ impl State {
                         Err((e, fatal))
                     }
                 }
+            }
+            (Creds::Oidc(o), FlightKind::IdToken) => {
+                let iam = o.source.iam_endpoint();
+                let subject = oidc::read_subject_token(iam, &response).map_err(|e| {
+                    let fatal = oidc::is_final(&e);
+                    (e, fatal)
+                })?;
+                o.subject = Some(subject);
+                Ok(())
+            }
+            (Creds::Oidc(o), FlightKind::SecurityToken) => {
+                // A new round starts from the file, whatever the answer.
+                o.subject = None;
+                let iam = o.source.iam_endpoint();
+                let issued = oidc::read_security_token(iam, &response, now.wall).map_err(|e| {
+                    let fatal = oidc::is_final(&e);
+                    (e, fatal)
+                })?;
+                let from = format!("IAM at {iam}");
+                o.current = Some(hold(issued, now.wall, &from).map_err(|e| (e, false))?);
+                self.generation += 1;
+                Ok(())
             }
             (_, FlightKind::Projects) => {
                 if !self.lookup_resigned
@@ -615,7 +692,13 @@ impl State {
                     }
                 }
             }
-            (Creds::Fixed(_), _) => Ok(()),
+            (
+                _,
+                FlightKind::Token
+                | FlightKind::SecurityKey
+                | FlightKind::IdToken
+                | FlightKind::SecurityToken,
+            ) => Ok(()),
         }
     }
 
@@ -643,7 +726,8 @@ impl State {
         self.retry_at = Some(later(now.mono, wait));
         // With nothing held yet, an unreachable service is not asked again
         // and again: off the cloud, the user hears at once.
-        let nothing_held = matches!(&self.credentials, Creds::Metadata(m) if m.current.is_none());
+        let nothing_held =
+            !matches!(self.credentials, Creds::Fixed(_)) && self.credentials.held().is_none();
         let fatal = fatal || (nothing_held && is_unreachable(&error));
         if usable || (!fatal && self.failures < TRIES) {
             trace::retrying(&error, wait);
@@ -658,22 +742,36 @@ impl State {
 
     /// How long the credentials held stay usable, for temporary ones.
     fn usable_for(&self, wall: SystemTime) -> Option<Duration> {
-        match &self.credentials {
-            Creds::Metadata(m) => m
-                .current
-                .as_ref()
-                .map(|h| h.usable_until.duration_since(wall).unwrap_or_default()),
-            Creds::Fixed(_) => None,
-        }
+        self.credentials
+            .held()
+            .map(|h| h.usable_until.duration_since(wall).unwrap_or_default())
     }
 
     /// The error callers get: for credentials that expired, kind
     /// `unauthorized`; for an unreachable service, what to do about it; the
     /// cause kept either way.
     fn explain(&self, wall: SystemTime, error: Error) -> Error {
+        if let Some(h) = self.credentials.held()
+            && wall >= h.usable_until
+        {
+            return expired(&self.credentials, h.expires, Some(error));
+        }
+        if let Creds::Oidc(o) = &self.credentials
+            && o.current.is_none()
+            && is_unreachable(&error)
+        {
+            let kind = error.kind();
+            return Error::resolve(
+                kind,
+                format!(
+                    "no credentials: IAM at {} is unreachable for the OIDC exchange: check HUAWEICLOUD_SDK_IAM_ENDPOINT or the region",
+                    o.source.iam_endpoint()
+                ),
+                Some(error),
+            );
+        }
         if let Creds::Metadata(m) = &self.credentials {
             match &m.current {
-                Some(h) if wall >= h.usable_until => return expired(h.expires, Some(error)),
                 None if is_unreachable(&error) => {
                     let kind = error.kind();
                     return Error::resolve(
@@ -713,15 +811,56 @@ fn is_unreachable(e: &Error) -> bool {
     matches!(e, Error::Transport(_) | Error::Timeout(_))
 }
 
-fn expired(expires: SystemTime, cause: Option<Error>) -> Error {
+fn expired(from: &Creds, expires: SystemTime, cause: Option<Error>) -> Error {
     let at = humantime::format_rfc3339_seconds(expires);
     Error::resolve(
         ErrorKind::Unauthorized,
         format!(
-            "the temporary credentials from server metadata expired at {at} and could not be refreshed"
+            "the temporary credentials from {} expired at {at} and could not be refreshed",
+            from.service().unwrap_or_default()
         ),
         cause,
     )
+}
+
+/// Temporary credentials `issued` by `from`, received at `wall`: held
+/// until a margin before their expiry, refreshed when less than min(40
+/// min, a third of their lifetime) is left; an error when they are
+/// expired already.
+fn hold(issued: Issued, wall: SystemTime, from: &str) -> Result<Held, Error> {
+    let lifetime = issued.expires.duration_since(wall).unwrap_or_default();
+    let margin = EXPIRY_MARGIN.min(lifetime / 6);
+    if lifetime <= margin || lifetime.is_zero() {
+        let at = humantime::format_rfc3339_seconds(issued.expires);
+        return Err(Error::resolve(
+            ErrorKind::Unauthorized,
+            format!("{from} sent credentials that expired at {at}"),
+            None,
+        ));
+    }
+    trace::refreshed(from, issued.expires);
+    Ok(Held {
+        refresh_at: metadata_refresh_at(wall, issued.expires),
+        usable_until: issued.expires.checked_sub(margin).unwrap_or(issued.expires),
+        expires: issued.expires,
+        credentials: issued.credentials,
+    })
+}
+
+/// The id token in the OIDC source's file, read with the client's reader.
+fn read_id_token(source: &OidcSource, read_file: Option<ReadFile>) -> Result<Secret, Error> {
+    let path = source.id_token_file();
+    let Some(read) = read_file else {
+        return Err(Error::invalid_setting(
+            format!(
+                "the id-token file {} cannot be read: this session has no file reader (use a client, or give one with SessionOptions::read_file)",
+                path.display()
+            ),
+            vec![crate::error::Setting::IdTokenFile],
+        ));
+    };
+    let bytes = read(path).map_err(|e| oidc::unreadable(path, &e))?;
+    oidc::id_token(path, &bytes)
 }
 
 /// Tracing of refreshes and failures (feature `tracing`); never a secret.
@@ -731,11 +870,11 @@ mod trace {
     use crate::error::Error;
 
     #[cfg(feature = "tracing")]
-    pub(super) fn refreshed(expires: SystemTime) {
-        tracing::debug!(expires_at = %humantime::format_rfc3339_seconds(expires), "credentials from server metadata");
+    pub(super) fn refreshed(from: &str, expires: SystemTime) {
+        tracing::debug!(expires_at = %humantime::format_rfc3339_seconds(expires), "temporary credentials from {from}");
     }
     #[cfg(not(feature = "tracing"))]
-    pub(super) fn refreshed(_expires: SystemTime) {}
+    pub(super) fn refreshed(_from: &str, _expires: SystemTime) {}
 
     #[cfg(feature = "tracing")]
     pub(super) fn retrying(e: &Error, after: Duration) {
@@ -755,3 +894,6 @@ mod trace {
 #[cfg(test)]
 #[allow(clippy::disallowed_methods)]
 mod tests;
+
+#[cfg(test)]
+mod oidc_tests;

@@ -176,6 +176,12 @@ fn parse_error_body(body: &[u8]) -> Option<ErrorBody> {
     })
 }
 
+/// The code and the message of an error body in any of the vendor's shapes
+/// (see [`parse_error_body`]), each on one line and capped.
+pub(crate) fn error_code_and_message(body: &[u8]) -> (Option<String>, Option<String>) {
+    parse_error_body(body).map_or((None, None), |b| (b.code, b.msg))
+}
+
 fn decode_error(
     status: StatusCode,
     request_id: Option<String>,

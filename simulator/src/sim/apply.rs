@@ -150,6 +150,13 @@ impl Simulator {
                 self.iam_projects = projects;
                 Outcome::IamProjects(self.iam_projects.clone())
             }
+            Op::Oidc => Outcome::Oidc(self.oidc.settings.clone()),
+            Op::SetOidc(oidc) => {
+                oidc.validate().map_err(Error::Invalid)?;
+                self.oidc.settings = oidc;
+                Outcome::Oidc(self.oidc.settings.clone())
+            }
+            Op::OidcIdTokens => Outcome::IdTokens(self.oidc.received().to_vec()),
         })
     }
 
@@ -249,6 +256,7 @@ impl Simulator {
         self.install_metadata(self.initial_metadata.clone());
         self.metadata.revoke_tokens(Duration::ZERO);
         self.iam_projects = self.initial_iam_projects.clone();
+        self.oidc.reset(self.initial_oidc.clone());
         self.clock_offset_secs = self.initial_clock_offset_secs;
         self.populate(instances, now);
     }

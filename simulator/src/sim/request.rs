@@ -26,6 +26,7 @@ use crate::faults::{CloseWith, ConnectionInfo, FaultKind};
 use crate::flow::Caller;
 use crate::iam::{self, X_IAM_TRACE_ID};
 use crate::metadata;
+use crate::oidc;
 use crate::reply::{self, Reply};
 
 /// Splits `/v1/{project}/instances/{id}/status` and percent-decodes the
@@ -112,7 +113,8 @@ impl Simulator {
     /// [`ConnectionInfo`] in the request's extensions, which the server
     /// shell adds), which closes the connection unanswered on any of the
     /// routes below; the metadata routes (see [`metadata`]);
-    /// IAM's `/v3/projects` (405, auth 401, projects); then the status API:
+    /// IAM's OIDC exchanges (see [`Oidc`](crate::Oidc)); IAM's
+    /// `/v3/projects` (405, auth 401, projects); then the status API:
     /// routing (404 `APIGW.0101`, 405); token buckets (instance, then
     /// global; 429 with `Retry-After`); the gateway's flow-control policies
     /// (429 `APIGW.0308`); auth (401); project (403); the instance (404) and
@@ -150,28 +152,25 @@ impl Simulator {
         }
         let gateway = self.gateway_time(wall);
         let shifted = self.shift(now);
+        if let Some(route) = oidc::Route::of(path) {
+            match route {
+                oidc::Route::IdToken => self.counters.oidc_id_token_requests += 1,
+                oidc::Route::SecurityToken => self.counters.oidc_security_token_requests += 1,
+            }
+            if let Some(close) = stale {
+                return self.close_stale(request_id, close, gateway);
+            }
+            let elapsed = self.started_to(shifted);
+            let reply = self.oidc.answer(route, req, self.seed, elapsed, gateway);
+            return self.iam_reply(request_id, reply, gateway);
+        }
         if path == iam::PROJECTS_PATH {
             self.counters.iam_requests += 1;
             if let Some(close) = stale {
                 return self.close_stale(request_id, close, gateway);
             }
-            let mut reply = self.iam(req, shifted, gateway);
-            let trace = format!(
-                "{:016x}{:016x}",
-                mix64(self.run_id ^ IAM_SALT ^ self.served),
-                mix64(self.served.wrapping_add(IAM_SALT))
-            );
-            if let Ok(v) = HeaderValue::from_str(&trace) {
-                reply.headers.insert(X_IAM_TRACE_ID, v);
-            }
-            return self.finish(
-                request_id,
-                Duration::ZERO,
-                Delivery::Respond(reply),
-                None,
-                None,
-                gateway,
-            );
+            let reply = self.iam(req, shifted, gateway);
+            return self.iam_reply(request_id, reply, gateway);
         }
         self.counters.requests += 1;
         let decided = match stale {
@@ -205,6 +204,21 @@ impl Simulator {
             },
         );
         d
+    }
+
+    /// An IAM answer, with an `X-IAM-Trace-Id` as IAM sends, dated by the
+    /// gateway's clock.
+    fn iam_reply(&mut self, request_id: String, mut reply: Reply, gateway: SystemTime) -> Decision {
+        let trace = format!(
+            "{:016x}{:016x}",
+            mix64(self.run_id ^ IAM_SALT ^ self.served),
+            mix64(self.served.wrapping_add(IAM_SALT))
+        );
+        if let Ok(v) = HeaderValue::from_str(&trace) {
+            reply.headers.insert(X_IAM_TRACE_ID, v);
+        }
+        let delivery = Delivery::Respond(reply);
+        self.finish(request_id, Duration::ZERO, delivery, None, None, gateway)
     }
 
     /// A request on a stale connection: closed unanswered.
@@ -452,6 +466,20 @@ impl Simulator {
         now: Instant,
         wall: SystemTime,
     ) -> Result<(), Denied> {
+        if let Some(ak) = auth::access_key_of(req)
+            && let Some(issued) = self.oidc.issued(&ak)
+        {
+            // Temporary credentials from OIDC federation.
+            if self.started_to(now) >= issued.expires {
+                return Err(Denied::CredentialsExpired);
+            }
+            let keys = Keys {
+                access_key: &ak,
+                secret_key: issued.secret_key.expose(),
+                security_token: Some(issued.security_token.expose()),
+            };
+            return keys.verify(req, wall, self.max_skew);
+        }
         if self.metadata.settings.enabled
             && let Some(k) =
                 auth::access_key_of(req).and_then(|ak| metadata::generation_of(self.seed, &ak))

@@ -1611,4 +1611,5 @@ mod clock_offset;
 mod flow_control;
 mod iam_lookup;
 mod metadata_service;
+mod oidc_federation;
 mod stale_connections;

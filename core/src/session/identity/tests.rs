@@ -12,11 +12,11 @@ fn meta() -> Endpoint {
     Endpoint::parse("http://127.0.0.1:9").unwrap()
 }
 
-fn iam_ep() -> Endpoint {
+pub(super) fn iam_ep() -> Endpoint {
     Endpoint::parse("http://127.0.0.1:10").unwrap()
 }
 
-fn start() -> Now {
+pub(super) fn start() -> Now {
     Now::new(
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
         Instant::now(),
@@ -46,7 +46,7 @@ fn metadata_session(project: Option<&str>) -> Identity {
     Identity::new(CredentialSource::Metadata(meta()), project, "ua/1".into())
 }
 
-fn answer(status: u16, body: &str) -> Response<Vec<u8>> {
+pub(super) fn answer(status: u16, body: &str) -> Response<Vec<u8>> {
     Response::builder()
         .status(status)
         .body(body.as_bytes().to_vec())
@@ -63,14 +63,14 @@ fn keys(n: u64, expires: SystemTime) -> Response<Vec<u8>> {
     )
 }
 
-fn send(step: SessionStep) -> (u64, Attempt) {
+pub(super) fn send(step: SessionStep) -> (u64, Attempt) {
     match step {
         SessionStep::Send(id, a) => (id, a),
         other => panic!("expected a request, got {other:?}"),
     }
 }
 
-fn access_key(c: &Credentials) -> &str {
+pub(super) fn access_key(c: &Credentials) -> &str {
     match c {
         Credentials::AkSk { access_key, .. } => access_key,
         Credentials::Token(_) => panic!("token"),
@@ -153,7 +153,7 @@ fn no_agency_fails_at_once_in_those_words() {
 
 /// Drives the session's requests with `answer` until it settles; how many
 /// requests it made and how it ended.
-fn settle(
+pub(super) fn settle(
     s: &Identity,
     mut now: Now,
     answer: impl Fn() -> Result<Response<Vec<u8>>, Error>,
@@ -354,12 +354,14 @@ fn a_lost_flight_is_made_again_after_its_deadline() {
     assert_eq!(a.request.headers()["x-metadata-token"], "tok");
 }
 
-/// A metadata service rotating credentials every `rotation`, each valid
-/// for `lifetime`, answering after a delay.
-struct Model {
-    start: SystemTime,
-    rotation: Duration,
-    lifetime: Duration,
+/// A service rotating credentials every `rotation`, each valid for
+/// `lifetime`, answering after a delay; `issue(k, expires)` is its answer
+/// with generation `k`.
+pub(super) struct Model {
+    pub(super) start: SystemTime,
+    pub(super) rotation: Duration,
+    pub(super) lifetime: Duration,
+    pub(super) issue: fn(u64, SystemTime) -> Response<Vec<u8>>,
 }
 
 impl Model {
@@ -370,12 +372,77 @@ impl Model {
     fn answer(&self, wall: SystemTime) -> Response<Vec<u8>> {
         let k = self.generation(wall);
         let issued = self.start + self.rotation * k as u32;
-        keys(k, issued + self.lifetime)
+        (self.issue)(k, issued + self.lifetime)
     }
     fn expires(&self, ak: &str) -> SystemTime {
         let k: u32 = ak.trim_start_matches("AK").parse().unwrap();
         self.start + self.rotation * k + self.lifetime
     }
+}
+
+/// Drives `s` through `steps` (time advanced, callers polling, answer
+/// delay) against `model`: one request at a time, never signing with
+/// expired credentials, and at most one credentials request (`issues`
+/// tells them from the others, answered by `other`) per generation plus
+/// the first.
+pub(super) fn refresh_timing_holds(
+    s: &Identity,
+    model: &Model,
+    now0: Now,
+    steps: Vec<(u64, usize, u64)>,
+    issues: fn(&Attempt) -> bool,
+    other: fn() -> Response<Vec<u8>>,
+) -> Result<(), TestCaseError> {
+    let mut now = now0;
+    let mut pending: Option<(u64, bool, Now)> = None; // flight, issues credentials, answer time
+    let mut credential_requests = 0u64;
+    for (advance_ms, callers, delay_ms) in steps {
+        now = now.advance(Duration::from_millis(advance_ms));
+        if let Some((id, issuing, at)) = pending
+            && at.mono <= now.mono
+        {
+            let r = if issuing {
+                model.answer(at.wall)
+            } else {
+                other()
+            };
+            s.handle(id, at, Ok(r));
+            pending = None;
+        }
+        for _ in 0..=callers {
+            match s.poll(now, true) {
+                SessionStep::Send(id, a) => {
+                    prop_assert!(pending.is_none(), "two requests at once");
+                    let issuing = issues(&a);
+                    credential_requests += u64::from(issuing);
+                    let delay = Duration::from_millis(delay_ms).min(Duration::from_millis(2_900));
+                    pending = Some((id, issuing, now.advance(delay)));
+                }
+                SessionStep::Ready => {
+                    let c = s.current(now.wall).unwrap();
+                    prop_assert!(
+                        now.wall < model.expires(access_key(&c.credentials)),
+                        "signing with expired keys"
+                    );
+                }
+                SessionStep::Wait(_) | SessionStep::Failed(_) => {
+                    prop_assert!(s.current(now.wall).is_err());
+                }
+            }
+        }
+    }
+    let generations = model.generation(now.wall) + 1;
+    prop_assert!(
+        credential_requests <= generations + 1,
+        "{credential_requests} requests for {generations} generations"
+    );
+    Ok(())
+}
+
+/// Steps for [`refresh_timing_holds`]: time advanced (ms), callers
+/// polling, answer delay (ms).
+pub(super) fn timing_steps() -> impl Strategy<Value = Vec<(u64, usize, u64)>> {
+    proptest::collection::vec((0u64..400, 0usize..8, 0u64..2_500), 50..400)
 }
 
 proptest! {
@@ -388,47 +455,18 @@ proptest! {
     fn refresh_timing(
         rotation_ms in 500u64..5_000,
         stretch in 150u32..400,
-        steps in proptest::collection::vec((0u64..400, 0usize..8, 0u64..2_500), 50..400),
+        steps in timing_steps(),
     ) {
         let now0 = start();
         let rotation = Duration::from_millis(rotation_ms);
-        let model = Model { start: now0.wall, rotation, lifetime: rotation * stretch / 100 };
+        let model = Model { start: now0.wall, rotation, lifetime: rotation * stretch / 100, issue: keys };
         let s = Identity::new(
             CredentialSource::Metadata(meta()),
             ProjectSource::Fixed(ProjectId::new("p").unwrap()),
             "ua".into(),
         );
-        let mut now = now0;
-        let mut pending: Option<(u64, bool, Now)> = None; // flight, is key request, answer time
-        let mut key_requests = 0u64;
-        for (advance_ms, callers, delay_ms) in steps {
-            now = now.advance(Duration::from_millis(advance_ms));
-            if let Some((id, is_key, at)) = pending && at.mono <= now.mono {
-                let r = if is_key { model.answer(at.wall) } else { answer(200, "tok") };
-                s.handle(id, at, Ok(r));
-                pending = None;
-            }
-            for _ in 0..=callers {
-                match s.poll(now, true) {
-                    SessionStep::Send(id, a) => {
-                        prop_assert!(pending.is_none(), "two requests at once");
-                        let is_key = a.request.method() == Method::GET;
-                        key_requests += u64::from(is_key);
-                        let delay = Duration::from_millis(delay_ms).min(Duration::from_millis(2_900));
-                        pending = Some((id, is_key, now.advance(delay)));
-                    }
-                    SessionStep::Ready => {
-                        let c = s.current(now.wall).unwrap();
-                        prop_assert!(now.wall < model.expires(access_key(&c.credentials)), "signing with expired keys");
-                    }
-                    SessionStep::Wait(_) | SessionStep::Failed(_) => {
-                        prop_assert!(s.current(now.wall).is_err());
-                    }
-                }
-            }
-        }
-        let rotations = model.generation(now.wall) + 1;
-        prop_assert!(key_requests <= rotations + 1, "{key_requests} requests for {rotations} generations");
+        let is_key = |a: &Attempt| a.request.method() == Method::GET;
+        refresh_timing_holds(&s, &model, now0, steps, is_key, || answer(200, "tok"))?;
     }
 }
 

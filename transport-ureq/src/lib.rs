@@ -104,6 +104,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod coarse;
 mod resolve;
 
 use std::cell::Cell;
@@ -119,7 +120,7 @@ pub use clouddc_core as core;
 pub use clouddc_core::prelude::*;
 use clouddc_core::{Attempt, ClientCore, Clock, Ended, Now, Ticket, Transport};
 use ureq::tls::{RootCerts, TlsConfig};
-use ureq::unversioned::transport::DefaultConnector;
+use ureq::unversioned::transport::{Connector, DefaultConnector};
 
 use crate::resolve::CachingResolver;
 
@@ -336,7 +337,7 @@ fn agent(config: &Config, idle: usize) -> ureq::Agent {
             .timeout_global(Some(config.attempt_timeout()))
             .tls_config(tls)
             .build(),
-        DefaultConnector::new(),
+        DefaultConnector::new().chain(coarse::StepTimeouts),
         CachingResolver::default(),
     )
 }

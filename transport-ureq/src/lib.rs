@@ -78,7 +78,8 @@
 //!
 //! # What the transport guarantees
 //! - **Timeouts by scope.** Each attempt ends after `attempt_timeout`
-//!   (connect, TLS, headers and body together); the optional `call_timeout`
+//!   (connect, TLS, headers and body together; socket timeouts are set in
+//!   10 ms steps, so it may run up to 10 ms longer); the optional `call_timeout`
 //!   bounds a whole call, retries and pauses included, and whichever ends
 //!   first wins.
 //! - **Bounded bodies.** At most `body_limit + 1` bytes of any body are read;

@@ -94,6 +94,11 @@ pub(crate) fn config_with(
 
 /// Flags on the core's builder, the sources filling the rest.
 fn builder(g: &GlobalArgs, env: Env<'_>, files: Files<'_>) -> Result<ConfigBuilder, UsageError> {
+    flags(g)?.with_sources(env, files).map_err(with_flags)
+}
+
+/// The flags on the core's builder.
+fn flags(g: &GlobalArgs) -> Result<ConfigBuilder, UsageError> {
     let mut b = Config::builder()
         .allow_insecure_http(g.insecure_http)
         .attempt_timeout(g.attempt_timeout)
@@ -119,7 +124,7 @@ fn builder(g: &GlobalArgs, env: Env<'_>, files: Files<'_>) -> Result<ConfigBuild
     if let Some(c) = flag_credentials(g)? {
         b = b.credentials(c);
     }
-    b.with_sources(env, files).map_err(with_flags)
+    Ok(b)
 }
 
 /// The builder [`config`] builds, sources filled in: for showing what is
@@ -128,9 +133,19 @@ pub(crate) fn preview(
     g: &GlobalArgs,
     env: Env<'_>,
 ) -> Result<(ConfigBuilder, Option<UsageError>), UsageError> {
-    let b = builder(g, env, &read_file)?;
-    let failure = b.clone().build().err().map(with_flags);
-    Ok((b, failure))
+    let given = flags(g)?;
+    match given.clone().with_sources(env, &read_file) {
+        Ok(b) => {
+            let failure = b.clone().build().err().map(with_flags);
+            Ok((b, failure))
+        }
+        // A source that fails (a malformed profile file) hides nothing
+        // else: what the flags and the environment give still shows.
+        Err(e) => {
+            let shown = given.clone().with_env(env).unwrap_or(given);
+            Ok((shown, Some(with_flags(e))))
+        }
+    }
 }
 
 fn read_text(path: &Path) -> Result<String, UsageError> {

@@ -579,3 +579,33 @@ fn region_and_endpoint_together() {
         assert!(r.stderr.contains("cn-east-3"), "{}", r.stderr);
     }
 }
+
+/// A malformed profile file hides nothing else from `config`: the values
+/// given by flags and the environment still show with their sources, and
+/// the file's fault (file and line) is the error.
+#[test]
+fn config_with_a_malformed_profile_still_shows_what_was_given() {
+    let home = home_with(b"[basic]\nak = A\nthis line is not key = value\n");
+    for transport in TRANSPORTS {
+        let mut c = clouddc();
+        c.env("HOME", home.path())
+            .env("HUAWEICLOUD_SDK_REGION", "cn-east-3")
+            .args(["--transport", transport, "config", "-o", "json"])
+            .args(["--endpoint", "http://127.0.0.1:9", "--project-id", "p-flag"]);
+        let r = run(c);
+        assert_eq!(r.code, 2, "{transport}: {}", r.stderr);
+        let v: Value = serde_json::from_str(r.stdout.trim()).expect("json");
+        assert_eq!(v["endpoint"]["value"], "http://127.0.0.1:9", "{v}");
+        assert_eq!(v["endpoint"]["source"], "flag", "{v}");
+        assert_eq!(v["project_id"]["value"], "p-flag", "{v}");
+        assert_eq!(v["project_id"]["source"], "flag", "{v}");
+        assert_eq!(v["region"]["source"], "env:HUAWEICLOUD_SDK_REGION", "{v}");
+        assert_eq!(v["credentials"]["source"], "unset", "{v}");
+        let error = v["error"].as_str().unwrap();
+        assert!(
+            error.contains(&format!("{}:3", profile_path(home.path()))),
+            "{error}"
+        );
+        assert!(r.stderr.starts_with("clouddc: error:"), "{}", r.stderr);
+    }
+}

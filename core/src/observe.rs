@@ -8,6 +8,8 @@
 //! (the core has no global state: an observer keeps its own), nor read a
 //! clock (the times are the machines' `Now`).
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
@@ -22,17 +24,20 @@ pub enum Service {
     Clouddc,
     /// Server metadata (temporary credentials).
     Metadata,
-    /// IAM (project lookup, OIDC exchanges).
+    /// IAM's project lookup.
     Iam,
+    /// IAM's OIDC federation exchanges (id token, then security token).
+    Oidc,
 }
 
 impl Service {
-    /// `clouddc`, `metadata` or `iam`: stable, for labels.
+    /// `clouddc`, `metadata`, `iam` or `oidc`: stable, for labels.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Clouddc => "clouddc",
             Self::Metadata => "metadata",
             Self::Iam => "iam",
+            Self::Oidc => "oidc",
         }
     }
 }
@@ -62,16 +67,23 @@ pub struct AttemptRecord {
     pub duration: Duration,
     /// When it ended (the driver's clock).
     pub ended: Instant,
+    /// The attempt's number within its call (1-based; 1 for the metadata
+    /// and IAM requests behind the credentials).
+    pub number: u32,
+    /// A request sent again at once on a new connection, because the
+    /// pooled one closed unanswered: the same attempt, not a retry.
+    pub resent: bool,
     /// A 429: the server throttled it.
     pub throttled: bool,
-    /// Another attempt follows it (a retry, or a resend on a new
-    /// connection).
+    /// A retry follows it (a new attempt of the same call; a resend on a
+    /// new connection is not one).
     pub retried: bool,
 }
 
 impl AttemptRecord {
-    /// An attempt to `service` that ended at `ended` with `outcome`, after
-    /// `duration`; not throttled, not retried.
+    /// Attempt 1 to `service` that ended at `ended` with `outcome`, after
+    /// `duration`; throttled when `outcome` is a 429; not resent, not
+    /// retried.
     pub fn new(
         service: Service,
         outcome: AttemptOutcome,
@@ -83,8 +95,19 @@ impl AttemptRecord {
             outcome,
             duration,
             ended,
-            throttled: false,
+            number: 1,
+            resent: false,
+            throttled: outcome == AttemptOutcome::Status(StatusCode::TOO_MANY_REQUESTS),
             retried: false,
+        }
+    }
+
+    /// The label of the outcome: the HTTP status (`200`, `429`) or the
+    /// error kind (`transport`, `timeout`).
+    pub fn code(&self) -> std::borrow::Cow<'static, str> {
+        match self.outcome {
+            AttemptOutcome::Status(s) => std::borrow::Cow::Owned(s.as_u16().to_string()),
+            AttemptOutcome::Error(k) => std::borrow::Cow::Borrowed(k.as_str()),
         }
     }
 }
@@ -112,17 +135,59 @@ impl AttemptRecord {
 /// }
 ///
 /// let seen = Throttles::default();
-/// let mut a = AttemptRecord::new(
+/// let a = AttemptRecord::new(
 ///     Service::Clouddc,
 ///     AttemptOutcome::Status(http::StatusCode::TOO_MANY_REQUESTS),
 ///     Duration::from_millis(3),
 ///     Instant::now(),
 /// );
-/// a.throttled = true;
+/// assert!(a.throttled);
+/// assert_eq!(a.code(), "429");
 /// seen.attempt(&a);
 /// assert_eq!(seen.0.load(Ordering::Relaxed), 1);
 /// ```
 pub trait Observer: Send + Sync {
     /// An attempt ended.
     fn attempt(&self, attempt: &AttemptRecord);
+
+    /// A fleet's rate limiter now admits `requests_per_second` (told when
+    /// the rate changes; a fleet without a limiter tells nothing).
+    fn rate(&self, requests_per_second: f64) {
+        let _ = requests_per_second;
+    }
+}
+
+/// The observer a session was given, if any: what the machines report to.
+#[derive(Clone, Default)]
+pub(crate) struct Observed(Option<Arc<dyn Observer>>);
+
+impl Observed {
+    pub(crate) fn new(observer: Option<Arc<dyn Observer>>) -> Self {
+        Self(observer)
+    }
+
+    /// Reports an attempt; `record` is built only when there is an
+    /// observer.
+    pub(crate) fn attempt(&self, record: impl FnOnce() -> AttemptRecord) {
+        if let Some(o) = &self.0 {
+            o.attempt(&record());
+        }
+    }
+
+    /// Reports a limiter's rate.
+    pub(crate) fn rate(&self, requests_per_second: f64) {
+        if let Some(o) = &self.0 {
+            o.rate(requests_per_second);
+        }
+    }
+}
+
+impl fmt::Debug for Observed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Observed"
+        } else {
+            "Unobserved"
+        })
+    }
 }

@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::identity::skew::ClockSkew;
 use crate::ids::{InstanceId, ProjectId};
 use crate::machine::{Machine, Now, Step};
-use crate::observe::{AttemptRecord, Observer};
+use crate::observe::{AttemptRecord, Observed, Observer};
 use crate::pacing::limiter::SharedLimits;
 use crate::pacing::pacer::QuotaPacer;
 use crate::quota::Throttle;
@@ -71,7 +71,7 @@ struct Inner {
     prepared: Mutex<Option<(u64, Arc<PreparedHeaders>)>>,
     pacer: QuotaPacer,
     limits: Option<SharedLimits>,
-    observer: Option<Arc<dyn Observer>>,
+    observer: Observed,
 }
 
 impl fmt::Debug for Session {
@@ -185,7 +185,8 @@ impl Session {
             config.project_source().clone(),
             config.user_agent().to_owned(),
         )
-        .with_file_reader(read);
+        .with_file_reader(read)
+        .with_observer(Observed::new(observer.clone()));
         let fixed = match (config.credentials(), config.project_id()) {
             (Some(c), Some(p)) if identity.is_fixed() => {
                 PreparedHeaders::new(config.endpoint(), p, c, config.user_agent())
@@ -202,7 +203,7 @@ impl Session {
                 prepared: Mutex::new(None),
                 pacer: QuotaPacer::default(),
                 limits,
-                observer,
+                observer: Observed::new(observer),
             }),
         }
     }
@@ -215,9 +216,12 @@ impl Session {
     /// Reports an attempt to the observer, if there is one (`record` is
     /// built only then).
     pub(crate) fn observe(&self, record: impl FnOnce() -> AttemptRecord) {
-        if let Some(o) = &self.inner.observer {
-            o.attempt(&record());
-        }
+        self.inner.observer.attempt(record);
+    }
+
+    /// The session's observer, for what else the machines report.
+    pub(crate) fn observed(&self) -> &Observed {
+        &self.inner.observer
     }
 
     /// The project id: the one set, or the one IAM returned once it has

@@ -244,7 +244,9 @@ impl Call {
             self.state = State::Ready;
             return;
         }
+        let before = limits.current_rate();
         limits.on_error(now.mono, sent, &error, self.session.pacer());
+        self.rate_changed(before, limits);
         let jitter = self.jitter.next_f64();
         let counted = self.attempts - self.skew_retries;
         let mut decision =
@@ -326,6 +328,15 @@ impl Call {
         traced.emit(&self.id, self.retry_in(now));
     }
 
+    /// Tells the observer the limiter's rate when it is no longer `before`.
+    fn rate_changed(&self, before: Option<f64>, limits: &Limits) {
+        if let Some(rate) = limits.current_rate()
+            && before != Some(rate)
+        {
+            self.session.observed().rate(rate);
+        }
+    }
+
     /// When the attempt in flight was sent (`now` if none is).
     fn sent(&self, now: Now) -> Instant {
         match self.state {
@@ -337,11 +348,19 @@ impl Call {
     /// Reports the attempt sent at `sent` that just ended with `outcome`
     /// (its retry, if any, already decided) to the session's observer.
     fn observed(&self, now: Now, sent: Instant, outcome: AttemptOutcome) {
-        let retried = matches!(self.state, State::Ready | State::Backoff { .. });
+        // A retry follows when the call pauses for one, or signs again at
+        // once (a clock-skew correction); a resend on a new connection is
+        // the same attempt.
+        let retried = match self.state {
+            State::Backoff { .. } => true,
+            State::Ready => !self.again,
+            _ => false,
+        };
         self.session.observe(|| {
             let duration = now.mono.saturating_duration_since(sent);
             let mut r = AttemptRecord::new(Service::Clouddc, outcome, duration, now.mono);
-            r.throttled = outcome == AttemptOutcome::Status(http::StatusCode::TOO_MANY_REQUESTS);
+            r.number = self.attempts;
+            r.resent = self.fresh;
             r.retried = retried;
             r
         });
@@ -370,7 +389,9 @@ impl Call {
         }
         match parse_status_response(&response, self.session.config().body_limit(), now.wall) {
             Ok(status) => {
+                let before = limits.current_rate();
                 limits.on_success(now.mono);
+                self.rate_changed(before, limits);
                 self.state = State::Done(Some(Ok(status)));
             }
             Err(e) => self.failed(now, e, limits),

@@ -480,6 +480,11 @@ impl Limits {
         )
     }
 
+    /// The adaptive limiter's rate, if it is on.
+    pub(crate) fn current_rate(&self) -> Option<f64> {
+        self.rate.as_ref().map(AdaptiveRateLimiter::rate)
+    }
+
     /// Takes a rate token at `now`, or says when one will be there.
     pub(crate) fn acquire(&mut self, now: Instant) -> Result<(), Instant> {
         match &mut self.rate {

@@ -28,6 +28,7 @@ use crate::identity::oidc;
 use crate::identity::skew::ClockSkew;
 use crate::ids::ProjectId;
 use crate::machine::{Attempt, Now, later};
+use crate::observe::{AttemptOutcome, AttemptRecord, Observed, Service};
 use crate::pacing::retry::backoff;
 
 use super::ReadFile;
@@ -74,6 +75,8 @@ pub(crate) struct Identity {
     user_agent: String,
     /// How the OIDC id-token file is read (the client's reader).
     read_file: Option<ReadFile>,
+    /// Told about every request sent.
+    observed: Observed,
     /// Fixed credentials and project: nothing ever changes but the skew.
     fixed: bool,
     /// The skew in seconds, [`NO_SKEW`] for none: a copy of the state's,
@@ -199,6 +202,8 @@ struct Flight {
     deadline: Instant,
     /// Sent on a fresh connection.
     fresh: bool,
+    /// When it was sent.
+    sent: Instant,
 }
 
 /// What the session is still missing.
@@ -240,6 +245,7 @@ impl Identity {
         Self {
             user_agent,
             read_file: None,
+            observed: Observed::default(),
             fixed,
             skew: AtomicI64::new(NO_SKEW),
             state: Mutex::new(State {
@@ -256,6 +262,12 @@ impl Identity {
                 again: false,
             }),
         }
+    }
+
+    /// This identity, telling `observed` about every request it sends.
+    pub(crate) fn with_observer(mut self, observed: Observed) -> Self {
+        self.observed = observed;
+        self
     }
 
     /// This identity, reading the OIDC id-token file with `read`.
@@ -452,6 +464,7 @@ impl Identity {
                     kind,
                     deadline: later(now.mono, attempt.timeout + Duration::from_secs(1)),
                     fresh,
+                    sent: now.mono,
                 });
                 let attempt = if fresh {
                     attempt.on_fresh_connection()
@@ -477,6 +490,21 @@ impl Identity {
         let Some(flight) = s.flight.take_if(|f| f.id == id) else {
             return;
         };
+        self.observed.attempt(|| {
+            let service = match flight.kind {
+                FlightKind::Token | FlightKind::SecurityKey => Service::Metadata,
+                FlightKind::IdToken | FlightKind::SecurityToken => Service::Oidc,
+                FlightKind::Projects => Service::Iam,
+            };
+            let outcome = match &result {
+                Ok(r) => AttemptOutcome::Status(r.status()),
+                Err(e) => AttemptOutcome::Error(e.kind()),
+            };
+            let duration = now.mono.saturating_duration_since(flight.sent);
+            let mut r = AttemptRecord::new(service, outcome, duration, now.mono);
+            r.resent = flight.fresh;
+            r
+        });
         if !flight.fresh
             && let Err(e) = &result
             && e.is_closed_unanswered()

@@ -237,7 +237,7 @@ pub use machines::waiter::{
     Acceptor, WaitOptions, WaitOutcome, WaitReport, Waiter, default_failure_states, judge,
 };
 pub use model::{ErrorStatus, ErrorType, InstanceState, InstanceStatus, OperationState};
-pub use observe::{AttemptOutcome, AttemptRecord, Observer, Service};
+pub use observe::{AttemptOutcome, AttemptRecord, Observer, Service, metric};
 pub use pacing::limiter::{
     AdaptiveRateLimiter, Limits, RateLimiterConfig, RetryBudget, RetryBudgetConfig, SharedLimits,
 };

@@ -191,3 +191,40 @@ impl fmt::Debug for Observed {
         })
     }
 }
+
+/// The names, help texts and buckets of the request metrics, as
+/// `clouddc exporter` serves them and the adapters' `metrics` feature
+/// records them: one list for both. Counters are named without their
+/// `_total` suffix, which the exposition adds.
+pub mod metric {
+    /// Counter, label `code` ([`AttemptRecord::code`](super::AttemptRecord::code)).
+    pub const API_REQUESTS: &str = "clouddc_api_requests";
+    /// Help text of [`API_REQUESTS`].
+    pub const API_REQUESTS_HELP: &str =
+        "Status requests sent (resends included), by HTTP status or error kind";
+    /// Counter.
+    pub const API_RETRIES: &str = "clouddc_api_retries";
+    /// Help text of [`API_RETRIES`].
+    pub const API_RETRIES_HELP: &str = "Status attempts after a call's first";
+    /// Counter, labels `source` (`metadata`, `iam`, `oidc`) and `code`.
+    pub const IDENTITY_REQUESTS: &str = "clouddc_identity_requests";
+    /// Help text of [`IDENTITY_REQUESTS`].
+    pub const IDENTITY_REQUESTS_HELP: &str =
+        "Credential and project requests, by source and HTTP status or error kind";
+    /// Histogram, in seconds, per status attempt.
+    pub const API_REQUEST_DURATION: &str = "clouddc_api_request_duration_seconds";
+    /// Help text of [`API_REQUEST_DURATION`].
+    pub const API_REQUEST_DURATION_HELP: &str = "Duration of each status attempt";
+    /// The buckets of [`API_REQUEST_DURATION`], in seconds.
+    pub const API_REQUEST_DURATION_BUCKETS: [f64; 12] = [
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ];
+    /// Counter.
+    pub const API_THROTTLED: &str = "clouddc_api_throttled";
+    /// Help text of [`API_THROTTLED`].
+    pub const API_THROTTLED_HELP: &str = "429 answers to status requests";
+    /// Gauge.
+    pub const RATE_LIMIT: &str = "clouddc_rate_limit_requests_per_second";
+    /// Help text of [`RATE_LIMIT`].
+    pub const RATE_LIMIT_HELP: &str = "The rate limiter's current rate";
+}

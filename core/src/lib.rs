@@ -197,6 +197,8 @@ mod identity;
 mod ids;
 mod machine;
 mod machines;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod model;
 mod observe;
 mod pacing;
@@ -236,6 +238,8 @@ pub use machines::fleet::{
 pub use machines::waiter::{
     Acceptor, WaitOptions, WaitOutcome, WaitReport, Waiter, default_failure_states, judge,
 };
+#[cfg(feature = "metrics")]
+pub use metrics::MetricsObserver;
 pub use model::{ErrorStatus, ErrorType, InstanceState, InstanceStatus, OperationState};
 pub use observe::{AttemptOutcome, AttemptRecord, Observer, Service, metric};
 pub use pacing::limiter::{

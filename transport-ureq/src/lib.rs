@@ -101,6 +101,33 @@
 //! (`attempt`, `status`, `request_id`, and `delay_ms` before a retry) and
 //! one per finished id. Headers are never recorded, so tokens, secret keys
 //! and signatures never reach a log.
+//!
+//! # Metrics
+//! With the `metrics` feature, [`MetricsObserver`] records every attempt
+//! (requests by status or error kind, retries, 429s, durations, the requests
+//! behind the credentials, and the limiter's rate) through the `metrics`
+//! facade, into the recorder your application installs (for example
+//! `metrics-exporter-prometheus`); the series are those of `clouddc
+//! exporter`, listed on [`MetricsObserver`]. Without an observer, nothing is
+//! recorded or built.
+//!
+//! ```toml
+//! [dependencies]
+//! clouddc-ureq = { version = "0.1", features = ["metrics"] }
+//! ```
+//!
+//! ```no_run
+//! # #[cfg(feature = "metrics")] {
+//! use std::sync::Arc;
+//! use clouddc_ureq::{Client, Config, MetricsObserver};
+//! // Install your recorder first, as for the application's own metrics.
+//! let client = Client::builder()
+//!     .observer(Arc::new(MetricsObserver::new()))
+//!     .build(Config::builder().with_env(&|k: &str| std::env::var(k).ok())?.build()?)?;
+//! # drop(client);
+//! # }
+//! # Ok::<(), clouddc_ureq::Error>(())
+//! ```
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -118,6 +145,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use clouddc_core as core;
+#[cfg(feature = "metrics")]
+pub use clouddc_core::MetricsObserver;
 pub use clouddc_core::prelude::*;
 use clouddc_core::{Attempt, ClientCore, Clock, Ended, Now, Ticket, Transport};
 use ureq::tls::{RootCerts, TlsConfig};

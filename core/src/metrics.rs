@@ -102,7 +102,7 @@ impl Observer for MetricsObserver {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 
@@ -110,8 +110,11 @@ mod tests {
     use crate::ErrorKind;
     use crate::observe::AttemptOutcome;
 
-    /// What `record` left in a fresh recorder: (name, sorted labels, value).
-    fn recorded(record: impl FnOnce()) -> Vec<(String, Vec<(String, String)>, DebugValue)> {
+    /// A recorded series: name, sorted labels, value.
+    type Series = (String, Vec<(String, String)>, DebugValue);
+
+    /// What `record` left in a fresh recorder.
+    fn recorded(record: impl FnOnce()) -> Vec<Series> {
         let recorder = DebuggingRecorder::new();
         let snapshotter: Snapshotter = recorder.snapshotter();
         metrics::with_local_recorder(&recorder, record);
@@ -134,7 +137,8 @@ mod tests {
     }
 
     fn attempt(service: Service, outcome: AttemptOutcome, number: u32) -> AttemptRecord {
-        let mut a = AttemptRecord::new(service, outcome, Duration::from_millis(30), Instant::now());
+        let ended = crate::machines::call::tests::t0().mono;
+        let mut a = AttemptRecord::new(service, outcome, Duration::from_millis(30), ended);
         a.number = number;
         a
     }

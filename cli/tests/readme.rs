@@ -13,13 +13,19 @@ use std::process::Command;
 
 /// The `sh` blocks of the README.
 fn sh_blocks() -> Vec<String> {
+    blocks_of("sh")
+}
+
+/// The README's fenced blocks of language `lang`.
+fn blocks_of(lang: &str) -> Vec<String> {
     let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
     let text = std::fs::read_to_string(readme).unwrap();
+    let fence = format!("```{lang}");
     let mut blocks = Vec::new();
     let mut open: Option<Vec<&str>> = None;
     for line in text.lines() {
         match (&mut open, line.trim_end()) {
-            (None, "```sh") => open = Some(Vec::new()),
+            (None, l) if l == fence => open = Some(Vec::new()),
             (Some(_), "```") => blocks.push(open.take().unwrap().join("\n")),
             (Some(body), l) => body.push(l),
             (None, _) => {}
@@ -76,16 +82,15 @@ fn bash(script: &str) -> (i32, String, String, tempfile::TempDir) {
     )
 }
 
-/// Whether `jq` (which the README's offline snippets use) is here; on CI
-/// it must be (`.ci/run` installs it).
-fn have_jq() -> bool {
-    let here = Command::new("jq").arg("--version").output().is_ok();
+/// Whether `tool` is here; on CI it must be (`.ci/run` installs it).
+fn have(tool: &str) -> bool {
+    let here = Command::new(tool).arg("--version").output().is_ok();
     if !here {
         assert!(
             std::env::var_os("CI").is_none(),
-            "jq is missing on CI: .ci/run installs it"
+            "{tool} is missing on CI: .ci/run installs it"
         );
-        eprintln!("jq is missing: the README's offline snippets were not run");
+        eprintln!("{tool} is missing: the README snippets that use it were not run");
     }
     here
 }
@@ -127,7 +132,7 @@ fn the_printed_install_lines_work_on_a_fresh_account() {
 
 #[test]
 fn the_simulator_and_the_deploy_script_run_as_written() {
-    if !have_jq() {
+    if !have("jq") {
         return;
     }
     let start = block("clouddc simulate --listen 127.0.0.1:0");
@@ -144,4 +149,43 @@ fn the_simulator_and_the_deploy_script_run_as_written() {
             .unwrap();
     assert_eq!(record["outcome"], "reached");
     assert_eq!(record["state"], "running");
+}
+
+#[test]
+fn the_readme_alert_rules_and_scrape_config_pass_promtool() {
+    if !have("promtool") {
+        return;
+    }
+    let yaml = blocks_of("yaml");
+    let rules: Vec<&String> = yaml.iter().filter(|b| b.contains("groups:")).collect();
+    let scrape: Vec<&String> = yaml
+        .iter()
+        .filter(|b| b.contains("scrape_configs:"))
+        .collect();
+    assert_eq!((rules.len(), scrape.len()), (1, 1), "{yaml:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let (rules_file, config_file) = (
+        dir.path().join("rules.yml"),
+        dir.path().join("prometheus.yml"),
+    );
+    std::fs::write(&rules_file, rules[0]).unwrap();
+    std::fs::write(&config_file, scrape[0]).unwrap();
+    for args in [["check", "rules"], ["check", "config"]] {
+        let file = if args[1] == "rules" {
+            &rules_file
+        } else {
+            &config_file
+        };
+        let out = Command::new("promtool")
+            .args(args)
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -1393,10 +1393,30 @@ fn watch_prints_exactly_the_transitions() {
             "running",
         ]);
         c.args(["--output", "json"]);
+        let before = std::time::SystemTime::now();
         let out = c.output().unwrap();
+        let after = std::time::SystemTime::now();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{transport}: {stderr}");
         let recs = lines(&String::from_utf8_lossy(&out.stdout));
+        // `at` is when the poll answered: within the run (to the second),
+        // and w-1's change to running after its first sight.
+        let at = |v: &Value| humantime::parse_rfc3339(v["at"].as_str().unwrap()).unwrap();
+        let whole_seconds =
+            |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        for v in &recs {
+            let t = whole_seconds(at(v));
+            assert!(
+                (whole_seconds(before)..=whole_seconds(after)).contains(&t),
+                "{transport}: {v}"
+            );
+        }
+        let w1_times: Vec<u64> = recs
+            .iter()
+            .filter(|v| v["id"] == "w-1")
+            .map(|v| whole_seconds(at(v)))
+            .collect();
+        assert!(w1_times.windows(2).all(|w| w[0] <= w[1]), "{w1_times:?}");
         let mut seen: Vec<(String, Value, Value)> = recs
             .iter()
             .map(|v| {

@@ -17,6 +17,18 @@
 //! | `outcome` | how this id's wait ended | here, `cli.rs` |
 //! | `polls` | status queries this id answered, up to its end (interrupted too) | here |
 //! | `elapsed_ms` | from the command's start to when this id ended, not to its print | here (JSON, `--unordered`, table, demo) |
+//!
+//! A `watch` line's fields:
+//!
+//! | field | says | tested |
+//! |---|---|---|
+//! | `id` | the id as given | `cli.rs` (transitions) |
+//! | `from`, `to` | the state printed last for this id, and the one just seen (`to` null when it was dropped) | `cli.rs` (transitions, drops) |
+//! | `operation_state` | the operation state just seen | `cli.rs` (transitions) |
+//! | `failure` | why the id was dropped, on its last line only | `cli.rs` (`watch_ends_as_cli_md_says`), here |
+//! | `at` | when the poll that saw it answered (UTC, seconds) | `cli.rs` (transitions) |
+//!
+//! The exit code of `watch --for` is 1 whenever an id was dropped (here).
 
 // Helpers outside `#[test]` functions unwrap too: a panic is a test failure.
 #![allow(clippy::unwrap_used)]

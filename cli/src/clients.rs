@@ -216,5 +216,5 @@ pub(crate) fn resolve(kind: TransportKind, config: &Config) -> (Live, Result<(),
 /// unreachable, no single project): a configuration error, nothing sent
 /// to the API.
 fn unresolved(e: clouddc_core::Error) -> UsageError {
-    UsageError(clouddc_core::error_chain(&e))
+    UsageError::from(e)
 }

@@ -17,9 +17,11 @@ use crate::exit;
 pub(crate) struct UsageError(pub(crate) String);
 
 impl From<clouddc_core::Error> for UsageError {
+    /// The error with its causes on one line; the kind's `invalid input: `
+    /// is left out (every usage error is one).
     fn from(e: clouddc_core::Error) -> Self {
         Self(
-            e.to_string()
+            clouddc_core::error_chain(&e)
                 .trim_start_matches("invalid input: ")
                 .to_owned(),
         )

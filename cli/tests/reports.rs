@@ -628,6 +628,11 @@ fn every_error_starts_the_same_way() {
                 err.starts_with("clouddc: error: "),
                 "{transport} {args:?}: {err:?}"
             );
+            // The core's kind is not repeated to the user.
+            assert!(
+                !err.contains("invalid input:"),
+                "{transport} {args:?}: {err:?}"
+            );
         }
     }
     // The options' help for the output format fits every subcommand.

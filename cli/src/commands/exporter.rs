@@ -10,10 +10,13 @@ use std::sync::Arc;
 
 use crate::args::{ExporterArgs, GlobalArgs};
 use crate::clients::Held;
-use crate::exporter::{self, Control, Metrics, Poller};
+use crate::exporter::{self, Control, Ids, Metrics, Poller};
 use crate::settings::{self, Env};
 use crate::usage::UsageError;
-use crate::{exit, fds};
+use crate::{exit, fds, stdio};
+
+/// How long a stop waits for the poller to end its fleet.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// `clouddc exporter`.
 pub(crate) fn run(g: &GlobalArgs, env: Env<'_>, a: &ExporterArgs) -> u8 {
@@ -38,30 +41,38 @@ fn serve(g: &GlobalArgs, env: Env<'_>, a: &ExporterArgs) -> Result<(), UsageErro
     )?;
     client.resolve()?;
     let listener = exporter::bind(&a.listen)?;
+    if let Ok(addr) = listener.local_addr() {
+        stdio::err(format_args!("clouddc: serving http://{addr}/metrics"));
+    }
     let control = Arc::new(Control::default());
+    let ids = Arc::new(Ids::new(source, ids, Arc::clone(&metrics)));
     let (stopped, stop) = tokio::sync::oneshot::channel::<()>();
     {
-        let (on_stop, on_reload) = (Arc::clone(&control), Arc::clone(&control));
+        let (on_stop, on_reload) = (Arc::clone(&control), Arc::clone(&ids));
         exporter::on_signals(
             move || {
                 on_stop.stop();
                 let _ = stopped.send(());
             },
-            move || on_reload.reload(),
+            move || on_reload.reread(),
         );
     }
     let poller = Poller {
         client,
         metrics: Arc::clone(&metrics),
-        source,
         ids,
         interval: a.interval,
         concurrency,
+        rate_limit: a.rate_limit,
         control: Arc::clone(&control),
     };
-    let polling = std::thread::Builder::new()
+    let (polled, polling) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
         .name("clouddc-poller".into())
-        .spawn(move || poller.run())
+        .spawn(move || {
+            poller.run();
+            let _ = polled.send(());
+        })
         .map_err(|e| UsageError(format!("cannot start the poller: {e}")))?;
     let served = exporter::serve(listener, metrics, async {
         if stop.await.is_err() {
@@ -70,6 +81,8 @@ fn serve(g: &GlobalArgs, env: Env<'_>, a: &ExporterArgs) -> Result<(), UsageErro
         }
     });
     control.stop();
-    let _ = polling.join();
+    // A request in flight may take up to its attempt timeout to end: the
+    // process does not wait for it long (exiting ends it).
+    let _ = polling.recv_timeout(STOP_GRACE);
     served
 }

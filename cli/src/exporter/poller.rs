@@ -4,8 +4,8 @@
 //! Owns the cycle loop (a `Job::Status` fleet over the current ids, paced
 //! so that its polls spread over the interval, never faster than
 //! `--rate-limit`; a cycle that overruns starts the next at once and is
-//! counted), re-reading the ids file at each cycle's start and on request
-//! (SIGHUP), and stopping (SIGINT/SIGTERM) through [`Control`]. Must not
+//! counted), the ids ([`Ids`]: the file re-read at each cycle's start and
+//! on SIGHUP), and stopping (SIGINT/SIGTERM) through [`Control`]. Must not
 //! decide HTTP or retries (the client does) nor render anything (see
 //! `metrics`).
 
@@ -31,7 +31,6 @@ const SPREAD: f64 = 0.8;
 #[derive(Default)]
 pub(crate) struct Control {
     stopped: AtomicBool,
-    reload: AtomicBool,
     /// The running fleet's cancel hook.
     cancel: Mutex<Option<Box<dyn Fn() + Send>>>,
     /// Wakes the poller between cycles.
@@ -54,12 +53,6 @@ impl Control {
         self.notify();
     }
 
-    /// Re-reads the ids (file) before the next cycle.
-    pub(crate) fn reload(&self) {
-        self.reload.store(true, Ordering::SeqCst);
-        self.notify();
-    }
-
     fn notify(&self) {
         let _guard = self.woken.lock().unwrap_or_else(PoisonError::into_inner);
         self.wake.notify_all();
@@ -69,16 +62,13 @@ impl Control {
         self.stopped.load(Ordering::SeqCst)
     }
 
-    /// Sleeps until `until`, a stop, or a reload request (true).
-    fn sleep(&self, until: Instant) -> bool {
+    /// Sleeps until `until` or a stop.
+    fn sleep(&self, until: Instant) {
         let mut guard = self.woken.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
-            if self.stopped() || self.reload.load(Ordering::SeqCst) {
-                return true;
-            }
             let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
+            if self.stopped() || left.is_zero() {
+                return;
             }
             guard = self
                 .wake
@@ -97,28 +87,82 @@ impl Control {
     }
 }
 
+/// The ids polled, and where they come from: the arguments and the ids
+/// file, re-read at each cycle's start and on SIGHUP.
+pub(crate) struct Ids {
+    source: IdArgs,
+    current: Mutex<Vec<InstanceId>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Ids {
+    /// The ids read from `source` at the start; `metrics` gets them.
+    pub(crate) fn new(source: IdArgs, ids: Vec<InstanceId>, metrics: Arc<Metrics>) -> Self {
+        metrics.set_ids(&ids);
+        Self {
+            source,
+            current: Mutex::new(ids),
+            metrics,
+        }
+    }
+
+    /// The ids to poll now.
+    fn current(&self) -> Vec<InstanceId> {
+        self.current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Re-reads the ids file, if there is one (stdin is read once): new
+    /// ids are polled from the next cycle, removed ids leave the metrics
+    /// at once. A file that cannot be read, or holds no id, keeps the ids
+    /// polled now, and says so on stderr.
+    pub(crate) fn reread(&self) {
+        if self
+            .source
+            .ids_file
+            .as_ref()
+            .is_none_or(|p| p.as_os_str() == "-")
+        {
+            return;
+        }
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        match settings::ids(&self.source) {
+            Ok(ids) if ids != *current => {
+                self.metrics.set_ids(&ids);
+                *current = ids;
+            }
+            Ok(_) => {}
+            Err(e) => usage::error(format_args!(
+                "{}; still polling the {} ids read before",
+                e.0,
+                current.len()
+            )),
+        }
+    }
+}
+
 /// The poll cycles of one exporter.
 pub(crate) struct Poller {
     /// The one client of every cycle.
     pub(crate) client: Held,
     pub(crate) metrics: Arc<Metrics>,
-    /// Where the ids come from: arguments and the ids file.
-    pub(crate) source: IdArgs,
-    /// The ids polled now.
-    pub(crate) ids: Vec<InstanceId>,
+    pub(crate) ids: Arc<Ids>,
     pub(crate) interval: Duration,
     pub(crate) concurrency: usize,
+    /// `--rate-limit`.
+    pub(crate) rate_limit: Option<f64>,
     pub(crate) control: Arc<Control>,
 }
 
 impl Poller {
     /// Polls until stopped.
-    pub(crate) fn run(mut self) {
-        self.metrics.set_ids(&self.ids);
+    pub(crate) fn run(self) {
         while !self.control.stopped() {
             let started = Instant::now();
-            self.reread();
-            self.cycle();
+            self.ids.reread();
+            self.cycle(self.ids.current());
             if self.control.stopped() {
                 break;
             }
@@ -126,49 +170,13 @@ impl Poller {
             let overran = took > self.interval;
             self.metrics
                 .handle_cycle(took, overran, SystemTime::now(), self.client.session());
-            let next = started + self.interval;
-            // A reload asked for between cycles applies at once (removed
-            // ids leave /metrics); the next cycle still starts on time.
-            while self.control.sleep(next) && !self.control.stopped() {
-                self.reread();
-            }
-        }
-    }
-
-    /// Re-reads the ids file (every cycle, so that a change takes effect
-    /// within one interval) when there is one, or when asked to; a file
-    /// that cannot be read keeps the ids polled now.
-    fn reread(&mut self) {
-        let asked = self.control.reload.swap(false, Ordering::SeqCst);
-        let file = self
-            .source
-            .ids_file
-            .as_ref()
-            .is_some_and(|p| p.as_os_str() != "-");
-        if !file && !asked {
-            return;
-        }
-        let source = IdArgs {
-            ids_file: self.source.ids_file.clone().filter(|_| file),
-            ..self.source.clone()
-        };
-        match settings::ids(&source) {
-            Ok(ids) if ids != self.ids => {
-                self.metrics.set_ids(&ids);
-                self.ids = ids;
-            }
-            Ok(_) => {}
-            Err(e) => usage::error(format_args!(
-                "{}; still polling the {} ids read before",
-                e.0,
-                self.ids.len()
-            )),
+            self.control.sleep(started + self.interval);
         }
     }
 
     /// One cycle: every id polled once.
-    fn cycle(&self) {
-        let rate = self.rate();
+    fn cycle(&self, ids: Vec<InstanceId>) {
+        let rate = self.rate(ids.len());
         self.metrics.handle_cycle_start(rate);
         let options = FleetOptions::new()
             .max_in_flight(self.concurrency)
@@ -177,7 +185,7 @@ impl Poller {
         let metrics = &self.metrics;
         self.client.fleet(
             Job::Status,
-            self.ids.clone(),
+            ids,
             options,
             |cancel| self.control.set_cancel(Some(cancel)),
             |e, _| {
@@ -190,11 +198,11 @@ impl Poller {
         self.control.set_cancel(None);
     }
 
-    /// The cycle's rate cap: its polls spread over most of the interval,
-    /// and no faster than `--rate-limit`.
-    fn rate(&self) -> f64 {
-        let spread = self.ids.len() as f64 / (self.interval.as_secs_f64() * SPREAD);
-        match self.source.rate_limit {
+    /// The cycle's rate cap for `count` ids: their polls spread over most
+    /// of the interval, and no faster than `--rate-limit`.
+    fn rate(&self, count: usize) -> f64 {
+        let spread = count as f64 / (self.interval.as_secs_f64() * SPREAD);
+        match self.rate_limit {
             Some(cap) => cap.min(spread),
             None => spread,
         }

@@ -235,6 +235,40 @@ fn assert_described(metrics: &str) {
     }
 }
 
+/// `promtool check metrics` accepts `metrics`; without promtool, a notice
+/// (a failure when `CI=true`: CI installs it).
+fn assert_promtool_accepts(metrics: &str) {
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("promtool is required in CI: {e}")
+        }
+        Err(e) => {
+            eprintln!("notice: promtool not run ({e}): install Debian's prometheus package");
+            return;
+        }
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn metrics_after_a_cycle_follow_state_changes_outages_and_404s() {
     for &transport in TRANSPORTS {
@@ -257,6 +291,7 @@ fn metrics_after_a_cycle_follow_state_changes_outages_and_404s() {
         }
         let m = e.metrics();
         assert_described(&m);
+        assert_promtool_accepts(&m);
         assert!(m.contains("# TYPE clouddc_instance_state gauge"), "{m}");
         assert!(
             m.contains("# TYPE clouddc_api_requests_total counter"),

@@ -283,6 +283,9 @@ fn metrics_after_a_cycle_follow_state_changes_outages_and_404s() {
         let e = Exporter::start(c);
         let early = e.get("/healthz");
         assert_eq!(early.status, 503, "{transport}: {}", early.head);
+        let m = e.metrics();
+        assert!(!m.contains("\nclouddc_last_cycle_completed"), "{m}");
+        assert!(!m.contains("\nclouddc_poll_cycle_duration_seconds"), "{m}");
 
         let deadline = Instant::now() + Duration::from_secs(15);
         while e.get("/healthz").status != 200 {
@@ -614,5 +617,61 @@ fn no_secret_in_any_response() {
             let (code, _) = e.stop("TERM");
             assert_eq!(code, 0);
         }
+    }
+}
+
+#[test]
+fn metadata_credentials_show_their_expiry_and_identity_requests() {
+    for &transport in TRANSPORTS {
+        let config = clouddc_simulator::SimConfig::builder()
+            .listen(([127, 0, 0, 1], 0).into())
+            .auth(Auth::ak_sk("AK-LONG-LIVED", "SK-LONG-LIVED"))
+            .instances(0)
+            .metadata(clouddc_simulator::Metadata::on())
+            .region("cn-east-3")
+            .build()
+            .unwrap();
+        let sim = clouddc_simulator::start_blocking(config).unwrap();
+        add(&sim, "i-1");
+        // Nothing but a region, metadata and IAM: a server with an agency.
+        let mut c = Command::new(assert_cmd::cargo::cargo_bin("clouddc"));
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", common::empty_home())
+            .env("HUAWEICLOUD_SDK_REGION", "cn-east-3")
+            .env("CLOUDDC_METADATA_ENDPOINT", sim.url())
+            .env("HUAWEICLOUD_SDK_IAM_ENDPOINT", sim.url())
+            .args(["exporter", "i-1", "--endpoint", sim.url()])
+            .args(["--transport", transport, "--interval", "1s"]);
+        let e = Exporter::start(c);
+        let m = e.metrics_until("a cycle", |m| {
+            m.contains("\nclouddc_last_cycle_completed_timestamp_seconds ")
+        });
+        assert_eq!(value(&m, &up("i-1")), Some(1.0), "{m}");
+        let expiry = value(&m, "clouddc_credentials_expiry_timestamp_seconds").unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!(expiry > now, "{m}");
+        let from = |source: &str| {
+            value(
+                &m,
+                &format!("clouddc_identity_requests_total{{source=\"{source}\",code=\"200\"}}"),
+            )
+            .unwrap_or(0.0)
+        };
+        assert!(from("metadata") >= 1.0, "{m}");
+        assert!(from("iam") >= 1.0, "{m}");
+        assert_promtool_accepts(&m);
+        let issued = sim.control().metadata_credentials().unwrap();
+        for path in ["/metrics", "/", "/healthz"] {
+            let a = e.get(path);
+            let all = format!("{}{}", a.head, a.body);
+            assert!(!all.contains(issued.secret_key.expose()), "{path}");
+            assert!(!all.contains(issued.security_token.expose()), "{path}");
+        }
+        let (code, _) = e.stop("TERM");
+        assert_eq!(code, 0);
     }
 }

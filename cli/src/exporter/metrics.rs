@@ -121,9 +121,10 @@ pub(crate) struct Metrics {
     up: Family<Instance, Gauge>,
     last_success: Family<Instance, Float>,
     counts: Family<State, Gauge>,
-    cycle: Float,
+    /// The cycle series, absent until a first cycle completed.
+    cycle: Family<Alone, Float>,
     overruns: Counter,
-    completed: Float,
+    completed: Family<Alone, Float>,
     expiry: Family<Alone, Float>,
     /// The ids polled now, and what was seen of each; an id not here has
     /// no series.
@@ -152,9 +153,9 @@ impl Metrics {
             up: Family::default(),
             last_success: Family::default(),
             counts: Family::default(),
-            cycle: Float::default(),
+            cycle: Family::default(),
             overruns: Counter::default(),
-            completed: Float::default(),
+            completed: Family::default(),
             expiry: Family::default(),
             seen: Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),
@@ -370,11 +371,11 @@ impl Metrics {
         now: SystemTime,
         session: &Session,
     ) {
-        self.cycle.set(took.as_secs_f64());
+        self.cycle.get_or_create(&ALONE).set(took.as_secs_f64());
         if overran {
             self.overruns.inc();
         }
-        self.completed.set(seconds(now));
+        self.completed.get_or_create(&ALONE).set(seconds(now));
         match session.credentials_expire() {
             Some(at) => {
                 self.expiry.get_or_create(&ALONE).set(seconds(at));

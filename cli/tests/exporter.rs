@@ -8,7 +8,11 @@
 //! id, the ids file re-read on change and on SIGHUP, `--rate-limit` as the
 //! server counts it, SIGINT and SIGTERM (exit 0), a busy port and missing
 //! credentials (exit 2, nothing served), /healthz 503 then 200, 404 and
-//! 405, the 16 KiB head cap, no secret in any response, `-o` refused.
+//! 405, the 16 KiB head cap, no secret in any response, `-o` refused;
+//! metadata credentials' expiry and identity requests; `promtool check
+//! metrics`, and a real Prometheus scraping the counts by state (both skip
+//! with a notice where Prometheus is not installed, and fail when
+//! `CI=true`).
 #![cfg(feature = "exporter")]
 // Helpers outside `#[test]` functions unwrap too: a panic is a test failure.
 #![allow(clippy::unwrap_used)]
@@ -170,7 +174,12 @@ struct Answer {
 /// Sends `head` (request line and headers, without the blank line) on a
 /// new connection and reads the whole answer.
 fn request(addr: SocketAddr, head: &str) -> Answer {
-    let mut s = TcpStream::connect(addr).unwrap();
+    try_request(addr, head).unwrap_or_else(|| panic!("nothing listens on {addr}"))
+}
+
+/// [`request`], or `None` when nothing listens on `addr`.
+fn try_request(addr: SocketAddr, head: &str) -> Option<Answer> {
+    let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     // The server may answer (431) and close before it read everything.
     let _ = s.write_all(format!("{head}Connection: close\r\n\r\n").as_bytes());
@@ -183,11 +192,11 @@ fn request(addr: SocketAddr, head: &str) -> Answer {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status: {raw:?}"));
-    Answer {
+    Some(Answer {
         status,
         head: head.to_owned(),
         body: body.to_owned(),
-    }
+    })
 }
 
 /// The value of the sample `series` (name and labels as rendered).
@@ -235,24 +244,35 @@ fn assert_described(metrics: &str) {
     }
 }
 
+/// Starts `c`, a program of Debian's prometheus package; without it, a
+/// notice and `None`, or a failure when `CI=true` (CI installs it).
+fn spawn_or_skip(c: &mut Command) -> Option<Child> {
+    match c.spawn() {
+        Ok(child) => Some(child),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{:?} is required in CI: {e}", c.get_program())
+        }
+        Err(e) => {
+            eprintln!(
+                "notice: {:?} not run ({e}): install Debian's prometheus package",
+                c.get_program()
+            );
+            None
+        }
+    }
+}
+
 /// `promtool check metrics` accepts `metrics`; without promtool, a notice
 /// (a failure when `CI=true`: CI installs it).
 fn assert_promtool_accepts(metrics: &str) {
-    let child = Command::new("promtool")
+    let mut promtool = Command::new("promtool");
+    promtool
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("promtool is required in CI: {e}")
-        }
-        Err(e) => {
-            eprintln!("notice: promtool not run ({e}): install Debian's prometheus package");
-            return;
-        }
+        .stderr(Stdio::piped());
+    let Some(mut child) = spawn_or_skip(&mut promtool) else {
+        return;
     };
     child
         .stdin
@@ -674,4 +694,90 @@ fn metadata_credentials_show_their_expiry_and_identity_requests() {
         let (code, _) = e.stop("TERM");
         assert_eq!(code, 0);
     }
+}
+
+/// A free loopback port (another process may take it before it is used:
+/// good enough for a test).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The first value of an instant query's result, from Prometheus's HTTP
+/// API at `addr`.
+fn query(addr: SocketAddr, promql: &str) -> Option<f64> {
+    let encoded: String = promql
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let a = try_request(
+        addr,
+        &format!("GET /api/v1/query?query={encoded} HTTP/1.1\r\nHost: x\r\n"),
+    )?;
+    let v: serde_json::Value = serde_json::from_str(&a.body).ok()?;
+    v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+}
+
+#[test]
+fn a_real_prometheus_scrapes_the_counts_by_state() {
+    let sim = sim();
+    add(&sim, "i-1");
+    add(&sim, "i-2");
+    add(&sim, "i-3");
+    power_off(&sim, "i-3");
+    let mut c = command(&sim, TRANSPORTS[0], true);
+    c.args(["i-1", "i-2", "i-3", "--interval", "1s"]);
+    let e = Exporter::start(c);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
+             scrape_configs:\n  - job_name: clouddc\n    static_configs: [{{targets: ['{}']}}]\n",
+            e.addr
+        ),
+    )
+    .unwrap();
+    let web: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut prometheus = Command::new("prometheus");
+    prometheus
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address={web}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let Some(mut prometheus) = spawn_or_skip(&mut prometheus) else {
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let counts = loop {
+        let running = query(web, "clouddc_instances{state=\"running\"}");
+        let stopped = query(web, "clouddc_instances{state=\"stopped\"}");
+        if running == Some(2.0) && stopped == Some(1.0) {
+            break (running, stopped);
+        }
+        if Instant::now() > deadline {
+            break (running, stopped);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let target_up = query(web, "up{job=\"clouddc\"}");
+    let instances_up = query(web, "sum(clouddc_instance_up)");
+    let _ = prometheus.kill();
+    let _ = prometheus.wait();
+    assert_eq!(counts, (Some(2.0), Some(1.0)));
+    assert_eq!(target_up, Some(1.0));
+    assert_eq!(instances_up, Some(3.0));
+    let (code, _) = e.stop("TERM");
+    assert_eq!(code, 0);
 }

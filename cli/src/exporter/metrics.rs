@@ -461,6 +461,132 @@ mod tests {
         );
     }
 
+    /// The answer the API gives with `status` and `body`.
+    fn answer(status: u16, body: &str) -> CallResult {
+        let r = clouddc_core::http::Response::builder()
+            .status(status)
+            .body(body.as_bytes().to_vec())
+            .unwrap_or_else(|e| panic!("{e}"));
+        clouddc_core::parse_status_response(&r, 65536, SystemTime::now())
+    }
+
+    #[test]
+    fn a_failure_keeps_the_state_and_a_404_removes_it() {
+        let m = Metrics::new();
+        m.set_ids(&[id("a")]);
+        let now = SystemTime::now();
+        let ok = answer(
+            200,
+            r#"{"state":"running","operation_state":"install-succeed"}"#,
+        );
+        assert!(ok.is_ok(), "{ok:?}");
+        m.handle_status("a", &ok, now);
+        let text = m.render(false);
+        assert!(
+            text.contains("clouddc_instance_operation_state{instance_id=\"a\""),
+            "{text}"
+        );
+        m.handle_status("a", &answer(503, "{}"), now);
+        let text = m.render(false);
+        assert!(
+            text.contains("clouddc_instance_up{instance_id=\"a\"} 0"),
+            "{text}"
+        );
+        assert!(text.contains("state=\"running\"} 1"), "{text}");
+        let gone = answer(
+            404,
+            r#"{"error_code":"CLOUDDC.404","error_msg":"no such instance"}"#,
+        );
+        assert_eq!(
+            gone.as_ref().err().map(clouddc_core::Error::kind),
+            Some(ErrorKind::NotFound)
+        );
+        m.handle_status("a", &gone, now);
+        let text = m.render(false);
+        assert!(!text.contains("clouddc_instance_state{"), "{text}");
+        assert!(
+            !text.contains("clouddc_instance_operation_state{"),
+            "{text}"
+        );
+        assert!(
+            text.contains("clouddc_instance_up{instance_id=\"a\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("clouddc_instance_last_success_timestamp_seconds{instance_id=\"a\"}"),
+            "{text}"
+        );
+        assert!(
+            text.contains("clouddc_instances{state=\"running\"} 0"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_state_is_counted_as_sent_until_no_instance_is_in_it() {
+        let m = Metrics::new();
+        m.set_ids(&[id("a")]);
+        let now = SystemTime::now();
+        m.handle_status(
+            "a",
+            &Ok(InstanceStatus::new(InstanceState::parse("hibernating"))),
+            now,
+        );
+        let text = m.render(false);
+        assert!(
+            text.contains("clouddc_instances{state=\"hibernating\"} 1"),
+            "{text}"
+        );
+        m.handle_status(
+            "a",
+            &Ok(InstanceStatus::new(InstanceState::parse("running"))),
+            now,
+        );
+        let text = m.render(false);
+        assert!(!text.contains("hibernating"), "{text}");
+    }
+
+    #[test]
+    fn the_request_series_come_from_the_observer() {
+        use clouddc_core::AttemptOutcome;
+        let m = Metrics::new();
+        let o = m.observer();
+        let at = |service, status: u16, number, resent| {
+            let mut a = AttemptRecord::new(
+                service,
+                AttemptOutcome::Status(
+                    clouddc_core::http::StatusCode::from_u16(status)
+                        .unwrap_or_else(|e| panic!("{e}")),
+                ),
+                Duration::from_millis(20),
+                std::time::Instant::now(),
+            );
+            a.number = number;
+            a.resent = resent;
+            a
+        };
+        o.attempt(&at(Service::Clouddc, 429, 1, false));
+        o.attempt(&at(Service::Clouddc, 200, 2, false));
+        o.attempt(&at(Service::Clouddc, 200, 2, true));
+        o.attempt(&at(Service::Metadata, 200, 1, false));
+        o.attempt(&at(Service::Iam, 401, 1, false));
+        o.rate(12.5);
+        let text = m.render(false);
+        for line in [
+            "clouddc_api_requests_total{code=\"429\"} 1",
+            "clouddc_api_requests_total{code=\"200\"} 2",
+            "clouddc_api_retries_total 1",
+            "clouddc_api_throttled_total 1",
+            "clouddc_identity_requests_total{source=\"metadata\",code=\"200\"} 1",
+            "clouddc_identity_requests_total{source=\"iam\",code=\"401\"} 1",
+            "clouddc_api_request_duration_seconds_count 3",
+            "clouddc_api_request_duration_seconds_bucket{le=\"0.025\"} 3",
+            "clouddc_rate_limit_requests_per_second 12.5",
+        ] {
+            assert!(text.contains(line), "{line}:\n{text}");
+        }
+    }
+
     #[test]
     fn renders_100k_ids_quickly() {
         let m = Metrics::new();

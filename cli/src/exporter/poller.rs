@@ -176,7 +176,7 @@ impl Poller {
 
     /// One cycle: every id polled once.
     fn cycle(&self, ids: Vec<InstanceId>) {
-        let rate = self.rate(ids.len());
+        let rate = cycle_rate(ids.len(), self.interval, self.rate_limit);
         self.metrics.handle_cycle_start(rate);
         let options = FleetOptions::new()
             .max_in_flight(self.concurrency)
@@ -197,14 +197,28 @@ impl Poller {
         );
         self.control.set_cancel(None);
     }
+}
 
-    /// The cycle's rate cap for `count` ids: their polls spread over most
-    /// of the interval, and no faster than `--rate-limit`.
-    fn rate(&self, count: usize) -> f64 {
-        let spread = count as f64 / (self.interval.as_secs_f64() * SPREAD);
-        match self.rate_limit {
-            Some(cap) => cap.min(spread),
-            None => spread,
-        }
+/// The rate cap of a cycle of `count` ids: their polls spread over most of
+/// the `interval`, and no faster than `limit` (`--rate-limit`).
+fn cycle_rate(count: usize, interval: Duration, limit: Option<f64>) -> f64 {
+    let spread = count as f64 / (interval.as_secs_f64() * SPREAD);
+    match limit {
+        Some(cap) => cap.min(spread),
+        None => spread,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cycle_spreads_its_polls_under_the_rate_limit() {
+        let ten = Duration::from_secs(10);
+        assert_eq!(cycle_rate(100, ten, None), 12.5);
+        assert_eq!(cycle_rate(100, ten, Some(4.0)), 4.0);
+        assert_eq!(cycle_rate(100, ten, Some(50.0)), 12.5);
+        assert_eq!(cycle_rate(12, Duration::from_secs(60), None), 0.25);
     }
 }

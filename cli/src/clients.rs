@@ -1,12 +1,12 @@
 //! The clients: which adapter carries the calls (`--transport`).
 //!
-//! Owns building the chosen client from a resolved config, having it
-//! resolve credentials and project (server metadata, IAM), and running a
-//! fleet on it through the client's public API; a build without the chosen
-//! transport says so as a usage error. Makes the [`Live`] handle of each
-//! client, through which every live value is read. Must not contain HTTP
-//! decisions (the core and the clients make them) nor read live values
-//! itself (see `live`).
+//! Owns building the chosen client from a resolved config ([`Held`], which
+//! may be kept for many fleets), having it resolve credentials and project
+//! (server metadata, IAM), and running a fleet on it through the client's
+//! public API; a build without the chosen transport says so as a usage
+//! error. Makes the [`Live`] handle of each client, through which every
+//! live value is read. Must not contain HTTP decisions (the core and the
+//! clients make them) nor read live values itself (see `live`).
 
 use std::ops::ControlFlow;
 use std::sync::Arc;

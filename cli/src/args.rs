@@ -42,8 +42,8 @@ pub(crate) struct Cli {
 #[command(name = "clouddc", version, propagate_version = true)]
 #[command(
     after_help = "Options may come before or after the subcommand; each subcommand takes only the \
-options it uses (see `clouddc SUBCOMMAND --help`): the connection options go with status, wait, \
-watch and config (--project-id and --token also with simulate, --transport also with demo).\n\
+options it uses (see `clouddc SUBCOMMAND --help`): the connection options go with status, wait, watch, \
+exporter and config (--project-id and --token also with simulate, --transport also with demo).\n\
 Environment: CLOUDDC_ENDPOINT, HUAWEICLOUD_SDK_REGION, HUAWEICLOUD_SDK_PROJECT_ID, \
 CLOUDDC_AUTH_TOKEN, HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK, HUAWEICLOUD_SDK_SECURITY_TOKEN, \
 HUAWEICLOUD_SDK_CREDENTIALS_FILE (else ~/.huaweicloud/credentials), HUAWEICLOUD_SDK_IAM_ENDPOINT, \
@@ -126,6 +126,8 @@ fn takes(subcommand: &str) -> &'static [&'static str] {
     ];
     match subcommand {
         "status" | "wait" | "watch" | "config" => API,
+        // Serves metrics, prints no records: no `--output`.
+        "exporter" => &API[1..],
         "simulate" => &["output", "verbose", "project_id", "token", "token_file"],
         "demo" => &["output", "verbose", "transport"],
         // completions: `-v` is accepted and changes nothing.
@@ -174,6 +176,17 @@ pub(crate) enum Command {
     Wait(WaitArgs),
     /// Poll instances and print a line whenever one's state changes.
     Watch(WatchArgs),
+    /// Serve the fleet's states as Prometheus metrics, polling every id once per interval.
+    #[cfg(feature = "exporter")]
+    #[command(long_about = "Serve the fleet's states as Prometheus metrics.\n\n\
+Every id is polled once per --interval in the background, the polls of a cycle spread over the \
+interval (and never faster than --rate-limit); GET /metrics serves what was last seen (Prometheus \
+text format 0.0.4, or OpenMetrics when the Accept header asks for application/openmetrics-text) \
+and never sends an API request. GET /healthz answers 503 until the first cycle completed, then 200. \
+The ids file is re-read when it changes and on SIGHUP. SIGINT or SIGTERM stops it with exit 0. \
+Credentials and the project are resolved before it listens: failing that, or an address in use, \
+is exit 2.")]
+    Exporter(ExporterArgs),
     /// Show the endpoint, region, project id and credentials an API command would use, and where
     /// each comes from (secrets never shown).
     Config,
@@ -192,7 +205,7 @@ pub(crate) enum Command {
 }
 
 /// Which ids, how many at once, and how they are shown.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct IdArgs {
     /// Instance ids.
     #[arg(value_name = "ID")]
@@ -253,6 +266,57 @@ pub(crate) struct WatchArgs {
     /// leave (aliases such as shutting_down and teminated are accepted).
     #[arg(long, value_name = "STATE", value_parser = states())]
     pub(crate) until_all: Option<String>,
+}
+
+/// `exporter` arguments.
+#[cfg(feature = "exporter")]
+#[derive(Debug, Args)]
+pub(crate) struct ExporterArgs {
+    /// Instance ids.
+    #[arg(value_name = "ID")]
+    pub(crate) ids: Vec<String>,
+    /// Read ids from a file, one per line; blank lines and `#` comments are skipped. Re-read when
+    /// it changes and on SIGHUP.
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
+    pub(crate) ids_file: Option<PathBuf>,
+    /// How often every id is polled (at least 1s).
+    #[arg(long, value_name = "DUR", default_value = "60s", value_parser = parse_interval)]
+    pub(crate) interval: Duration,
+    /// Address to serve /metrics on (another host needs an explicit 0.0.0.0:9810).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9810")]
+    pub(crate) listen: String,
+    /// Requests in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub(crate) concurrency: u32,
+    /// A cap in requests/s, retries included (without it, the polls are spread over the interval
+    /// and adapt to the API's limit from its 429s).
+    #[arg(long, value_name = "RPS", value_parser = parse_rate)]
+    pub(crate) rate_limit: Option<f64>,
+}
+
+#[cfg(feature = "exporter")]
+impl ExporterArgs {
+    /// The ids, the file and the pacing as the fleet commands take them.
+    pub(crate) fn id_args(&self) -> IdArgs {
+        IdArgs {
+            ids: self.ids.clone(),
+            ids_file: self.ids_file.clone(),
+            concurrency: self.concurrency,
+            rate_limit: self.rate_limit,
+            unordered: false,
+            no_progress: true,
+        }
+    }
+}
+
+/// `--interval` of `exporter`: a duration of at least one second.
+#[cfg(feature = "exporter")]
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(1) {
+        return Err("must be at least 1s".into());
+    }
+    Ok(d)
 }
 
 /// `simulate` arguments.
@@ -603,6 +667,8 @@ mod tests {
         &["status", "i-1"],
         &["wait", "i-1", "--until", "running"],
         &["watch", "i-1"],
+        #[cfg(feature = "exporter")]
+        &["exporter", "i-1"],
         &["config"],
         &["simulate"],
         &["demo"],
@@ -631,6 +697,7 @@ mod tests {
                 "status",
                 "wait",
                 "watch",
+                "exporter",
                 "config",
                 "simulate",
                 "demo",

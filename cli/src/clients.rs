@@ -1,12 +1,12 @@
 //! The clients: which adapter carries the calls (`--transport`).
 //!
-//! Owns building the chosen client from a resolved config, having it
-//! resolve credentials and project (server metadata, IAM), and running a
-//! fleet on it through the client's public API; a build without the chosen
-//! transport says so as a usage error. Makes the [`Live`] handle of each
-//! client, through which every live value is read. Must not contain HTTP
-//! decisions (the core and the clients make them) nor read live values
-//! itself (see `live`).
+//! Owns building the chosen client from a resolved config ([`Held`], which
+//! may be kept for many fleets), having it resolve credentials and project
+//! (server metadata, IAM), and running a fleet on it through the client's
+//! public API; a build without the chosen transport says so as a usage
+//! error. Makes the [`Live`] handle of each client, through which every
+//! live value is read. Must not contain HTTP decisions (the core and the
+//! clients make them) nor read live values itself (see `live`).
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -80,54 +80,140 @@ pub(crate) fn run_fleet(
         max_in_flight,
         observer,
     } = run;
-    check(kind)?;
-    let ids = ids.iter().cloned();
-    match kind {
-        #[cfg(feature = "reqwest")]
-        TransportKind::Reqwest => {
-            use futures_util::StreamExt;
-            runtime(ids.len() > 1)?.block_on(async {
+    let client = Held::build(kind, config, max_in_flight, observer, ids.len() > 1)?;
+    #[cfg(any(feature = "reqwest", feature = "ureq"))]
+    {
+        let on_event = observed(client.session(), on_event);
+        client.resolve()?;
+        client.fleet(
+            job,
+            ids.to_vec(),
+            options,
+            |cancel| interrupt.on_signal(cancel),
+            on_event,
+        );
+    }
+    #[cfg(not(any(feature = "reqwest", feature = "ureq")))]
+    let _ = (client, job, ids, options, interrupt, on_event);
+    Ok(())
+}
+
+/// A client of the chosen transport, kept as long as its holder needs it:
+/// for one fleet, or for every cycle of `exporter`, so that refreshed
+/// credentials, learned quotas and open connections carry over.
+pub(crate) enum Held {
+    /// The async client, with the runtime that drives it.
+    #[cfg(feature = "reqwest")]
+    Reqwest(clouddc_reqwest::Client, tokio::runtime::Runtime),
+    /// The blocking client.
+    #[cfg(feature = "ureq")]
+    Ureq(clouddc_ureq::Client),
+}
+
+impl Held {
+    /// The client of `kind` for `config`, at most `max_in_flight` requests
+    /// at once, telling `observer` about every attempt; `workers`: the
+    /// async runtime gets worker threads (for a fleet of more than one id).
+    pub(crate) fn build(
+        kind: TransportKind,
+        config: Config,
+        max_in_flight: usize,
+        observer: Option<Arc<dyn Observer>>,
+        workers: bool,
+    ) -> Result<Self, UsageError> {
+        check(kind)?;
+        match kind {
+            #[cfg(feature = "reqwest")]
+            TransportKind::Reqwest => {
                 let mut builder = clouddc_reqwest::Client::builder().max_in_flight(max_in_flight);
                 if let Some(o) = observer {
                     builder = builder.observer(o);
                 }
-                let client = builder.build(config)?;
-                let mut on_event = observed(client.session(), on_event);
-                client.resolve().await.map_err(unresolved)?;
+                let rt = runtime(workers)?;
+                // reqwest's pool belongs to the runtime it was built in.
+                let client = rt.block_on(async { builder.build(config) })?;
+                Ok(Self::Reqwest(client, rt))
+            }
+            #[cfg(feature = "ureq")]
+            TransportKind::Ureq => {
+                let _ = workers;
+                let mut builder = clouddc_ureq::Client::builder().max_in_flight(max_in_flight);
+                if let Some(o) = observer {
+                    builder = builder.observer(o);
+                }
+                Ok(Self::Ureq(builder.build(config)?))
+            }
+            #[allow(unreachable_patterns)]
+            other => {
+                let _ = (config, max_in_flight, observer, workers);
+                Err(UsageError(format!("no {} transport", name(other))))
+            }
+        }
+    }
+
+    /// What the client's calls have learned (credentials, their expiry).
+    #[cfg(any(feature = "reqwest", feature = "ureq"))]
+    pub(crate) fn session(&self) -> &clouddc_core::Session {
+        match self {
+            #[cfg(feature = "reqwest")]
+            Self::Reqwest(c, _) => c.session(),
+            #[cfg(feature = "ureq")]
+            Self::Ureq(c) => c.session(),
+        }
+    }
+
+    /// Resolves the credentials and project now: a failure is a
+    /// configuration error, nothing sent to the API.
+    #[cfg(any(feature = "reqwest", feature = "ureq"))]
+    pub(crate) fn resolve(&self) -> Result<(), UsageError> {
+        match self {
+            #[cfg(feature = "reqwest")]
+            Self::Reqwest(c, rt) => rt.block_on(c.resolve()).map_err(unresolved),
+            #[cfg(feature = "ureq")]
+            Self::Ureq(c) => c.resolve().map_err(unresolved),
+        }
+    }
+
+    /// Runs `job` for every id on this client, blocking until the fleet
+    /// ends, handing each event to `on_event` (a break drops the fleet and
+    /// its requests in flight); `on_cancel` is given the fleet's cancel
+    /// hook first.
+    #[cfg(any(feature = "reqwest", feature = "ureq"))]
+    pub(crate) fn fleet(
+        &self,
+        job: Job,
+        ids: Vec<InstanceId>,
+        options: FleetOptions,
+        on_cancel: impl FnOnce(Box<dyn Fn() + Send>),
+        mut on_event: impl FnMut(FleetEvent, FleetProgress) -> ControlFlow<()>,
+    ) {
+        match self {
+            #[cfg(feature = "reqwest")]
+            Self::Reqwest(client, rt) => {
+                use futures_util::StreamExt;
+                rt.block_on(async {
+                    let mut events = client.fleet(job, ids, options);
+                    let canceller = events.canceller();
+                    on_cancel(Box::new(move || canceller.cancel()));
+                    while let Some(e) = events.next().await {
+                        if on_event(e, events.progress()).is_break() {
+                            break;
+                        }
+                    }
+                });
+            }
+            #[cfg(feature = "ureq")]
+            Self::Ureq(client) => {
                 let mut events = client.fleet(job, ids, options);
                 let canceller = events.canceller();
-                interrupt.on_signal(move || canceller.cancel());
-                // Breaking off drops the fleet and its requests in flight.
-                while let Some(e) = events.next().await {
+                on_cancel(Box::new(move || canceller.cancel()));
+                while let Some(e) = events.next() {
                     if on_event(e, events.progress()).is_break() {
                         break;
                     }
                 }
-                Ok::<(), UsageError>(())
-            })
-        }
-        #[cfg(feature = "ureq")]
-        TransportKind::Ureq => {
-            let mut builder = clouddc_ureq::Client::builder().max_in_flight(max_in_flight);
-            if let Some(o) = observer {
-                builder = builder.observer(o);
             }
-            let client = builder.build(config)?;
-            let mut on_event = observed(client.session(), on_event);
-            client.resolve().map_err(unresolved)?;
-            let mut events = client.fleet(job, ids, options);
-            let canceller = events.canceller();
-            interrupt.on_signal(move || canceller.cancel());
-            // Breaking off drops the fleet: no request starts any more.
-            while let Some(e) = events.next() {
-                if on_event(e, events.progress()).is_break() {
-                    break;
-                }
-            }
-            Ok(())
         }
-        #[allow(unreachable_patterns)]
-        _ => Ok(()),
     }
 }
 

@@ -10,7 +10,7 @@
 //! Modules, leaves first (none imports one listed after it, so there is no
 //! import circle): `exit`, `usage`, `stdio`, `text`, `args`, `interrupt`,
 //! `reorder`, `progress`, `fds`, `live`, `clients`, `settings`, `records`,
-//! `fleet`, `commands`.
+//! `fleet`, `exporter`, `commands`.
 
 #![forbid(unsafe_code)]
 
@@ -18,6 +18,8 @@ mod args;
 mod clients;
 mod commands;
 mod exit;
+#[cfg(feature = "exporter")]
+mod exporter;
 mod fds;
 mod fleet;
 mod interrupt;

@@ -10,36 +10,17 @@ use common::{TRANSPORTS, clouddc, run};
 
 mod common;
 use clouddc_simulator::{
-    Auth, BlockingHandle, Faults, NewInstance, RateLimit, Schedule, ServerError, SimConfig,
-    StallHeaders, Trigger,
+    Auth, BlockingHandle, Faults, RateLimit, Schedule, ServerError, StallHeaders, Trigger,
 };
 use serde_json::Value;
 
 const TOKEN: &str = "TOKEN-MARKER-5f1c9e";
 
-fn sim_with(auth: Auth) -> BlockingHandle {
-    let config = SimConfig::builder()
-        .listen(([127, 0, 0, 1], 0).into())
-        .auth(auth)
-        .instances(0)
-        .build()
-        .expect("sim config");
-    clouddc_simulator::start_blocking(config).expect("start the simulator")
-}
+use common::add_instance as add;
+use common::simulator as sim_with;
 
 fn sim() -> BlockingHandle {
     sim_with(Auth::token(TOKEN))
-}
-
-fn add(sim: &BlockingHandle, id: &str, schedule: Schedule, faults: Faults) {
-    sim.control()
-        .create_instance(
-            NewInstance::new()
-                .with_id(id)
-                .with_schedule(schedule)
-                .with_faults(faults),
-        )
-        .expect("create instance");
 }
 
 /// `clouddc` pointed at the simulator with the right project and token.

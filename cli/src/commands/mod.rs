@@ -9,6 +9,8 @@ mod completions;
 mod config;
 #[cfg(feature = "simulator")]
 mod demo;
+#[cfg(feature = "exporter")]
+mod exporter;
 #[cfg(feature = "simulator")]
 mod simulate;
 mod status;
@@ -29,6 +31,8 @@ pub(crate) fn run(cli: &Cli, env: Env<'_>, started: Instant) -> u8 {
         Command::Status(a) => status::run(g, env, a, started),
         Command::Wait(a) => wait::run(g, env, a, started),
         Command::Watch(a) => watch::run(g, env, a),
+        #[cfg(feature = "exporter")]
+        Command::Exporter(a) => exporter::run(g, env, a),
         Command::Config => config::run(g, env),
         #[cfg(feature = "simulator")]
         Command::Simulate(a) => simulate::run(g, a, env),

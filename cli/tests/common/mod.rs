@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use assert_cmd::Command;
+use clouddc_simulator::{Auth, BlockingHandle, Faults, NewInstance, Schedule, SimConfig};
 
 /// The transports this build has.
 pub(crate) const TRANSPORTS: &[&str] = &[
@@ -62,4 +63,28 @@ pub(crate) fn run(mut c: Command) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// A simulator on a free loopback port that accepts `auth`, with no
+/// instance.
+pub(crate) fn simulator(auth: Auth) -> BlockingHandle {
+    let config = SimConfig::builder()
+        .listen(([127, 0, 0, 1], 0).into())
+        .auth(auth)
+        .instances(0)
+        .build()
+        .expect("sim config");
+    clouddc_simulator::start_blocking(config).expect("start the simulator")
+}
+
+/// Creates instance `id` in `sim`.
+pub(crate) fn add_instance(sim: &BlockingHandle, id: &str, schedule: Schedule, faults: Faults) {
+    sim.control()
+        .create_instance(
+            NewInstance::new()
+                .with_id(id)
+                .with_schedule(schedule)
+                .with_faults(faults),
+        )
+        .expect("create instance");
 }

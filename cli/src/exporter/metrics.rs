@@ -355,13 +355,6 @@ impl Metrics {
         }
     }
 
-    /// A cycle starts with its rate limiter at `requests_per_second`: told
-    /// to the observer as a change of rate would be (the fleet tells only
-    /// changes, not the rate it starts at).
-    pub(crate) fn handle_cycle_start(&self, requests_per_second: f64) {
-        self.requests.rate(requests_per_second);
-    }
-
     /// A cycle ended at `now` after `took`; `overran`: it did not fit in
     /// the interval. The credentials' expiry is read from `session`.
     pub(crate) fn handle_cycle(

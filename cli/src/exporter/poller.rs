@@ -176,8 +176,8 @@ impl Poller {
 
     /// One cycle: every id polled once.
     fn cycle(&self, ids: Vec<InstanceId>) {
+        // The fleet tells the observer the rate it starts at.
         let rate = cycle_rate(ids.len(), self.interval, self.rate_limit);
-        self.metrics.handle_cycle_start(rate);
         let options = FleetOptions::new()
             .max_in_flight(self.concurrency)
             .rate(Some(RateLimiterConfig::cap(rate)))

@@ -472,6 +472,14 @@ impl<I: Iterator<Item = InstanceId>> Fleet<I> {
             Some(s) => Pacing::Shared(s),
             None => Pacing::Own(Limits::new(options.rate, options.budget)),
         };
+        // The rate it starts at; calls tell every change after.
+        let rate = match &pacing {
+            Pacing::Shared(s) => s.lock().current_rate(),
+            Pacing::Own(l) => l.current_rate(),
+        };
+        if let Some(r) = rate {
+            session.observed().rate(r);
+        }
         Self {
             session: session.clone(),
             job,

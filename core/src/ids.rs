@@ -4,6 +4,7 @@
 //! Must not know about endpoints, signing or HTTP.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -57,98 +58,131 @@ fn validate(what: &str, flag: &str, s: &str) -> Result<(), Error> {
     Ok(())
 }
 
-macro_rules! id_type {
-    ($(#[$meta:meta])* $name:ident, $what:literal, $flag:literal) => {
-        $(#[$meta])*
-        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
-
-        impl $name {
-            /// Validates an id: non-empty, no control characters, at most 1024 bytes.
-            pub fn new(s: impl Into<String>) -> Result<Self, Error> {
-                let s = s.into();
-                validate($what, $flag, &s)?;
-                Ok(Self(s))
-            }
-
-            /// The id as given.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-
-            /// The id percent-encoded as exactly one path segment.
-            pub fn to_path_segment(&self) -> String {
-                encode_segment(&self.0)
-            }
-        }
-
-        impl TryFrom<&str> for $name {
-            type Error = Error;
-            fn try_from(s: &str) -> Result<Self, Error> {
-                Self::new(s)
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = Error;
-            fn try_from(s: String) -> Result<Self, Error> {
-                Self::new(s)
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = Error;
-            fn from_str(s: &str) -> Result<Self, Error> {
-                Self::new(s)
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({:?})", stringify!($name), self.0)
-            }
-        }
-
-        impl AsRef<str> for $name {
-            fn as_ref(&self) -> &str {
-                &self.0
-            }
-        }
-    };
+/// What an id names: its name in messages, the setting that gives it, and
+/// the type's name in `Debug`. Implemented by [`Project`] and [`Instance`]
+/// only.
+pub trait IdKind: sealed::Sealed {
+    /// How messages name the id (`project id`).
+    const WHAT: &'static str;
+    /// Where it is set, for a message (` (HUAWEICLOUD_SDK_PROJECT_ID)`).
+    const SETTING: &'static str;
+    /// The type's name in `Debug` (`ProjectId`).
+    const TYPE: &'static str;
 }
 
-id_type!(
-    /// A project id (the `{project_id}` path parameter).
-    ///
-    /// ```
-    /// use clouddc_core::ProjectId;
-    /// assert!(ProjectId::new("0a1b2c3d").is_ok());
-    /// assert!(ProjectId::new("").is_err());
-    /// ```
-    ProjectId,
-    "project id",
-    " (HUAWEICLOUD_SDK_PROJECT_ID)"
-);
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Project {}
+    impl Sealed for super::Instance {}
+}
 
-id_type!(
-    /// An instance id (the `{id}` path parameter). Any non-control
-    /// character is allowed; it travels percent-encoded as one segment.
-    ///
-    /// ```
-    /// use clouddc_core::InstanceId;
-    /// let id = InstanceId::new("a/b c").unwrap();
-    /// assert_eq!(id.to_path_segment(), "a%2Fb%20c");
-    /// ```
-    InstanceId,
-    "instance id",
-    ""
-);
+/// The kind of a [`ProjectId`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Project {}
+
+/// The kind of an [`InstanceId`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Instance {}
+
+impl IdKind for Project {
+    const WHAT: &'static str = "project id";
+    const SETTING: &'static str = " (HUAWEICLOUD_SDK_PROJECT_ID)";
+    const TYPE: &'static str = "ProjectId";
+}
+
+impl IdKind for Instance {
+    const WHAT: &'static str = "instance id";
+    const SETTING: &'static str = "";
+    const TYPE: &'static str = "InstanceId";
+}
+
+/// A validated id of kind `K`: non-empty, no control characters, not `.`
+/// or `..`, at most 1024 bytes. Use it as [`ProjectId`] or [`InstanceId`].
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Id<K: IdKind> {
+    value: String,
+    kind: PhantomData<K>,
+}
+
+/// A project id (the `{project_id}` path parameter).
+///
+/// ```
+/// use clouddc_core::ProjectId;
+/// assert!(ProjectId::new("0a1b2c3d").is_ok());
+/// assert!(ProjectId::new("").is_err());
+/// ```
+pub type ProjectId = Id<Project>;
+
+/// An instance id (the `{id}` path parameter). Any non-control character
+/// is allowed; it travels percent-encoded as one segment.
+///
+/// ```
+/// use clouddc_core::InstanceId;
+/// let id = InstanceId::new("a/b c").unwrap();
+/// assert_eq!(id.to_path_segment(), "a%2Fb%20c");
+/// ```
+pub type InstanceId = Id<Instance>;
+
+impl<K: IdKind> Id<K> {
+    /// Validates an id: non-empty, no control characters, at most 1024 bytes.
+    pub fn new(s: impl Into<String>) -> Result<Self, Error> {
+        let value = s.into();
+        validate(K::WHAT, K::SETTING, &value)?;
+        Ok(Self {
+            value,
+            kind: PhantomData,
+        })
+    }
+
+    /// The id as given.
+    pub fn as_str(&self) -> &str {
+        &self.value
+    }
+
+    /// The id percent-encoded as exactly one path segment.
+    pub fn to_path_segment(&self) -> String {
+        encode_segment(&self.value)
+    }
+}
+
+impl<K: IdKind> TryFrom<&str> for Id<K> {
+    type Error = Error;
+    fn try_from(s: &str) -> Result<Self, Error> {
+        Self::new(s)
+    }
+}
+
+impl<K: IdKind> TryFrom<String> for Id<K> {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self, Error> {
+        Self::new(s)
+    }
+}
+
+impl<K: IdKind> std::str::FromStr for Id<K> {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Self::new(s)
+    }
+}
+
+impl<K: IdKind> fmt::Display for Id<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.value)
+    }
+}
+
+impl<K: IdKind> fmt::Debug for Id<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}({:?})", K::TYPE, self.value)
+    }
+}
+
+impl<K: IdKind> AsRef<str> for Id<K> {
+    fn as_ref(&self) -> &str {
+        &self.value
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -177,6 +211,18 @@ mod tests {
         assert!(ProjectId::new("..").is_err());
         assert!(InstanceId::new("...").is_ok());
         assert!(InstanceId::new("./x").is_ok());
+    }
+
+    #[test]
+    fn debug_names_the_type() {
+        assert_eq!(
+            format!("{:?}", InstanceId::new("i").unwrap()),
+            "InstanceId(\"i\")"
+        );
+        assert_eq!(
+            format!("{:?}", ProjectId::new("p").unwrap()),
+            "ProjectId(\"p\")"
+        );
     }
 
     #[test]

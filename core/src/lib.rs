@@ -229,7 +229,7 @@ pub use error::{
 pub use identity::metadata::{DEFAULT_METADATA_ENDPOINT, metadata_refresh_at};
 pub use identity::oidc::GLOBAL_IAM_ENDPOINT;
 pub use identity::skew::{ClockSkew, SKEW_THRESHOLD};
-pub use ids::{InstanceId, ProjectId};
+pub use ids::{Id, IdKind, Instance, InstanceId, Project, ProjectId};
 pub use machine::{Attempt, Machine, Now, Step, later};
 pub use machines::call::{Call, CallResult};
 pub use machines::fleet::{

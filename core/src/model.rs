@@ -11,169 +11,361 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Declares a string enum whose unknown values are kept verbatim.
+// The three string enums below keep unknown values verbatim. Each known
+// variant has one canonical spelling and any number of accepted aliases.
+// `Display` writes the canonical spelling (or the unknown value), `FromStr`
+// never fails, and serde goes through the same two functions.
+
+/// Serializes a string enum as its spelling.
+fn serialize_spelling<S: Serializer>(spelling: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(spelling)
+}
+
+/// Deserializes a string enum through its `parse`.
+fn deserialize_spelling<'de, D: Deserializer<'de>, T>(
+    deserializer: D,
+    parse: impl FnOnce(&str) -> T,
+) -> Result<T, D::Error> {
+    let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+    Ok(parse(&s))
+}
+
+/// The state of an instance.
 ///
-/// Each known variant has one canonical spelling and any number of accepted
-/// aliases. `Display` writes the canonical spelling (or the unknown value),
-/// `FromStr` never fails, and serde goes through the same two functions.
-macro_rules! string_enum {
-    (
-        $(#[$meta:meta])*
-        $name:ident {
-            $( $(#[$vmeta:meta])* $variant:ident => $canon:literal $(| $alias:literal)* ,)+
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-        #[non_exhaustive]
-        pub enum $name {
-            $( $(#[$vmeta])* $variant, )+
-            /// A value this version does not know, kept exactly as received.
-            Unknown(String),
-        }
-
-        impl $name {
-            /// Every known value, in declaration order.
-            pub const KNOWN: &'static [$name] = &[$($name::$variant),+];
-
-            /// The canonical spelling (for `Unknown`, the value as received).
-            pub fn as_str(&self) -> &str {
-                match self {
-                    $( $name::$variant => $canon, )+
-                    $name::Unknown(s) => s.as_str(),
-                }
-            }
-
-            /// Parses a value; aliases map to their canonical variant and
-            /// anything else becomes `Unknown`.
-            pub fn parse(s: &str) -> Self {
-                match s {
-                    $( $canon $(| $alias)* => $name::$variant, )+
-                    other => $name::Unknown(other.to_owned()),
-                }
-            }
-
-            /// Whether this is a value this version knows.
-            pub fn is_known(&self) -> bool {
-                !matches!(self, $name::Unknown(_))
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = Infallible;
-            fn from_str(s: &str) -> Result<Self, Infallible> {
-                Ok(Self::parse(s))
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-                Ok(Self::parse(&s))
-            }
-        }
-    };
+/// Covers the current API reference and the older vendor Go model.
+/// `shutting_down` (as the diagrams write it) is read as
+/// [`InstanceState::ShuttingDown`] and the Go model's `teminated` as
+/// [`InstanceState::Terminated`].
+///
+/// ```
+/// use clouddc_core::InstanceState;
+/// assert_eq!("teminated".parse::<InstanceState>().unwrap(), InstanceState::Terminated);
+/// assert_eq!(InstanceState::ShuttingDown.to_string(), "shutting-down");
+/// assert_eq!(InstanceState::parse("hibernating").as_str(), "hibernating");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InstanceState {
+    /// Being created.
+    Pending,
+    /// Powered on.
+    Running,
+    /// Powering off (Go model).
+    Stopping,
+    /// Powered off.
+    Stopped,
+    /// Operating system being reinstalled (Go model).
+    Reinstalling,
+    /// Being deleted.
+    ShuttingDown,
+    /// Deleted.
+    Terminated,
+    /// An operation failed (API reference).
+    Error,
+    /// An operation failed (Go model).
+    Failed,
+    /// A value this version does not know, kept exactly as received.
+    Unknown(String),
 }
 
-string_enum! {
-    /// The state of an instance.
-    ///
-    /// Covers the current API reference and the older vendor Go model.
-    /// `shutting_down` (as the diagrams write it) is read as
-    /// [`InstanceState::ShuttingDown`] and the Go model's `teminated` as
-    /// [`InstanceState::Terminated`].
-    ///
-    /// ```
-    /// use clouddc_core::InstanceState;
-    /// assert_eq!("teminated".parse::<InstanceState>().unwrap(), InstanceState::Terminated);
-    /// assert_eq!(InstanceState::ShuttingDown.to_string(), "shutting-down");
-    /// assert_eq!(InstanceState::parse("hibernating").as_str(), "hibernating");
-    /// ```
-    InstanceState {
-        /// Being created.
-        Pending => "pending",
-        /// Powered on.
-        Running => "running",
-        /// Powering off (Go model).
-        Stopping => "stopping",
-        /// Powered off.
-        Stopped => "stopped",
-        /// Operating system being reinstalled (Go model).
-        Reinstalling => "reinstalling",
-        /// Being deleted.
-        ShuttingDown => "shutting-down" | "shutting_down",
-        /// Deleted.
-        Terminated => "terminated" | "teminated",
-        /// An operation failed (API reference).
-        Error => "error",
-        /// An operation failed (Go model).
-        Failed => "failed",
+impl InstanceState {
+    /// Every known value, in declaration order.
+    pub const KNOWN: &'static [Self] = &[
+        Self::Pending,
+        Self::Running,
+        Self::Stopping,
+        Self::Stopped,
+        Self::Reinstalling,
+        Self::ShuttingDown,
+        Self::Terminated,
+        Self::Error,
+        Self::Failed,
+    ];
+
+    /// The canonical spelling (for `Unknown`, the value as received).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::Reinstalling => "reinstalling",
+            Self::ShuttingDown => "shutting-down",
+            Self::Terminated => "terminated",
+            Self::Error => "error",
+            Self::Failed => "failed",
+            Self::Unknown(s) => s.as_str(),
+        }
+    }
+
+    /// Parses a value; aliases map to their canonical variant and
+    /// anything else becomes `Unknown`.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "pending" => Self::Pending,
+            "running" => Self::Running,
+            "stopping" => Self::Stopping,
+            "stopped" => Self::Stopped,
+            "reinstalling" => Self::Reinstalling,
+            "shutting-down" | "shutting_down" => Self::ShuttingDown,
+            "terminated" | "teminated" => Self::Terminated,
+            "error" => Self::Error,
+            "failed" => Self::Failed,
+            other => Self::Unknown(other.to_owned()),
+        }
+    }
+
+    /// Whether this is a value this version knows.
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Unknown(_))
     }
 }
 
-string_enum! {
-    /// The progress of the last operation on an instance.
-    OperationState {
-        /// OS installation running.
-        InstallProcessing => "install-processing",
-        /// OS installation done.
-        InstallSucceed => "install-succeed",
-        /// OS installation failed.
-        InstallFailed => "install-failed",
-        /// Reinstallation running.
-        ReinstallProcessing => "reinstall-processing",
-        /// Reinstallation done.
-        ReinstallSucceed => "reinstall-succeed",
-        /// Reinstallation failed.
-        ReinstallFailed => "reinstall-failed",
-        /// Switch-install running.
-        SwitchInstallProcessing => "switch-install-processing",
-        /// Switch-install done.
-        SwitchInstallSucceed => "switch-install-succeed",
-        /// Switch-install failed.
-        SwitchInstallFailed => "switch-install-failed",
-        /// IP change running.
-        ModifyIpProcessing => "modify-ip-processing",
-        /// IP change done.
-        ModifyIpSucceed => "modify-ip-succeed",
-        /// IP change failed.
-        ModifyIpFailed => "modify-ip-failed",
-        /// Uninstallation running.
-        UninstallProcessing => "uninstall-processing",
-        /// Uninstallation done.
-        UninstallSucceed => "uninstall-succeed",
-        /// Uninstallation failed.
-        UninstallFailed => "uninstall-failed",
+impl fmt::Display for InstanceState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
-string_enum! {
-    /// The kind of failure an [`ErrorStatus`] reports.
-    ErrorType {
-        /// Creating the instance failed.
-        CreateInstanceError => "create_instance_error",
-        /// Deleting the instance failed.
-        DeleteInstanceError => "delete_instance_error",
-        /// Reinstalling failed.
-        ReinstallError => "reinstall_error",
-        /// Changing the IP failed.
-        ModifyIpError => "modify_ip_error",
-        /// Verifying the server failed.
-        VerifyServerError => "verify_server_error",
-        /// Deleting the server failed.
-        DeleteServerError => "delete_server_error",
+impl FromStr for InstanceState {
+    type Err = Infallible;
+    fn from_str(s: &str) -> Result<Self, Infallible> {
+        Ok(Self::parse(s))
+    }
+}
+
+impl Serialize for InstanceState {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_spelling(self.as_str(), serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for InstanceState {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_spelling(deserializer, Self::parse)
+    }
+}
+
+/// The progress of the last operation on an instance.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OperationState {
+    /// OS installation running.
+    InstallProcessing,
+    /// OS installation done.
+    InstallSucceed,
+    /// OS installation failed.
+    InstallFailed,
+    /// Reinstallation running.
+    ReinstallProcessing,
+    /// Reinstallation done.
+    ReinstallSucceed,
+    /// Reinstallation failed.
+    ReinstallFailed,
+    /// Switch-install running.
+    SwitchInstallProcessing,
+    /// Switch-install done.
+    SwitchInstallSucceed,
+    /// Switch-install failed.
+    SwitchInstallFailed,
+    /// IP change running.
+    ModifyIpProcessing,
+    /// IP change done.
+    ModifyIpSucceed,
+    /// IP change failed.
+    ModifyIpFailed,
+    /// Uninstallation running.
+    UninstallProcessing,
+    /// Uninstallation done.
+    UninstallSucceed,
+    /// Uninstallation failed.
+    UninstallFailed,
+    /// A value this version does not know, kept exactly as received.
+    Unknown(String),
+}
+
+impl OperationState {
+    /// Every known value, in declaration order.
+    pub const KNOWN: &'static [Self] = &[
+        Self::InstallProcessing,
+        Self::InstallSucceed,
+        Self::InstallFailed,
+        Self::ReinstallProcessing,
+        Self::ReinstallSucceed,
+        Self::ReinstallFailed,
+        Self::SwitchInstallProcessing,
+        Self::SwitchInstallSucceed,
+        Self::SwitchInstallFailed,
+        Self::ModifyIpProcessing,
+        Self::ModifyIpSucceed,
+        Self::ModifyIpFailed,
+        Self::UninstallProcessing,
+        Self::UninstallSucceed,
+        Self::UninstallFailed,
+    ];
+
+    /// The canonical spelling (for `Unknown`, the value as received).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::InstallProcessing => "install-processing",
+            Self::InstallSucceed => "install-succeed",
+            Self::InstallFailed => "install-failed",
+            Self::ReinstallProcessing => "reinstall-processing",
+            Self::ReinstallSucceed => "reinstall-succeed",
+            Self::ReinstallFailed => "reinstall-failed",
+            Self::SwitchInstallProcessing => "switch-install-processing",
+            Self::SwitchInstallSucceed => "switch-install-succeed",
+            Self::SwitchInstallFailed => "switch-install-failed",
+            Self::ModifyIpProcessing => "modify-ip-processing",
+            Self::ModifyIpSucceed => "modify-ip-succeed",
+            Self::ModifyIpFailed => "modify-ip-failed",
+            Self::UninstallProcessing => "uninstall-processing",
+            Self::UninstallSucceed => "uninstall-succeed",
+            Self::UninstallFailed => "uninstall-failed",
+            Self::Unknown(s) => s.as_str(),
+        }
+    }
+
+    /// Parses a value; aliases map to their canonical variant and
+    /// anything else becomes `Unknown`.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "install-processing" => Self::InstallProcessing,
+            "install-succeed" => Self::InstallSucceed,
+            "install-failed" => Self::InstallFailed,
+            "reinstall-processing" => Self::ReinstallProcessing,
+            "reinstall-succeed" => Self::ReinstallSucceed,
+            "reinstall-failed" => Self::ReinstallFailed,
+            "switch-install-processing" => Self::SwitchInstallProcessing,
+            "switch-install-succeed" => Self::SwitchInstallSucceed,
+            "switch-install-failed" => Self::SwitchInstallFailed,
+            "modify-ip-processing" => Self::ModifyIpProcessing,
+            "modify-ip-succeed" => Self::ModifyIpSucceed,
+            "modify-ip-failed" => Self::ModifyIpFailed,
+            "uninstall-processing" => Self::UninstallProcessing,
+            "uninstall-succeed" => Self::UninstallSucceed,
+            "uninstall-failed" => Self::UninstallFailed,
+            other => Self::Unknown(other.to_owned()),
+        }
+    }
+
+    /// Whether this is a value this version knows.
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Unknown(_))
+    }
+}
+
+impl fmt::Display for OperationState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OperationState {
+    type Err = Infallible;
+    fn from_str(s: &str) -> Result<Self, Infallible> {
+        Ok(Self::parse(s))
+    }
+}
+
+impl Serialize for OperationState {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_spelling(self.as_str(), serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for OperationState {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_spelling(deserializer, Self::parse)
+    }
+}
+
+/// The kind of failure an [`ErrorStatus`] reports.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorType {
+    /// Creating the instance failed.
+    CreateInstanceError,
+    /// Deleting the instance failed.
+    DeleteInstanceError,
+    /// Reinstalling failed.
+    ReinstallError,
+    /// Changing the IP failed.
+    ModifyIpError,
+    /// Verifying the server failed.
+    VerifyServerError,
+    /// Deleting the server failed.
+    DeleteServerError,
+    /// A value this version does not know, kept exactly as received.
+    Unknown(String),
+}
+
+impl ErrorType {
+    /// Every known value, in declaration order.
+    pub const KNOWN: &'static [Self] = &[
+        Self::CreateInstanceError,
+        Self::DeleteInstanceError,
+        Self::ReinstallError,
+        Self::ModifyIpError,
+        Self::VerifyServerError,
+        Self::DeleteServerError,
+    ];
+
+    /// The canonical spelling (for `Unknown`, the value as received).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::CreateInstanceError => "create_instance_error",
+            Self::DeleteInstanceError => "delete_instance_error",
+            Self::ReinstallError => "reinstall_error",
+            Self::ModifyIpError => "modify_ip_error",
+            Self::VerifyServerError => "verify_server_error",
+            Self::DeleteServerError => "delete_server_error",
+            Self::Unknown(s) => s.as_str(),
+        }
+    }
+
+    /// Parses a value; aliases map to their canonical variant and
+    /// anything else becomes `Unknown`.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "create_instance_error" => Self::CreateInstanceError,
+            "delete_instance_error" => Self::DeleteInstanceError,
+            "reinstall_error" => Self::ReinstallError,
+            "modify_ip_error" => Self::ModifyIpError,
+            "verify_server_error" => Self::VerifyServerError,
+            "delete_server_error" => Self::DeleteServerError,
+            other => Self::Unknown(other.to_owned()),
+        }
+    }
+
+    /// Whether this is a value this version knows.
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Unknown(_))
+    }
+}
+
+impl fmt::Display for ErrorType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ErrorType {
+    type Err = Infallible;
+    fn from_str(s: &str) -> Result<Self, Infallible> {
+        Ok(Self::parse(s))
+    }
+}
+
+impl Serialize for ErrorType {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_spelling(self.as_str(), serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorType {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_spelling(deserializer, Self::parse)
     }
 }
 

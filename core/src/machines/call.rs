@@ -445,40 +445,31 @@ pub(crate) fn with_own_limits<R>(
     }
 }
 
-/// [`Machine`] for a machine paced by its own optional [`SharedLimits`]
-/// (field `limits`), through its gated `poll_in`, `handle_response_in` and
-/// `handle_transport_error_in`.
-macro_rules! machine_with_own_limits {
-    ($machine:ty, $output:ty) => {
-        impl Machine for $machine {
-            type Output = $output;
+/// A standalone call paces itself with its own optional shared limits.
+impl Machine for Call {
+    type Output = CallResult;
 
-            fn poll(&mut self, now: Now) -> Step<$output> {
-                let shared = self.limits.clone();
-                $crate::machines::call::with_own_limits(shared.as_ref(), |l| {
-                    self.poll_in(now, &mut Gate::new(l, true))
-                })
-            }
+    fn poll(&mut self, now: Now) -> Step<CallResult> {
+        let shared = self.limits.clone();
+        with_own_limits(shared.as_ref(), |l| {
+            self.poll_in(now, &mut Gate::new(l, true))
+        })
+    }
 
-            fn handle_response(&mut self, now: Now, response: Response<Vec<u8>>) {
-                let shared = self.limits.clone();
-                $crate::machines::call::with_own_limits(shared.as_ref(), |l| {
-                    self.handle_response_in(now, response, l);
-                });
-            }
+    fn handle_response(&mut self, now: Now, response: Response<Vec<u8>>) {
+        let shared = self.limits.clone();
+        with_own_limits(shared.as_ref(), |l| {
+            self.handle_response_in(now, response, l)
+        });
+    }
 
-            fn handle_transport_error(&mut self, now: Now, error: Error) {
-                let shared = self.limits.clone();
-                $crate::machines::call::with_own_limits(shared.as_ref(), |l| {
-                    self.handle_transport_error_in(now, error, l);
-                });
-            }
-        }
-    };
+    fn handle_transport_error(&mut self, now: Now, error: Error) {
+        let shared = self.limits.clone();
+        with_own_limits(shared.as_ref(), |l| {
+            self.handle_transport_error_in(now, error, l)
+        });
+    }
 }
-pub(crate) use machine_with_own_limits;
-
-machine_with_own_limits!(Call, CallResult);
 
 #[cfg(test)]
 #[allow(clippy::disallowed_methods)] // tests pick an arbitrary start instant

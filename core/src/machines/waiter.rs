@@ -15,7 +15,7 @@ use crate::error::{Error, ErrorKind};
 use crate::ids::InstanceId;
 use crate::machine::{Machine, Now, Step, later};
 use crate::machines::call::Call;
-use crate::machines::call::machine_with_own_limits;
+use crate::machines::call::with_own_limits;
 use crate::model::{InstanceState, InstanceStatus};
 use crate::pacing::limiter::{Gate, Limits, SharedLimits};
 use crate::pacing::rng::SplitMix64;
@@ -522,7 +522,31 @@ impl Waiter {
     }
 }
 
-machine_with_own_limits!(Waiter, WaitReport);
+/// A standalone wait paces itself with its own optional shared limits.
+impl Machine for Waiter {
+    type Output = WaitReport;
+
+    fn poll(&mut self, now: Now) -> Step<WaitReport> {
+        let shared = self.limits.clone();
+        with_own_limits(shared.as_ref(), |l| {
+            self.poll_in(now, &mut Gate::new(l, true))
+        })
+    }
+
+    fn handle_response(&mut self, now: Now, response: Response<Vec<u8>>) {
+        let shared = self.limits.clone();
+        with_own_limits(shared.as_ref(), |l| {
+            self.handle_response_in(now, response, l)
+        });
+    }
+
+    fn handle_transport_error(&mut self, now: Now, error: Error) {
+        let shared = self.limits.clone();
+        with_own_limits(shared.as_ref(), |l| {
+            self.handle_transport_error_in(now, error, l)
+        });
+    }
+}
 
 #[cfg(test)]
 mod tests;

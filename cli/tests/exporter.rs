@@ -20,6 +20,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -426,6 +427,31 @@ fn the_ids_file_is_reread_when_it_changes_and_on_sighup() {
         std::fs::write(&file, "i-b\n").unwrap();
         e.signal("HUP");
         e.metrics_until("a gone", |m| !m.contains("\"i-a\""));
+        // Without a signal, a cycle that overran (1 request a second for
+        // a 2 s interval, eight ids) still takes the change within about an
+        // interval, not when the cycle ends.
+        (0..8).for_each(|i| add(&sim, &format!("slow-{i}")));
+        let slow: String = (0..8).map(|i| format!("slow-{i}\n")).collect();
+        std::fs::write(&file, &slow).unwrap();
+        e.signal("HUP");
+        e.metrics_until("b gone", |m| !m.contains("\"i-b\""));
+        let _ = e.stop("INT");
+        let mut c = command(&sim, transport, true);
+        c.arg("--ids-file")
+            .arg(&file)
+            .args(["--interval", "2s", "--rate-limit", "1"]);
+        let e = Exporter::start(c);
+        // The first cycle ends when slow-7 is in; the second starts at
+        // once and takes about 8 s.
+        e.metrics_until("the first cycle", |m| value(m, &up("slow-7")) == Some(1.0));
+        std::fs::write(&file, "slow-0\n").unwrap();
+        let changed = Instant::now();
+        e.metrics_until("slow-7 gone", |m| !m.contains("\"slow-7\""));
+        assert!(
+            changed.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            changed.elapsed()
+        );
         // A file that went bad keeps the ids, and says so.
         std::fs::write(&file, "").unwrap();
         e.signal("HUP");
@@ -542,6 +568,42 @@ fn a_busy_port_a_bad_address_and_missing_credentials_are_exit_2() {
     assert_eq!(served(&sim), 0);
 }
 
+#[test]
+fn a_stop_while_resolving_the_credentials_is_exit_0() {
+    // Server metadata that accepts and never answers: resolving waits.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let metadata = format!("http://{}", silent.local_addr().unwrap());
+    let sim = sim();
+    for &transport in TRANSPORTS {
+        let mut c = command(&sim, transport, false);
+        c.env("CLOUDDC_METADATA_ENDPOINT", &metadata)
+            .env("HUAWEICLOUD_SDK_REGION", "cn-east-3")
+            .args(["i-1", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(800));
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let signalled = Instant::now();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{transport}: {status:?}");
+        assert!(signalled.elapsed() < Duration::from_secs(2), "{transport}");
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(!err.contains("serving"), "{transport}: {err}");
+    }
+    drop(silent);
+}
+
 /// Status requests the simulator answered.
 fn served(sim: &BlockingHandle) -> usize {
     sim.control()
@@ -602,6 +664,41 @@ fn routes_methods_and_the_head_cap() {
     let started = Instant::now();
     assert_eq!(e.get("/metrics").status, 200);
     assert!(started.elapsed() < Duration::from_secs(2));
+    // More clients than connection slots, each sending a small request
+    // every second on its connection and never reading an answer: one
+    // request per connection, so none holds a slot, and a scrape answers.
+    let stop = Arc::new(AtomicBool::new(false));
+    let pests: Vec<_> = (0..80)
+        .map(|_| {
+            let (addr, stop) = (e.addr, Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    if let Ok(mut s) = TcpStream::connect(addr) {
+                        while !stop.load(Ordering::SeqCst)
+                            && s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").is_ok()
+                        {
+                            std::thread::sleep(Duration::from_secs(1));
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    for _ in 0..3 {
+        let started = Instant::now();
+        assert_eq!(e.get("/metrics").status, 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "a scrape waited {:?}",
+            started.elapsed()
+        );
+    }
+    stop.store(true, Ordering::SeqCst);
+    for p in pests {
+        p.join().unwrap();
+    }
     let (code, _) = e.stop("TERM");
     assert_eq!(code, 0);
 }

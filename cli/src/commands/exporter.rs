@@ -7,6 +7,7 @@
 //! and the stop. Must not poll, render or serve itself (see `exporter`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::args::{ExporterArgs, GlobalArgs};
 use crate::clients::Held;
@@ -32,6 +33,26 @@ fn serve(g: &GlobalArgs, env: Env<'_>, a: &ExporterArgs) -> Result<(), UsageErro
     let ids = settings::ids(&source)?;
     let concurrency = fds::fit(a.concurrency as usize);
     let metrics = Metrics::new();
+    let control = Arc::new(Control::default());
+    let ids = Arc::new(Ids::new(source, ids, Arc::clone(&metrics)));
+    // Signals from the start: a stop while the credentials are resolved
+    // (which may take seconds) is a normal stop too, with nothing served.
+    let listening = Arc::new(AtomicBool::new(false));
+    let (stopped, stop) = tokio::sync::oneshot::channel::<()>();
+    {
+        let (on_stop, on_reload) = (Arc::clone(&control), Arc::clone(&ids));
+        let listening = Arc::clone(&listening);
+        exporter::on_signals(
+            move || {
+                if !listening.load(Ordering::SeqCst) {
+                    std::process::exit(i32::from(exit::OK));
+                }
+                on_stop.stop();
+                let _ = stopped.send(());
+            },
+            move || on_reload.reread(),
+        );
+    }
     let client = Held::build(
         g.transport,
         config,
@@ -41,22 +62,11 @@ fn serve(g: &GlobalArgs, env: Env<'_>, a: &ExporterArgs) -> Result<(), UsageErro
     )?;
     client.resolve()?;
     let listener = exporter::bind(&a.listen)?;
+    listening.store(true, Ordering::SeqCst);
     if let Ok(addr) = listener.local_addr() {
         stdio::err(format_args!("clouddc: serving http://{addr}/metrics"));
     }
-    let control = Arc::new(Control::default());
-    let ids = Arc::new(Ids::new(source, ids, Arc::clone(&metrics)));
-    let (stopped, stop) = tokio::sync::oneshot::channel::<()>();
-    {
-        let (on_stop, on_reload) = (Arc::clone(&control), Arc::clone(&ids));
-        exporter::on_signals(
-            move || {
-                on_stop.stop();
-                let _ = stopped.send(());
-            },
-            move || on_reload.reread(),
-        );
-    }
+    exporter::watch_ids(Arc::clone(&ids), Arc::clone(&control), a.interval);
     let poller = Poller {
         client,
         metrics: Arc::clone(&metrics),

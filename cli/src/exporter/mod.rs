@@ -15,6 +15,6 @@ mod server;
 mod signals;
 
 pub(crate) use metrics::Metrics;
-pub(crate) use poller::{Control, Ids, Poller};
+pub(crate) use poller::{Control, Ids, Poller, watch_ids};
 pub(crate) use server::{bind, serve};
 pub(crate) use signals::install as on_signals;

@@ -4,8 +4,8 @@
 //! Owns the cycle loop (a `Job::Status` fleet over the current ids, paced
 //! so that its polls spread over the interval, never faster than
 //! `--rate-limit`; a cycle that overruns starts the next at once and is
-//! counted), the ids ([`Ids`]: the file re-read at each cycle's start and
-//! on SIGHUP), and stopping (SIGINT/SIGTERM) through [`Control`]. Must not
+//! counted), the ids ([`Ids`]: the file re-read at each cycle's start,
+//! once per interval ([`watch_ids`]) and on SIGHUP), and stopping (SIGINT/SIGTERM) through [`Control`]. Must not
 //! decide HTTP or retries (the client does) nor render anything (see
 //! `metrics`).
 
@@ -19,6 +19,7 @@ use clouddc_core::{FleetOptions, InstanceId, Job, Outcome, RateLimiterConfig, Re
 use super::metrics::Metrics;
 use crate::args::IdArgs;
 use crate::clients::Held;
+use crate::live::{Live, SkewNote};
 use crate::settings;
 use crate::usage;
 
@@ -156,13 +157,34 @@ pub(crate) struct Poller {
     pub(crate) control: Arc<Control>,
 }
 
+/// Re-reads the ids file once per `interval` until `control` stops, so
+/// that a change takes effect within one interval even while a cycle that
+/// overran is still polling (removed ids leave the metrics at once; new
+/// ones are polled from the next cycle).
+pub(crate) fn watch_ids(ids: Arc<Ids>, control: Arc<Control>, interval: Duration) {
+    let _ = std::thread::Builder::new()
+        .name("clouddc-ids".into())
+        .spawn(move || {
+            loop {
+                control.sleep(Instant::now() + interval);
+                if control.stopped() {
+                    return;
+                }
+                ids.reread();
+            }
+        });
+}
+
 impl Poller {
     /// Polls until stopped.
     pub(crate) fn run(self) {
+        // Said once on stderr when calls sign with the gateway's time.
+        let mut skew = SkewNote::new(&Live::new(self.client.session()));
         while !self.control.stopped() {
             let started = Instant::now();
             self.ids.reread();
             self.cycle(self.ids.current());
+            skew.check();
             if self.control.stopped() {
                 break;
             }

@@ -4,8 +4,9 @@
 //! Owns binding the address (a busy port or a bad `--listen` is a usage
 //! error naming it), the routes and their answers, and the limits that
 //! keep idle or slow clients from starving a scrape: a bounded number of
-//! connections, a header read timeout, a lifetime per connection and a
-//! 16 KiB cap on a request's line and headers. Must not send API requests
+//! connections, one request per connection, a header read timeout, a
+//! lifetime per connection and a 16 KiB cap on a request's line and
+//! headers. Must not send API requests
 //! nor change a series: a scrape only renders what the poller recorded.
 
 use std::convert::Infallible;
@@ -28,8 +29,9 @@ use crate::usage::UsageError;
 const MAX_CONNECTIONS: usize = 64;
 /// How long a client may take to send a request's line and headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one connection may stay open, requests included.
-const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+/// How long one connection may stay open: its one request and answer (a
+/// client that never reads its answer loses the connection then).
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(15);
 /// The most bytes of a request's line and headers (hyper answers 431
 /// beyond it).
 const MAX_HEAD: usize = 16 * 1024;
@@ -98,8 +100,11 @@ pub(crate) fn serve(
                     let metrics = Arc::clone(&metrics);
                     async move { Ok::<_, Infallible>(answer(&metrics, &req).await) }
                 });
+                // One request per connection: a client cannot hold a slot
+                // by sending a small request every few seconds.
                 let conn = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
+                    .keep_alive(false)
                     .header_read_timeout(HEADER_TIMEOUT)
                     .max_buf_size(MAX_HEAD)
                     .serve_connection(TokioIo::new(stream), service);

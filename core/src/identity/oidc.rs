@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method, Response};
 
-use crate::credentials::Secret;
+use crate::credentials::{Credentials, Secret};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Setting};
 use crate::identity::iam::trace_note;
@@ -209,7 +209,18 @@ pub(crate) fn read_security_token(
     if !r.status().is_success() {
         return Err(refused(iam, "the subject token", r));
     }
-    read_credential(r, now).map_err(|why| {
+    let issued = read_credential(r, now).and_then(|issued| {
+        // Without its security token, the key pair signs every call into
+        // a 401: not credentials at all.
+        match &issued.credentials {
+            Credentials::AkSk {
+                security_token: Some(_),
+                ..
+            } => Ok(issued),
+            _ => Err("there is no securitytoken"),
+        }
+    });
+    issued.map_err(|why| {
         Error::resolve(
             ErrorKind::Decode,
             format!(
@@ -344,5 +355,16 @@ mod tests {
             humantime::format_rfc3339_seconds(issued.expires).to_string(),
             "2026-12-03T10:00:00Z"
         );
+        // Without a security token (missing or empty) the pair is no
+        // credentials: a decode error that says so.
+        for st in ["", r#","securitytoken":"""#] {
+            let body = format!(
+                r#"{{"credential":{{"access":"AK1","secret":"SK1"{st},"expires_at":"2026-12-03T10:00:00Z"}}}}"#
+            );
+            let e = read_security_token(&iam(), &answer(201, &[], &body), SystemTime::UNIX_EPOCH)
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Decode, "{body}");
+            assert!(e.to_string().contains("securitytoken"), "{e}");
+        }
     }
 }

@@ -76,7 +76,7 @@ impl Observer for MetricsObserver {
         let requests = total(metric::API_REQUESTS);
         metrics::describe_counter!(requests.clone(), metric::API_REQUESTS_HELP);
         metrics::counter!(requests, "code" => code).increment(1);
-        if a.number > 1 && !a.resent {
+        if a.is_retry() {
             let retries = total(metric::API_RETRIES);
             metrics::describe_counter!(retries.clone(), metric::API_RETRIES_HELP);
             metrics::counter!(retries).increment(1);

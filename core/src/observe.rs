@@ -102,6 +102,13 @@ impl AttemptRecord {
         }
     }
 
+    /// Whether this attempt is a retry: after its call's first, and not a
+    /// resend of the same attempt on a new connection (what
+    /// `clouddc_api_retries_total` counts).
+    pub fn is_retry(&self) -> bool {
+        self.number > 1 && !self.resent
+    }
+
     /// The label of the outcome: the HTTP status (`200`, `429`) or the
     /// error kind (`transport`, `timeout`).
     pub fn code(&self) -> std::borrow::Cow<'static, str> {

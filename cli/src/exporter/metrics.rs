@@ -98,7 +98,7 @@ impl Observer for Requests {
             return;
         }
         self.api.get_or_create(&Code { code }).inc();
-        if a.number > 1 && !a.resent {
+        if a.is_retry() {
             self.retries.inc();
         }
         self.duration.observe(a.duration.as_secs_f64());
